@@ -1,0 +1,1 @@
+"""Document intake, storage, pages, annotations, signatures and print jobs (issue 5)."""

@@ -1,0 +1,1 @@
+"""aiortc peer connections and the media relay between a session's participants."""

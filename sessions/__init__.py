@@ -1,0 +1,1 @@
+"""Domain: service catalog, sessions, queues and routing, staff presence, audit, store."""

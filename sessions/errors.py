@@ -1,0 +1,25 @@
+"""Domain errors. The signaling edge maps each to one PROTOCOL.md error code."""
+
+
+class DomainError(Exception):
+    code = "internal"
+
+
+class BadRequest(DomainError):
+    code = "bad_request"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    code = "unavailable"

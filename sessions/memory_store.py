@@ -1,0 +1,130 @@
+"""The in-process store: the single-node default. Every method runs without awaiting,
+so each is atomic on the event loop."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import Conflict, NotFound
+from .presence import Presence, PresenceState
+from .session import Session, SessionState
+from .store import Expect
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._presence: dict[str, dict[str, Any]] = {}
+        # Derived indexes (see sessions.store): department → {session id: queue score},
+        # and session id → deadline.
+        self._queues: dict[str, dict[str, float]] = {}
+        self._deadlines: dict[str, float] = {}
+
+    def _index(self, raw: dict[str, Any]) -> None:
+        sid = raw["id"]
+        for members in self._queues.values():
+            members.pop(sid, None)
+        if raw["state"] == SessionState.QUEUED:
+            self._queues.setdefault(raw["department_id"], {})[sid] = raw["queue_score"]
+        if raw["deadline"] is None:
+            self._deadlines.pop(sid, None)
+        else:
+            self._deadlines[sid] = raw["deadline"]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def create_session(self, session: Session) -> None:
+        if session.id in self._sessions:
+            raise Conflict(f"session {session.id} exists")
+        self._sessions[session.id] = session.to_dict()
+        self._index(self._sessions[session.id])
+
+    async def get_session(self, session_id: str) -> Session | None:
+        raw = self._sessions.get(session_id)
+        return Session.from_dict(copy.deepcopy(raw)) if raw is not None else None
+
+    async def update_session(
+        self, session_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Session:
+        raw = self._sessions.get(session_id)
+        if raw is None:
+            raise NotFound(f"no session {session_id}")
+        _check_expect(raw, expect, f"session {session_id}")
+        raw.update(copy.deepcopy(dict(changes)))
+        self._index(raw)
+        return Session.from_dict(copy.deepcopy(raw))
+
+    async def queue(self, department_id: str) -> list[str]:
+        members = self._queues.get(department_id, {})
+        return sorted(members, key=lambda sid: (members[sid], sid))
+
+    async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
+        due = sorted((at, sid) for sid, at in self._deadlines.items() if at <= now)
+        return [Session.from_dict(copy.deepcopy(self._sessions[sid])) for _, sid in due[:limit]]
+
+    async def reserve(
+        self, department_id: str, now: float, expires_at: float
+    ) -> tuple[Session, Presence] | None:
+        staff_ids = await self.available_staff(department_id)
+        if not staff_ids:
+            return None
+        for session_id in await self.queue(department_id):
+            raw = self._sessions[session_id]
+            staff_id = next((s for s in staff_ids if s not in raw["declined_by"]), None)
+            if staff_id is None:
+                continue
+            raw.update(
+                state=SessionState.RINGING.value,
+                offered_to=staff_id,
+                offer_expires_at=expires_at,
+                deadline=expires_at,
+            )
+            self._index(raw)
+            self._presence[staff_id].update(
+                state=PresenceState.RINGING.value, since=now, session_id=session_id, reason=None
+            )
+            return (
+                Session.from_dict(copy.deepcopy(raw)),
+                Presence.from_dict(copy.deepcopy(self._presence[staff_id])),
+            )
+        return None
+
+    async def get_presence(self, staff_id: str) -> Presence | None:
+        raw = self._presence.get(staff_id)
+        return Presence.from_dict(copy.deepcopy(raw)) if raw is not None else None
+
+    async def put_presence(self, presence: Presence) -> None:
+        self._presence[presence.staff_id] = presence.to_dict()
+
+    async def update_presence(
+        self, staff_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Presence:
+        raw = self._presence.get(staff_id)
+        if raw is None:
+            raise NotFound(f"no presence for staff {staff_id}")
+        _check_expect(raw, expect, f"staff {staff_id}")
+        raw.update(copy.deepcopy(dict(changes)))
+        return Presence.from_dict(copy.deepcopy(raw))
+
+    async def list_presence(self) -> list[Presence]:
+        return [Presence.from_dict(copy.deepcopy(raw)) for raw in self._presence.values()]
+
+    async def available_staff(self, department_id: str) -> list[str]:
+        idle: list[tuple[float, str]] = []
+        for staff_id, raw in self._presence.items():
+            if raw["state"] == PresenceState.AVAILABLE and department_id in raw["departments"]:
+                bisect.insort(idle, (raw["idle_since"], staff_id))
+        return [staff_id for _, staff_id in idle]
+
+
+def _check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> None:
+    for name, allowed in (expect or {}).items():
+        if raw.get(name) not in allowed:
+            raise Conflict(f"{what}: {name} is {raw.get(name)!r}, expected one of {list(allowed)}")

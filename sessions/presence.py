@@ -1,0 +1,47 @@
+"""Staff presence: what each staff member is doing, as routing sees it."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class PresenceState(enum.StrEnum):
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    BUSY = "busy"
+    WRAPUP = "wrapup"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+@dataclass
+class Presence:
+    staff_id: str
+    display_name: str
+    departments: list[str]
+    state: str = PresenceState.OFFLINE
+    since: float = 0.0
+    # Routing offers a call to the staff member who has been available the longest.
+    idle_since: float = 0.0
+    session_id: str | None = None
+    last_seen: float = 0.0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Presence:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since": self.since,
+            "session_id": self.session_id,
+            "reason": self.reason,
+        }

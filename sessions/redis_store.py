@@ -1,0 +1,249 @@
+"""The Redis store: shared state for many nodes.
+
+Records are JSON strings; every write and its index maintenance run in one Lua script,
+so each operation is atomic across nodes (see :mod:`sessions.store` for the indexes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .errors import Conflict, NotFound
+from .presence import Presence
+from .session import Session
+from .store import Expect
+
+_LIB = r"""
+local function is_null(v) return v == nil or v == cjson.null end
+
+local function index_session(p, s, old)
+  if old and old.department_id ~= s.department_id then
+    redis.call('ZREM', p .. ':q:' .. old.department_id, s.id)
+  end
+  if s.state == 'queued' then
+    redis.call('ZADD', p .. ':q:' .. s.department_id, s.queue_score, s.id)
+  else
+    redis.call('ZREM', p .. ':q:' .. s.department_id, s.id)
+  end
+  if is_null(s.deadline) then
+    redis.call('ZREM', p .. ':dl', s.id)
+  else
+    redis.call('ZADD', p .. ':dl', s.deadline, s.id)
+  end
+end
+
+local function index_presence(p, pr, old)
+  if old then
+    for _, d in ipairs(old.departments) do redis.call('ZREM', p .. ':av:' .. d, old.staff_id) end
+  end
+  if pr.state == 'available' then
+    for _, d in ipairs(pr.departments) do
+      redis.call('ZADD', p .. ':av:' .. d, pr.idle_since, pr.staff_id)
+    end
+  end
+  redis.call('SADD', p .. ':staff', pr.staff_id)
+end
+
+local function check_expect(rec, expect, what)
+  for field, allowed in pairs(expect) do
+    local cur = rec[field]
+    local ok = false
+    for _, v in ipairs(allowed) do
+      if (is_null(v) and is_null(cur)) or cur == v then ok = true end
+    end
+    if not ok then
+      return 'conflict:' .. what .. ': ' .. field .. ' is ' .. tostring(cur)
+    end
+  end
+  return nil
+end
+"""
+
+_CREATE_SESSION = _LIB + r"""
+local p, key = ARGV[1], KEYS[1]
+if redis.call('EXISTS', key) == 1 then return 'conflict:session exists' end
+local s = cjson.decode(ARGV[2])
+redis.call('SET', key, ARGV[2])
+index_session(p, s, nil)
+return 'ok'
+"""
+
+_UPDATE = _LIB + r"""
+local p, key, kind = ARGV[1], KEYS[1], ARGV[4]
+local raw = redis.call('GET', key)
+if not raw then return 'not_found' end
+local rec = cjson.decode(raw)
+local old = cjson.decode(raw)
+local err = check_expect(rec, cjson.decode(ARGV[3]), kind)
+if err then return err end
+for k, v in pairs(cjson.decode(ARGV[2])) do rec[k] = v end
+local out = cjson.encode(rec)
+redis.call('SET', key, out)
+if kind == 'session' then index_session(p, rec, old) else index_presence(p, rec, old) end
+return out
+"""
+
+_PUT_PRESENCE = _LIB + r"""
+local p, key = ARGV[1], KEYS[1]
+local raw = redis.call('GET', key)
+local old = nil
+if raw then old = cjson.decode(raw) end
+redis.call('SET', key, ARGV[2])
+index_presence(p, cjson.decode(ARGV[2]), old)
+return 'ok'
+"""
+
+_RESERVE = _LIB + r"""
+local p, dept, now, expires = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local staff = redis.call('ZRANGE', p .. ':av:' .. dept, 0, -1)
+if #staff == 0 then return nil end
+local queue = redis.call('ZRANGE', p .. ':q:' .. dept, 0, 199)
+for _, sid in ipairs(queue) do
+  local raw = redis.call('GET', p .. ':s:' .. sid)
+  if raw then
+    local s = cjson.decode(raw)
+    local declined = {}
+    if type(s.declined_by) == 'table' then
+      for _, d in ipairs(s.declined_by) do declined[d] = true end
+    end
+    for _, staff_id in ipairs(staff) do
+      if not declined[staff_id] then
+        local pkey = p .. ':p:' .. staff_id
+        local pr = cjson.decode(redis.call('GET', pkey))
+        local old_pr = cjson.decode(redis.call('GET', pkey))
+        s.state = 'ringing'
+        s.offered_to = staff_id
+        s.offer_expires_at = expires
+        s.deadline = expires
+        pr.state = 'ringing'
+        pr.since = now
+        pr.session_id = sid
+        pr.reason = cjson.null
+        local s_out, pr_out = cjson.encode(s), cjson.encode(pr)
+        redis.call('SET', p .. ':s:' .. sid, s_out)
+        redis.call('SET', pkey, pr_out)
+        index_session(p, s, s)
+        index_presence(p, pr, old_pr)
+        return {s_out, pr_out}
+      end
+    end
+  end
+end
+return nil
+"""
+
+# cjson turns an empty JSON array into an empty object; these fields are lists.
+_LIST_FIELDS = ("declined_by", "departments")
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
+    rec = json.loads(raw)
+    for name in _LIST_FIELDS:
+        if rec.get(name) == {}:
+            rec[name] = []
+    return rec
+
+
+def _raise_for(result: str, what: str) -> None:
+    if result == "not_found":
+        raise NotFound(f"no {what}")
+    if result.startswith("conflict:"):
+        raise Conflict(result.removeprefix("conflict:"))
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "sc") -> None:
+        self.prefix = prefix
+        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._create_session = self._redis.register_script(_CREATE_SESSION)
+        self._update = self._redis.register_script(_UPDATE)
+        self._put_presence = self._redis.register_script(_PUT_PRESENCE)
+        self._reserve = self._redis.register_script(_RESERVE)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def create_session(self, session: Session) -> None:
+        result = await self._create_session(
+            keys=[self._key("s", session.id)],
+            args=[self.prefix, json.dumps(session.to_dict())],
+        )
+        _raise_for(result, f"session {session.id}")
+
+    async def get_session(self, session_id: str) -> Session | None:
+        raw = await self._redis.get(self._key("s", session_id))
+        return Session.from_dict(_decode(raw)) if raw is not None else None
+
+    async def _cas(self, kind: str, key: str, changes: Mapping[str, Any], expect: Expect | None):
+        result = await self._update(
+            keys=[key],
+            args=[
+                self.prefix,
+                json.dumps(dict(changes)),
+                json.dumps({k: list(v) for k, v in (expect or {}).items()}),
+                kind,
+            ],
+        )
+        _raise_for(result, key)
+        return _decode(result)
+
+    async def update_session(
+        self, session_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Session:
+        rec = await self._cas("session", self._key("s", session_id), changes, expect)
+        return Session.from_dict(rec)
+
+    async def queue(self, department_id: str) -> list[str]:
+        return await self._redis.zrange(self._key("q", department_id), 0, -1)
+
+    async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
+        ids = await self._redis.zrangebyscore(self._key("dl"), "-inf", now, start=0, num=limit)
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("s", sid) for sid in ids])
+        return [Session.from_dict(_decode(raw)) for raw in raws if raw is not None]
+
+    async def reserve(
+        self, department_id: str, now: float, expires_at: float
+    ) -> tuple[Session, Presence] | None:
+        result = await self._reserve(keys=[], args=[self.prefix, department_id, now, expires_at])
+        if not result:
+            return None
+        session_raw, presence_raw = result
+        return Session.from_dict(_decode(session_raw)), Presence.from_dict(_decode(presence_raw))
+
+    async def get_presence(self, staff_id: str) -> Presence | None:
+        raw = await self._redis.get(self._key("p", staff_id))
+        return Presence.from_dict(_decode(raw)) if raw is not None else None
+
+    async def put_presence(self, presence: Presence) -> None:
+        await self._put_presence(
+            keys=[self._key("p", presence.staff_id)],
+            args=[self.prefix, json.dumps(presence.to_dict())],
+        )
+
+    async def update_presence(
+        self, staff_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Presence:
+        rec = await self._cas("presence", self._key("p", staff_id), changes, expect)
+        return Presence.from_dict(rec)
+
+    async def list_presence(self) -> list[Presence]:
+        ids = sorted(await self._redis.smembers(self._key("staff")))
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("p", sid) for sid in ids])
+        return [Presence.from_dict(_decode(raw)) for raw in raws if raw is not None]
+
+    async def available_staff(self, department_id: str) -> list[str]:
+        return await self._redis.zrange(self._key("av", department_id), 0, -1)

@@ -1,0 +1,74 @@
+"""The shared-state interface: sessions with their queue and deadline indexes, and staff
+presence with its availability index.
+
+Two implementations: :class:`sessions.memory_store.MemoryStore` (one node, the embedded
+default) and :class:`sessions.redis_store.RedisStore` (many nodes). Indexes are derived
+by the store from the records, in the same atomic step as each write:
+
+- a session is in its department's queue (ordered by ``queue_score``) exactly while its
+  state is ``queued``;
+- a session with a ``deadline`` is in the deadline index;
+- a staff member is in each of their departments' availability index (ordered by
+  ``idle_since``) exactly while their state is ``available``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from .presence import Presence
+from .session import Session
+
+# Field → the values it must have for a compare-and-set update to go ahead.
+Expect = Mapping[str, Sequence[Any]]
+
+
+class Store(Protocol):
+    async def ping(self) -> None:
+        """Raise if the store cannot serve requests."""
+
+    async def close(self) -> None: ...
+
+    async def create_session(self, session: Session) -> None: ...
+
+    async def get_session(self, session_id: str) -> Session | None: ...
+
+    async def update_session(
+        self, session_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Session:
+        """Apply ``changes`` atomically if every ``expect`` field has one of its values.
+
+        Raises :class:`NotFound` if there is no such session and :class:`Conflict`
+        (naming the current state) if an expectation fails.
+        """
+
+    async def queue(self, department_id: str) -> list[str]:
+        """Session ids waiting in ``department_id``, head first."""
+
+    async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
+        """Sessions whose deadline is at or before ``now``."""
+
+    async def reserve(
+        self, department_id: str, now: float, expires_at: float
+    ) -> tuple[Session, Presence] | None:
+        """Atomically offer the first waiting session of the department to the
+        longest-idle available staff member who has not declined it.
+
+        The session becomes ``ringing`` (``offered_to``, ``offer_expires_at``,
+        ``deadline``) and the staff member ``ringing``; both leave their indexes.
+        """
+
+    async def get_presence(self, staff_id: str) -> Presence | None: ...
+
+    async def put_presence(self, presence: Presence) -> None: ...
+
+    async def update_presence(
+        self, staff_id: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Presence:
+        """Compare-and-set, as :meth:`update_session`."""
+
+    async def list_presence(self) -> list[Presence]: ...
+
+    async def available_staff(self, department_id: str) -> list[str]:
+        """Available staff of the department, longest idle first."""

@@ -1,0 +1,1 @@
+"""HTTP app (aiohttp), socket.io namespaces, auth and the REST API."""

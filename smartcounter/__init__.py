@@ -1,0 +1,1 @@
+"""Composition root: configuration, CLI and wiring of the application."""

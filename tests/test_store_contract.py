@@ -1,0 +1,170 @@
+"""One contract, run against both stores (Redis on a real server)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sessions.errors import Conflict, NotFound
+from sessions.presence import Presence
+from sessions.session import Session
+
+
+def make_session(sid: str, dept: str = "tax", score: float = 1.0, **kw) -> Session:
+    fields = dict(
+        id=sid,
+        kiosk_id="k1",
+        kiosk_site="Kwun Tong",
+        department_id=dept,
+        service_id="tax-enquiry",
+        language="en",
+        state="queued",
+        created_at=score,
+        queue_score=score,
+        queued_at=score,
+    )
+    fields.update(kw)
+    return Session(**fields)
+
+
+def make_staff(staff_id: str, depts=("tax",), state="available", idle_since=0.0) -> Presence:
+    return Presence(
+        staff_id=staff_id,
+        display_name=staff_id.title(),
+        departments=list(depts),
+        state=state,
+        since=idle_since,
+        idle_since=idle_since,
+    )
+
+
+async def test_session_roundtrip_and_queue_order(store):
+    await store.create_session(make_session("b", score=20.0))
+    await store.create_session(make_session("a", score=10.0))
+    await store.create_session(make_session("c", dept="housing", score=5.0))
+    assert await store.queue("tax") == ["a", "b"]
+    assert await store.queue("housing") == ["c"]
+    got = await store.get_session("a")
+    assert got == make_session("a", score=10.0)
+    assert await store.get_session("nope") is None
+
+
+async def test_create_twice_conflicts(store):
+    await store.create_session(make_session("a"))
+    with pytest.raises(Conflict):
+        await store.create_session(make_session("a"))
+
+
+async def test_update_is_compare_and_set(store):
+    await store.create_session(make_session("a"))
+    updated = await store.update_session(
+        "a", {"state": "abandoned", "end_reason": "abandoned"}, expect={"state": ["queued"]}
+    )
+    assert updated.state == "abandoned" and updated.end_reason == "abandoned"
+    assert await store.queue("tax") == []
+    with pytest.raises(Conflict, match="state"):
+        await store.update_session("a", {"state": "ringing"}, expect={"state": ["queued"]})
+    assert (await store.get_session("a")).state == "abandoned"
+    with pytest.raises(NotFound):
+        await store.update_session("zzz", {"state": "closed"})
+
+
+async def test_expect_none_matches_null(store):
+    await store.create_session(make_session("a"))
+    await store.update_session("a", {"staff_id": "s1"}, expect={"staff_id": [None]})
+    with pytest.raises(Conflict):
+        await store.update_session("a", {"staff_id": "s2"}, expect={"staff_id": [None]})
+
+
+async def test_requeue_changes_department_index(store):
+    await store.create_session(make_session("a"))
+    await store.update_session("a", {"department_id": "housing"})
+    assert await store.queue("tax") == []
+    assert await store.queue("housing") == ["a"]
+
+
+async def test_deadline_index(store):
+    await store.create_session(make_session("a", deadline=100.0))
+    await store.create_session(make_session("b", deadline=300.0))
+    await store.create_session(make_session("c"))
+    assert [s.id for s in await store.due_sessions(200.0)] == ["a"]
+    await store.update_session("a", {"deadline": None})
+    assert await store.due_sessions(200.0) == []
+    assert [s.id for s in await store.due_sessions(300.0)] == ["b"]
+
+
+async def test_lists_survive_roundtrip_empty(store):
+    await store.create_session(make_session("a"))
+    s = await store.update_session("a", {"declined_by": []})
+    assert s.declined_by == []
+    await store.put_presence(make_staff("s1", depts=()))
+    assert (await store.get_presence("s1")).departments == []
+
+
+async def test_availability_index_longest_idle_first(store):
+    await store.put_presence(make_staff("late", idle_since=30.0))
+    await store.put_presence(make_staff("early", idle_since=10.0))
+    await store.put_presence(make_staff("away", state="away", idle_since=1.0))
+    await store.put_presence(make_staff("other", depts=("housing",), idle_since=5.0))
+    assert await store.available_staff("tax") == ["early", "late"]
+    await store.update_presence("early", {"state": "busy"}, expect={"state": ["available"]})
+    assert await store.available_staff("tax") == ["late"]
+    with pytest.raises(Conflict):
+        await store.update_presence("early", {"state": "away"}, expect={"state": ["available"]})
+    ids = sorted(p.staff_id for p in await store.list_presence())
+    assert ids == ["away", "early", "late", "other"]
+
+
+async def test_reserve_pairs_head_with_longest_idle(store):
+    await store.put_presence(make_staff("s2", idle_since=20.0))
+    await store.put_presence(make_staff("s1", idle_since=10.0))
+    await store.create_session(make_session("second", score=2.0))
+    await store.create_session(make_session("first", score=1.0))
+    session, staff = await store.reserve("tax", now=50.0, expires_at=70.0)
+    assert (session.id, staff.staff_id) == ("first", "s1")
+    assert session.state == "ringing" and session.offered_to == "s1"
+    assert session.offer_expires_at == 70.0 and session.deadline == 70.0
+    assert staff.state == "ringing" and staff.session_id == "first" and staff.since == 50.0
+    assert await store.queue("tax") == ["second"]
+    assert await store.available_staff("tax") == ["s2"]
+    assert [s.id for s in await store.due_sessions(70.0)] == ["first"]
+
+
+async def test_reserve_skips_staff_who_declined(store):
+    await store.put_presence(make_staff("s1", idle_since=10.0))
+    await store.put_presence(make_staff("s2", idle_since=20.0))
+    await store.create_session(make_session("a", declined_by=["s1"]))
+    session, staff = await store.reserve("tax", now=1.0, expires_at=2.0)
+    assert (session.id, staff.staff_id) == ("a", "s2")
+
+
+async def test_reserve_passes_over_session_nobody_left_to_offer(store):
+    await store.put_presence(make_staff("s1", idle_since=10.0))
+    await store.create_session(make_session("a", score=1.0, declined_by=["s1"]))
+    await store.create_session(make_session("b", score=2.0))
+    session, _ = await store.reserve("tax", now=1.0, expires_at=2.0)
+    assert session.id == "b"
+    assert await store.queue("tax") == ["a"]
+
+
+async def test_reserve_nothing_to_do(store):
+    assert await store.reserve("tax", 0.0, 1.0) is None
+    await store.create_session(make_session("a"))
+    assert await store.reserve("tax", 0.0, 1.0) is None
+    await store.put_presence(make_staff("h", depts=("housing",)))
+    assert await store.reserve("tax", 0.0, 1.0) is None
+
+
+async def test_reserve_is_atomic_under_concurrency(store):
+    for i in range(5):
+        await store.put_presence(make_staff(f"s{i}", idle_since=float(i)))
+    for i in range(20):
+        await store.create_session(make_session(f"c{i:02d}", score=float(i)))
+    results = await asyncio.gather(*(store.reserve("tax", 1.0, 2.0) for _ in range(20)))
+    made = [r for r in results if r is not None]
+    assert len(made) == 5
+    assert len({s.id for s, _ in made}) == 5
+    assert len({p.staff_id for _, p in made}) == 5
+    assert {s.id for s, _ in made} == {f"c{i:02d}" for i in range(5)}
+    assert len(await store.queue("tax")) == 15

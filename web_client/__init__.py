@@ -1,0 +1,1 @@
+"""Static kiosk and staff console pages, served by the signaling app."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 LANGUAGES = ("en", "zh-Hant", "zh-Hans")
+BUNDLED_CATALOG = Path(__file__).parent / "data" / "catalog.json"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ class Catalog:
                 services = []
                 for s in d["services"]:
                     _check_names(s["name"], s["id"])
-                    services.append(Service(s["id"], d["id"], dict(s["name"]), s.get("mode", "video")))
+                    services.append(
+                        Service(s["id"], d["id"], dict(s["name"]), s.get("mode", "video"))
+                    )
                 departments.append(Department(d["id"], dict(d["name"]), tuple(services)))
         except (KeyError, TypeError) as exc:
             raise CatalogError(f"catalog is malformed: missing or wrong field {exc}") from exc
@@ -86,16 +88,14 @@ class Catalog:
 
     @classmethod
     def default(cls) -> Catalog:
-        with resources.as_file(resources.files("sessions") / "data" / "catalog.json") as path:
-            return cls.load(path)
+        return cls.load(BUNDLED_CATALOG)
 
 
 def ensure_catalog_file(path: Path) -> Path:
     """Seed ``path`` with the bundled catalog if it does not exist yet."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with resources.as_file(resources.files("sessions") / "data" / "catalog.json") as src:
-            shutil.copyfile(src, path)
+        shutil.copyfile(BUNDLED_CATALOG, path)
     return path
 
 

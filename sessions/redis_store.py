@@ -63,7 +63,9 @@ local function check_expect(rec, expect, what)
 end
 """
 
-_CREATE_SESSION = _LIB + r"""
+_CREATE_SESSION = (
+    _LIB
+    + r"""
 local p, key = ARGV[1], KEYS[1]
 if redis.call('EXISTS', key) == 1 then return 'conflict:session exists' end
 local s = cjson.decode(ARGV[2])
@@ -71,8 +73,11 @@ redis.call('SET', key, ARGV[2])
 index_session(p, s, nil)
 return 'ok'
 """
+)
 
-_UPDATE = _LIB + r"""
+_UPDATE = (
+    _LIB
+    + r"""
 local p, key, kind = ARGV[1], KEYS[1], ARGV[4]
 local raw = redis.call('GET', key)
 if not raw then return 'not_found' end
@@ -86,8 +91,11 @@ redis.call('SET', key, out)
 if kind == 'session' then index_session(p, rec, old) else index_presence(p, rec, old) end
 return out
 """
+)
 
-_PUT_PRESENCE = _LIB + r"""
+_PUT_PRESENCE = (
+    _LIB
+    + r"""
 local p, key = ARGV[1], KEYS[1]
 local raw = redis.call('GET', key)
 local old = nil
@@ -96,8 +104,11 @@ redis.call('SET', key, ARGV[2])
 index_presence(p, cjson.decode(ARGV[2]), old)
 return 'ok'
 """
+)
 
-_RESERVE = _LIB + r"""
+_RESERVE = (
+    _LIB
+    + r"""
 local p, dept, now, expires = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local staff = redis.call('ZRANGE', p .. ':av:' .. dept, 0, -1)
 if #staff == 0 then return nil end
@@ -135,6 +146,7 @@ for _, sid in ipairs(queue) do
 end
 return nil
 """
+)
 
 # cjson turns an empty JSON array into an empty object; these fields are lists.
 _LIST_FIELDS = ("declined_by", "departments")

@@ -1,0 +1,171 @@
+"""Staff accounts and kiosk devices, durable under the data dir (one JSON file each,
+written atomically), read on every lookup so the running server sees CLI additions.
+
+Passwords are stored as argon2id hashes. Kiosk tokens are 256-bit random secrets, so a
+sha256 of the secret is enough to store them (no KDF needed against guessing), and the
+token names its kiosk (``KIOSK_ID.SECRET``) so a lookup reads one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .errors import BadRequest, Conflict
+
+ROLES = ("staff", "supervisor")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a login takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass
+class StaffAccount:
+    username: str
+    display_name: str
+    departments: list[str]
+    role: str
+    password_hash: str = field(repr=False)
+    disabled: bool = False
+    created_at: float = 0.0
+
+
+@dataclass
+class KioskDevice:
+    kiosk_id: str
+    site: str
+    token_sha256: str = field(repr=False)
+    revoked: bool = False
+    created_at: float = 0.0
+
+
+def check_id(value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise BadRequest(
+            f"{what} {value!r} is invalid: use 1-64 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+class AccountDirectory:
+    def __init__(self, data_dir: Path) -> None:
+        self._staff_dir = data_dir / "accounts" / "staff"
+        self._kiosk_dir = data_dir / "accounts" / "kiosks"
+        for d in (self._staff_dir, self._kiosk_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- staff ---------------------------------------------------------------------------
+    def add_staff(
+        self,
+        username: str,
+        password: str,
+        departments: list[str],
+        role: str = "staff",
+        display_name: str | None = None,
+    ) -> StaffAccount:
+        check_id(username, "username")
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {ROLES}, not {role!r}")
+        if len(password) < 8:
+            raise BadRequest("password must be at least 8 characters")
+        if role == "staff" and not departments:
+            raise BadRequest("a staff member needs at least one department")
+        path = self._staff_dir / f"{username}.json"
+        if path.exists():
+            raise Conflict(f"staff account {username!r} already exists")
+        account = StaffAccount(
+            username=username,
+            display_name=display_name or username,
+            departments=sorted(set(departments)),
+            role=role,
+            password_hash=_hasher.hash(password),
+            created_at=time.time(),
+        )
+        _write_json_atomic(path, asdict(account))
+        return account
+
+    def get_staff(self, username: str) -> StaffAccount | None:
+        if not _ID.match(username):
+            return None
+        raw = _read_json(self._staff_dir / f"{username}.json")
+        return StaffAccount(**raw) if raw is not None else None
+
+    def authenticate_staff(self, username: str, password: str) -> StaffAccount | None:
+        """CPU-heavy (argon2): call from a worker thread."""
+        account = self.get_staff(username)
+        try:
+            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if account is None or account.disabled:
+            return None
+        return account
+
+    # -- kiosks --------------------------------------------------------------------------
+    def add_kiosk(self, kiosk_id: str, site: str) -> tuple[KioskDevice, str]:
+        """Register a kiosk; returns it and its token (shown once, stored only hashed)."""
+        check_id(kiosk_id, "kiosk id")
+        if not site.strip():
+            raise BadRequest("site must not be empty")
+        path = self._kiosk_dir / f"{kiosk_id}.json"
+        if path.exists():
+            raise Conflict(f"kiosk {kiosk_id!r} already exists")
+        secret = secrets.token_urlsafe(32)
+        device = KioskDevice(
+            kiosk_id=kiosk_id,
+            site=site.strip(),
+            token_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+            created_at=time.time(),
+        )
+        _write_json_atomic(path, asdict(device))
+        return device, f"{kiosk_id}.{secret}"
+
+    def get_kiosk(self, kiosk_id: str) -> KioskDevice | None:
+        if not _ID.match(kiosk_id):
+            return None
+        raw = _read_json(self._kiosk_dir / f"{kiosk_id}.json")
+        return KioskDevice(**raw) if raw is not None else None
+
+    def authenticate_kiosk(self, token: str) -> KioskDevice | None:
+        kiosk_id, _, secret = token.rpartition(".")
+        if not kiosk_id or not secret:
+            return None
+        device = self.get_kiosk(kiosk_id)
+        if device is None or device.revoked:
+            return None
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        return device if hmac.compare_digest(digest, device.token_sha256) else None
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, ensure_ascii=False, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,649 @@
+"""Queues and routing: the call flow of DESIGN.md as plain async Python.
+
+The router owns every session and presence transition. Each transition is a
+compare-and-set on the store (so concurrent handlers and nodes cannot both win), then
+an audit event (durable before the caller is answered), then notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .audit import AuditLog
+from .catalog import Catalog
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .presence import Presence, PresenceState
+from .session import HEAD_OFFSET, Session, SessionState, check_transition
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RoutingConfig:
+    offer_timeout_s: float = 20.0
+    staff_lost_grace_s: float = 30.0
+    kiosk_lost_grace_s: float = 30.0
+    # A staff member whose node stopped refreshing their heartbeat for this long is lost.
+    presence_ttl_s: float = 45.0
+    # Used for the ETA until statistics say better: about four minutes per case (seed).
+    average_handle_s: float = 240.0
+
+
+@dataclass(frozen=True)
+class Kiosk:
+    id: str
+    site: str
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    display_name: str
+    departments: tuple[str, ...]
+
+
+class Notifier(Protocol):
+    async def to_kiosk(self, kiosk_id: str, event: str, payload: dict[str, Any]) -> None: ...
+
+    async def to_staff(self, staff_id: str, event: str, payload: dict[str, Any]) -> None: ...
+
+    async def release_media(self, session_id: str) -> None: ...
+
+
+ACTIVE_AGENT_STATES = frozenset(
+    {PresenceState.AVAILABLE, PresenceState.RINGING, PresenceState.BUSY, PresenceState.WRAPUP}
+)
+
+
+class CallRouter:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        audit: AuditLog,
+        notifier: Notifier,
+        config: RoutingConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.audit = audit
+        self.notifier = notifier
+        self.config = config or RoutingConfig()
+        self.clock = clock
+        self._pushed: dict[str, tuple[int, int]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def _deadline(self, s: Mapping[str, Any]) -> float | None:
+        candidates = []
+        if s["state"] == SessionState.RINGING and s.get("offer_expires_at") is not None:
+            candidates.append(s["offer_expires_at"])
+        if s["state"] in (SessionState.QUEUED, SessionState.RINGING, SessionState.CONNECTED):
+            if s.get("kiosk_lost_at") is not None:
+                candidates.append(s["kiosk_lost_at"] + self.config.kiosk_lost_grace_s)
+        if s["state"] == SessionState.CONNECTED and s.get("staff_lost_at") is not None:
+            candidates.append(s["staff_lost_at"] + self.config.staff_lost_grace_s)
+        return min(candidates) if candidates else None
+
+    async def _transition(self, prev: Session, changes: dict[str, Any]) -> Session:
+        """Compare-and-set against exactly the state ``prev`` was read in."""
+        if "state" in changes:
+            check_transition(prev.state, SessionState(changes["state"]))
+        merged = {**prev.to_dict(), **changes}
+        changes["deadline"] = self._deadline(merged)
+        return await self.store.update_session(
+            prev.id,
+            changes,
+            expect={
+                "state": [prev.state],
+                "offered_to": [prev.offered_to],
+                "staff_id": [prev.staff_id],
+            },
+        )
+
+    async def _record(self, session_id: str, type_: str, **data: Any) -> None:
+        await self.audit.append(session_id, type_, data)
+
+    async def _session(self, session_id: str) -> Session:
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        return session
+
+    async def session_of_kiosk(self, kiosk_id: str, session_id: str) -> Session:
+        session = await self._session(session_id)
+        if session.kiosk_id != kiosk_id:
+            raise Forbidden("this session belongs to another kiosk")
+        return session
+
+    async def session_of_staff(self, staff: Staff, session_id: str) -> Session:
+        session = await self._session(session_id)
+        if session.department_id not in staff.departments:
+            raise Forbidden("this session belongs to another department")
+        return session
+
+    async def _presence(self, staff_id: str) -> Presence:
+        presence = await self.store.get_presence(staff_id)
+        if presence is None:
+            raise NotFound(f"staff {staff_id} is not signed in")
+        return presence
+
+    async def _set_presence(
+        self, staff_id: str, changes: dict[str, Any], expect: dict[str, list[Any]]
+    ) -> Presence:
+        changes.setdefault("since", self.clock())
+        if changes.get("state") == PresenceState.AVAILABLE:
+            changes.setdefault("idle_since", changes["since"])
+        presence = await self.store.update_presence(staff_id, changes, expect=expect)
+        await self.notifier.to_staff(staff_id, "presence.changed", presence.public())
+        return presence
+
+    def _offer_payload(self, session: Session) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "session_id": session.id,
+            "department_id": session.department_id,
+            "service_id": session.service_id,
+            "waited_s": round(now - session.created_at, 1),
+            "kiosk": {"id": session.kiosk_id, "site": session.kiosk_site},
+            "expires_in_s": round(max(0.0, (session.offer_expires_at or now) - now), 1),
+        }
+
+    # -- queue positions -----------------------------------------------------------------
+    async def position(self, session: Session) -> tuple[int, int]:
+        """(position, eta_s) of a waiting session; position 0 once it is being offered."""
+        if session.state != SessionState.QUEUED:
+            return 0, 0
+        queue = await self.store.queue(session.department_id)
+        position = queue.index(session.id) + 1 if session.id in queue else 0
+        return position, await self._eta(session.department_id, position)
+
+    async def _eta(self, department_id: str, position: int) -> int:
+        agents = sum(
+            1
+            for p in await self.store.list_presence()
+            if department_id in p.departments and p.state in ACTIVE_AGENT_STATES
+        )
+        return int(math.ceil(position / max(1, agents)) * self.config.average_handle_s)
+
+    async def push_queue_updates(self, department_id: str) -> None:
+        """Tell every waiting kiosk of the department its position and ETA if they changed."""
+        queue = await self.store.queue(department_id)
+        for position, session_id in enumerate(queue, start=1):
+            session = await self.store.get_session(session_id)
+            if session is None or session.state != SessionState.QUEUED:
+                continue
+            eta = await self._eta(department_id, position)
+            if self._pushed.get(session_id) == (position, eta):
+                continue
+            self._pushed[session_id] = (position, eta)
+            await self.notifier.to_kiosk(
+                session.kiosk_id,
+                "queue.update",
+                {"session_id": session_id, "position": position, "eta_s": eta},
+            )
+
+    def _forget(self, session_id: str) -> None:
+        self._pushed.pop(session_id, None)
+        self.audit.forget(session_id)
+
+    # -- routing -------------------------------------------------------------------------
+    async def dispatch(self, department_id: str) -> None:
+        """Offer waiting callers of the department to available staff, as long as both."""
+        while True:
+            now = self.clock()
+            reserved = await self.store.reserve(
+                department_id, now, now + self.config.offer_timeout_s
+            )
+            if reserved is None:
+                break
+            session, presence = reserved
+            self._pushed.pop(session.id, None)
+            await self._record(
+                session.id,
+                "call.offered",
+                staff_id=presence.staff_id,
+                expires_at=session.offer_expires_at,
+            )
+            await self.notifier.to_staff(presence.staff_id, "presence.changed", presence.public())
+            await self.notifier.to_staff(
+                presence.staff_id, "call.offer", self._offer_payload(session)
+            )
+        await self.push_queue_updates(department_id)
+
+    async def _dispatch_for(self, departments: list[str]) -> None:
+        """Dispatch a staff member's departments, the longest-waiting caller's first."""
+        heads: list[tuple[float, str]] = []
+        for dept in departments:
+            queue = await self.store.queue(dept)
+            head = await self.store.get_session(queue[0]) if queue else None
+            heads.append((head.queue_score if head else math.inf, dept))
+        for _, dept in sorted(heads):
+            await self.dispatch(dept)
+
+    # -- kiosk side ----------------------------------------------------------------------
+    async def request_call(
+        self, kiosk: Kiosk, service_id: str, language: str
+    ) -> tuple[Session, int, int]:
+        service = self.catalog.service(service_id)
+        if service is None:
+            raise NotFound(f"no service {service_id!r} in the catalog")
+        now = self.clock()
+        session = Session(
+            id=uuid.uuid4().hex,
+            kiosk_id=kiosk.id,
+            kiosk_site=kiosk.site,
+            department_id=service.department_id,
+            service_id=service.id,
+            language=language,
+            state=SessionState.QUEUED,
+            created_at=now,
+            queue_score=now,
+            queued_at=now,
+        )
+        await self.store.create_session(session)
+        await self._record(
+            session.id,
+            "session.queued",
+            kiosk_id=kiosk.id,
+            site=kiosk.site,
+            department_id=service.department_id,
+            service_id=service.id,
+            language=language,
+        )
+        await self.dispatch(service.department_id)
+        session = await self._session(session.id)
+        position, eta = await self.position(session)
+        self._pushed[session.id] = (position, eta)
+        return session, position, eta
+
+    async def cancel(self, kiosk_id: str, session_id: str, reason: str = "cancelled") -> Session:
+        prev = await self.session_of_kiosk(kiosk_id, session_id)
+        if prev.state not in (SessionState.QUEUED, SessionState.RINGING):
+            raise Conflict(f"cannot cancel a session that is {prev.state}")
+        return await self._abandon(prev, reason)
+
+    async def _abandon(self, prev: Session, reason: str) -> Session:
+        now = self.clock()
+        session = await self._transition(
+            prev,
+            {
+                "state": SessionState.ABANDONED,
+                "ended_at": now,
+                "end_reason": "abandoned",
+                "offered_to": None,
+                "offer_expires_at": None,
+            },
+        )
+        await self._record(session.id, "session.abandoned", reason=reason, from_state=prev.state)
+        if prev.state == SessionState.RINGING and prev.offered_to:
+            await self._revoke_offer(prev.offered_to, session.id, reason)
+        await self.notifier.to_kiosk(
+            session.kiosk_id, "call.ended", {"session_id": session.id, "reason": "abandoned"}
+        )
+        self._forget(session.id)
+        await self.push_queue_updates(session.department_id)
+        return session
+
+    async def _revoke_offer(self, staff_id: str, session_id: str, reason: str) -> None:
+        await self.notifier.to_staff(
+            staff_id, "call.offer_revoked", {"session_id": session_id, "reason": reason}
+        )
+        try:
+            presence = await self._set_presence(
+                staff_id,
+                {"state": PresenceState.AVAILABLE, "session_id": None, "reason": None},
+                expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
+            )
+        except (Conflict, NotFound):
+            return
+        await self._dispatch_for(presence.departments)
+
+    async def hangup_by_kiosk(self, kiosk_id: str, session_id: str) -> Session:
+        prev = await self.session_of_kiosk(kiosk_id, session_id)
+        if prev.state in (SessionState.QUEUED, SessionState.RINGING):
+            return await self._abandon(prev, "hangup")
+        return await self._close(prev, "hangup", by="kiosk")
+
+    async def hangup_by_staff(self, staff: Staff, session_id: str) -> Session:
+        prev = await self.session_of_staff(staff, session_id)
+        if prev.staff_id != staff.id:
+            raise Forbidden("this call is handled by another staff member")
+        return await self._close(prev, "hangup", by="staff")
+
+    async def _close(self, prev: Session, reason: str, by: str) -> Session:
+        if prev.state != SessionState.CONNECTED:
+            raise Conflict(f"cannot hang up a session that is {prev.state}")
+        now = self.clock()
+        session = await self._transition(
+            prev, {"state": SessionState.CLOSED, "ended_at": now, "end_reason": reason}
+        )
+        await self._record(
+            session.id,
+            "session.closed",
+            reason=reason,
+            by=by,
+            duration_s=round(now - (prev.connected_at or now), 3),
+        )
+        await self.notifier.release_media(session.id)
+        payload = {"session_id": session.id, "reason": reason}
+        await self.notifier.to_kiosk(session.kiosk_id, "call.ended", payload)
+        if session.staff_id:
+            await self.notifier.to_staff(session.staff_id, "call.ended", payload)
+            try:
+                await self._set_presence(
+                    session.staff_id,
+                    {"state": PresenceState.WRAPUP, "reason": None},
+                    expect={"session_id": [session.id]},
+                )
+            except (Conflict, NotFound):
+                logger.info("staff %s moved on before the end of %s", session.staff_id, session.id)
+        self._forget(session.id)
+        return session
+
+    async def resume_kiosk(self, kiosk_id: str, session_id: str) -> tuple[Session, int]:
+        prev = await self.session_of_kiosk(kiosk_id, session_id)
+        if not prev.live:
+            return prev, 0
+        session = prev
+        if prev.kiosk_lost_at is not None:
+            session = await self._transition(prev, {"kiosk_lost_at": None})
+            await self._record(session_id, "kiosk.resumed")
+        position, _ = await self.position(session)
+        return session, position
+
+    async def kiosk_offline(self, kiosk_id: str, session_id: str) -> None:
+        """The kiosk's socket dropped: give it a grace period to come back."""
+        prev = await self.store.get_session(session_id)
+        if prev is None or prev.kiosk_id != kiosk_id or not prev.live:
+            return
+        try:
+            await self._transition(prev, {"kiosk_lost_at": self.clock()})
+        except Conflict:
+            return
+        await self._record(session_id, "kiosk.lost")
+
+    # -- staff side ----------------------------------------------------------------------
+    async def staff_online(self, staff: Staff) -> Presence:
+        """A staff socket connected: restore a call in progress, otherwise start away."""
+        now = self.clock()
+        presence = await self.store.get_presence(staff.id)
+        if presence is not None and presence.state in (PresenceState.BUSY, PresenceState.WRAPUP):
+            presence = await self.store.update_presence(
+                staff.id,
+                {
+                    "last_seen": now,
+                    "reason": None,
+                    "departments": list(staff.departments),
+                    "display_name": staff.display_name,
+                },
+            )
+            if presence.session_id:
+                session = await self.store.get_session(presence.session_id)
+                if session and session.staff_lost_at is not None and session.staff_id == staff.id:
+                    await self._transition(session, {"staff_lost_at": None})
+                    await self._record(session.id, "staff.resumed", staff_id=staff.id)
+            return presence
+        presence = Presence(
+            staff_id=staff.id,
+            display_name=staff.display_name,
+            departments=list(staff.departments),
+            state=PresenceState.AWAY,
+            since=now,
+            idle_since=now,
+            last_seen=now,
+        )
+        await self.store.put_presence(presence)
+        await self._push_etas(staff.departments)
+        return presence
+
+    async def staff_offline(self, staff_id: str) -> None:
+        """The staff member's last socket is gone (or their heartbeat expired)."""
+        presence = await self.store.get_presence(staff_id)
+        if presence is None or presence.state == PresenceState.OFFLINE:
+            return
+        now = self.clock()
+        if presence.state == PresenceState.BUSY and presence.session_id:
+            session = await self.store.get_session(presence.session_id)
+            if session and session.state == SessionState.CONNECTED and session.staff_id == staff_id:
+                if session.staff_lost_at is None:
+                    await self._transition(session, {"staff_lost_at": now})
+                    await self._record(session.id, "staff.lost", staff_id=staff_id)
+                await self.store.update_presence(staff_id, {"reason": "lost"})
+                return
+        if presence.state == PresenceState.RINGING and presence.session_id:
+            await self._requeue_offer(
+                presence.session_id, staff_id, "staff_offline", staff_state=PresenceState.OFFLINE
+            )
+        await self.store.update_presence(
+            staff_id,
+            {"state": PresenceState.OFFLINE, "since": now, "session_id": None, "reason": None},
+        )
+        await self._push_etas(presence.departments)
+
+    async def _push_etas(self, departments) -> None:
+        for dept in departments:
+            await self.push_queue_updates(dept)
+
+    async def heartbeat(self, staff_ids: list[str]) -> None:
+        now = self.clock()
+        for staff_id in staff_ids:
+            try:
+                await self.store.update_presence(staff_id, {"last_seen": now})
+            except NotFound:
+                continue
+
+    async def set_presence(self, staff: Staff, state: str) -> Presence:
+        if state not in (PresenceState.AVAILABLE, PresenceState.AWAY):
+            raise BadRequest("state must be 'available' or 'away'")
+        current = await self._presence(staff.id)
+        if current.state == PresenceState.BUSY:
+            raise Conflict("cannot change presence during a call")
+        if current.state == PresenceState.RINGING:
+            if state == PresenceState.AWAY and current.session_id:
+                await self._requeue_offer(
+                    current.session_id, staff.id, "away", staff_state=PresenceState.AWAY
+                )
+            return await self._presence(staff.id)
+        if current.state == state:
+            return current
+        presence = await self._set_presence(
+            staff.id,
+            {"state": state, "session_id": None, "reason": None},
+            expect={"state": [current.state]},
+        )
+        if state == PresenceState.AVAILABLE:
+            await self._dispatch_for(presence.departments)
+        else:
+            await self._push_etas(presence.departments)
+        return await self._presence(staff.id)
+
+    async def wrapup_done(self, staff: Staff) -> Presence:
+        current = await self._presence(staff.id)
+        if current.state != PresenceState.WRAPUP:
+            raise Conflict(f"not in wrap-up (state is {current.state})")
+        return await self.set_presence(staff, PresenceState.AVAILABLE)
+
+    async def accept(self, staff: Staff, session_id: str) -> Session:
+        prev = await self.session_of_staff(staff, session_id)
+        if prev.state != SessionState.RINGING or prev.offered_to != staff.id:
+            raise Conflict("this call is no longer offered to you")
+        now = self.clock()
+        session = await self._transition(
+            prev,
+            {
+                "state": SessionState.CONNECTED,
+                "staff_id": staff.id,
+                "staff_display_name": staff.display_name,
+                "answered_at": prev.answered_at or now,
+                "connected_at": now,
+                "offered_to": None,
+                "offer_expires_at": None,
+                "staff_lost_at": None,
+            },
+        )
+        await self._set_presence(
+            staff.id,
+            {"state": PresenceState.BUSY, "session_id": session_id, "reason": None},
+            expect={"state": [PresenceState.RINGING]},
+        )
+        await self._record(
+            session_id,
+            "call.accepted",
+            staff_id=staff.id,
+            waited_s=round(now - session.created_at, 3),
+        )
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "call.connected",
+            {
+                "session_id": session_id,
+                "staff": {
+                    "display_name": staff.display_name,
+                    "department_id": session.department_id,
+                },
+            },
+        )
+        return session
+
+    async def decline(self, staff: Staff, session_id: str) -> None:
+        prev = await self.session_of_staff(staff, session_id)
+        if prev.state != SessionState.RINGING or prev.offered_to != staff.id:
+            raise Conflict("this call is no longer offered to you")
+        await self._requeue_offer(
+            session_id, staff.id, "declined", staff_state=PresenceState.AVAILABLE, expect_prev=prev
+        )
+
+    async def _requeue_offer(
+        self,
+        session_id: str,
+        staff_id: str,
+        reason: str,
+        staff_state: PresenceState,
+        expect_prev: Session | None = None,
+    ) -> None:
+        """An offer ends without an answer: the caller keeps their place in the queue and
+        the staff member is not offered this caller again.
+
+        A staff member who declines is available again; one who let the offer time out is
+        probably not at the console, so they are set away rather than offered the next
+        caller.
+        """
+        prev = expect_prev or await self.store.get_session(session_id)
+        if prev is None or prev.state != SessionState.RINGING or prev.offered_to != staff_id:
+            return
+        await self._transition(
+            prev,
+            {
+                "state": SessionState.QUEUED,
+                "offered_to": None,
+                "offer_expires_at": None,
+                "declined_by": [*prev.declined_by, staff_id],
+            },
+        )
+        await self._record(session_id, "call.offer_ended", staff_id=staff_id, reason=reason)
+        if reason != "declined":
+            await self.notifier.to_staff(
+                staff_id, "call.offer_revoked", {"session_id": session_id, "reason": reason}
+            )
+        departments = [prev.department_id]
+        try:
+            presence = await self._set_presence(
+                staff_id,
+                {"state": staff_state, "session_id": None, "reason": reason},
+                expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
+            )
+            departments = sorted({*departments, *presence.departments})
+        except (Conflict, NotFound):
+            pass
+        await self._dispatch_for(departments)
+
+    # -- time-driven transitions ---------------------------------------------------------
+    async def tick(self) -> None:
+        """Run every transition whose time has come (any node may run it)."""
+        now = self.clock()
+        for session in await self.store.due_sessions(now):
+            try:
+                await self._on_deadline(session, now)
+            except Conflict:
+                continue  # another handler or node changed it first
+            except Exception:
+                logger.exception("deadline handling failed for session %s", session.id)
+
+    async def _on_deadline(self, s: Session, now: float) -> None:
+        cfg = self.config
+        if s.kiosk_lost_at is not None and now >= s.kiosk_lost_at + cfg.kiosk_lost_grace_s:
+            if s.state == SessionState.CONNECTED:
+                await self._close(s, "error", by="kiosk_lost")
+            else:
+                await self._abandon(s, "kiosk_lost")
+        elif s.state == SessionState.RINGING and s.offered_to and now >= (s.offer_expires_at or 0):
+            await self._requeue_offer(
+                s.id, s.offered_to, "timeout", staff_state=PresenceState.AWAY, expect_prev=s
+            )
+        elif (
+            s.state == SessionState.CONNECTED
+            and s.staff_lost_at is not None
+            and now >= s.staff_lost_at + cfg.staff_lost_grace_s
+        ):
+            await self._staff_lost(s)
+        else:
+            # Nothing due after all (a stale index entry): recompute the deadline.
+            await self._transition(s, {})
+
+    async def _staff_lost(self, prev: Session) -> None:
+        """The staff side stayed away past the grace period: back to the head of the queue."""
+        staff_id = prev.staff_id
+        session = await self._transition(
+            prev,
+            {
+                "state": SessionState.QUEUED,
+                "staff_id": None,
+                "staff_display_name": None,
+                "staff_lost_at": None,
+                "connected_at": None,
+                "queue_score": min(prev.queue_score, prev.created_at - HEAD_OFFSET),
+                "queued_at": self.clock(),
+            },
+        )
+        await self._record(session.id, "session.requeued", reason="staff_lost", staff_id=staff_id)
+        await self.notifier.release_media(session.id)
+        if staff_id:
+            await self.notifier.to_staff(
+                staff_id, "call.ended", {"session_id": session.id, "reason": "error"}
+            )
+            try:
+                await self.store.update_presence(
+                    staff_id,
+                    {
+                        "state": PresenceState.OFFLINE,
+                        "since": self.clock(),
+                        "session_id": None,
+                        "reason": "lost",
+                    },
+                    expect={"session_id": [session.id]},
+                )
+            except (Conflict, NotFound):
+                pass
+        position, eta = await self.position(session)
+        self._pushed[session.id] = (position, eta)
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "queue.update",
+            {"session_id": session.id, "position": position, "eta_s": eta, "reason": "staff_lost"},
+        )
+        await self.dispatch(session.department_id)
+
+    async def sweep_presence(self) -> None:
+        """Staff whose heartbeat expired (their node died) are treated as disconnected."""
+        cutoff = self.clock() - self.config.presence_ttl_s
+        for presence in await self.store.list_presence():
+            if presence.state != PresenceState.OFFLINE and presence.last_seen < cutoff:
+                await self.staff_offline(presence.staff_id)

@@ -1,0 +1,296 @@
+"""Routing rules with several kiosks and staff, on both stores, with a controlled clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessions.audit import AuditLog, verify_chain
+from sessions.catalog import Catalog
+from sessions.errors import Conflict, Forbidden
+from sessions.router import CallRouter, Kiosk, RoutingConfig, Staff
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, dict]] = []
+        self.released: list[str] = []
+
+    async def to_kiosk(self, kiosk_id, event, payload):
+        self.events.append(("kiosk", kiosk_id, event, payload))
+
+    async def to_staff(self, staff_id, event, payload):
+        self.events.append(("staff", staff_id, event, payload))
+
+    async def release_media(self, session_id):
+        self.released.append(session_id)
+
+    def of(self, who: str, ident: str, event: str) -> list[dict]:
+        return [p for w, i, e, p in self.events if (w, i, e) == (who, ident, event)]
+
+
+TAX_A = Staff("alice", "Alice", ("tax",))
+TAX_B = Staff("bob", "Bob", ("tax",))
+HOUSING = Staff("hana", "Hana", ("housing",))
+K1, K2, K3 = Kiosk("k1", "Kwun Tong"), Kiosk("k2", "Kwun Tong"), Kiosk("k3", "Macau")
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def notifier():
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def router(store, tmp_path, clock, notifier):
+    config = RoutingConfig(offer_timeout_s=20, staff_lost_grace_s=15, kiosk_lost_grace_s=15)
+    return CallRouter(
+        store, Catalog.default(), AuditLog(tmp_path / "audit", clock), notifier, config, clock
+    )
+
+
+async def online_available(router, clock, *staff):
+    for s in staff:
+        await router.staff_online(s)
+        clock.advance(1)
+        await router.set_presence(s, "available")
+
+
+async def test_offer_goes_to_longest_idle_staff_of_the_department(router, clock, notifier):
+    await online_available(router, clock, HOUSING, TAX_B, TAX_A)  # bob idle longer than alice
+    session, position, _ = await router.request_call(K1, "tax-enquiry", "en")
+    assert session.state == "ringing" and session.offered_to == "bob"
+    assert position == 0
+    offers = notifier.of("staff", "bob", "call.offer")
+    assert offers[0]["session_id"] == session.id and offers[0]["department_id"] == "tax"
+    assert offers[0]["kiosk"] == {"id": "k1", "site": "Kwun Tong"}
+    assert notifier.of("staff", "hana", "call.offer") == []
+    assert notifier.of("staff", "alice", "call.offer") == []
+
+
+async def test_department_isolation_and_forbidden_accept(router, clock, notifier):
+    await online_available(router, clock, HOUSING)
+    session, position, eta = await router.request_call(K1, "tax-enquiry", "en")
+    assert session.state == "queued" and position == 1 and eta > 0
+    assert notifier.of("staff", "hana", "call.offer") == []
+    with pytest.raises(Forbidden):
+        await router.accept(HOUSING, session.id)
+
+
+async def test_accept_connects_both_sides(router, clock, notifier):
+    await online_available(router, clock, TAX_A)
+    session, _, _ = await router.request_call(K1, "tax-registration", "zh-Hant")
+    connected = await router.accept(TAX_A, session.id)
+    assert connected.state == "connected" and connected.staff_id == "alice"
+    assert notifier.of("kiosk", "k1", "call.connected")[0]["staff"] == {
+        "display_name": "Alice",
+        "department_id": "tax",
+    }
+    assert (await router.store.get_presence("alice")).state == "busy"
+    with pytest.raises(Conflict):
+        await router.accept(TAX_A, session.id)
+
+
+async def test_offer_timeout_moves_to_next_staff_and_sets_first_away(router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    assert (await router.store.get_session(session.id)).offered_to == "alice"
+    clock.advance(19.9)
+    await router.tick()
+    assert (await router.store.get_session(session.id)).offered_to == "alice"
+    clock.advance(0.2)
+    await router.tick()
+    after = await router.store.get_session(session.id)
+    assert after.state == "ringing" and after.offered_to == "bob"
+    assert notifier.of("staff", "alice", "call.offer_revoked") == [
+        {"session_id": session.id, "reason": "timeout"}
+    ]
+    assert (await router.store.get_presence("alice")).state == "away"
+    with pytest.raises(Conflict):
+        await router.accept(TAX_A, session.id)
+    assert (await router.accept(TAX_B, session.id)).state == "connected"
+
+
+async def test_decline_moves_to_next_staff_and_keeps_decliner_available(router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.decline(TAX_A, session.id)
+    after = await router.store.get_session(session.id)
+    assert after.offered_to == "bob" and after.declined_by == ["alice"]
+    assert (await router.store.get_presence("alice")).state == "available"
+    # Alice is not offered the caller she declined, even once Bob declines too.
+    await router.decline(TAX_B, session.id)
+    after = await router.store.get_session(session.id)
+    assert after.state == "queued" and after.declined_by == ["alice", "bob"]
+    # A new caller is offered to Alice (longest idle) while the first keeps waiting.
+    second, _, _ = await router.request_call(K2, "tax-enquiry", "en")
+    assert (await router.store.get_session(second.id)).offered_to == "alice"
+
+
+async def test_cancel_while_queued_updates_positions(router, clock, notifier):
+    first, p1, _ = await router.request_call(K1, "tax-enquiry", "en")
+    clock.advance(1)
+    second, p2, _ = await router.request_call(K2, "tax-enquiry", "en")
+    assert (p1, p2) == (1, 2)
+    await router.cancel("k1", first.id)
+    assert (await router.store.get_session(first.id)).state == "abandoned"
+    updates = notifier.of("kiosk", "k2", "queue.update")
+    assert updates[-1]["position"] == 1 and updates[-1]["session_id"] == second.id
+    with pytest.raises(Forbidden):
+        await router.cancel("k1", second.id)
+    with pytest.raises(Conflict):
+        await router.cancel("k1", first.id)
+
+
+async def test_cancel_while_ringing_revokes_offer(router, clock, notifier):
+    await online_available(router, clock, TAX_A)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.cancel("k1", session.id)
+    assert notifier.of("staff", "alice", "call.offer_revoked")[-1]["reason"] == "cancelled"
+    assert (await router.store.get_presence("alice")).state == "available"
+    assert (await router.store.get_session(session.id)).state == "abandoned"
+
+
+async def test_staff_lost_beyond_grace_sends_caller_back_to_head(router, clock, notifier):
+    await online_available(router, clock, TAX_A)
+    first, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.accept(TAX_A, first.id)
+    clock.advance(5)
+    second, pos, _ = await router.request_call(K2, "tax-enquiry", "en")
+    assert pos == 1
+    await router.staff_offline("alice")
+    clock.advance(14)
+    await router.tick()
+    assert (await router.store.get_session(first.id)).state == "connected"
+    clock.advance(2)
+    await router.tick()
+    after = await router.store.get_session(first.id)
+    assert after.state == "queued" and after.staff_id is None
+    assert await router.store.queue("tax") == [first.id, second.id]
+    assert notifier.of("kiosk", "k1", "queue.update")[-1] == {
+        "session_id": first.id,
+        "position": 1,
+        "eta_s": 240,
+        "reason": "staff_lost",
+    }
+    assert notifier.of("kiosk", "k2", "queue.update")[-1]["position"] == 2
+    assert first.id in notifier.released
+    assert (await router.store.get_presence("alice")).state == "offline"
+    # The next available staff member gets the caller at the head.
+    await online_available(router, clock, TAX_B)
+    assert (await router.store.get_session(first.id)).offered_to == "bob"
+
+
+async def test_staff_back_within_grace_keeps_call(router, clock, notifier):
+    await online_available(router, clock, TAX_A)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.accept(TAX_A, session.id)
+    await router.staff_offline("alice")
+    clock.advance(10)
+    presence = await router.staff_online(TAX_A)
+    assert presence.state == "busy" and presence.session_id == session.id
+    clock.advance(30)
+    await router.tick()
+    after = await router.store.get_session(session.id)
+    assert after.state == "connected" and after.staff_lost_at is None
+
+
+async def test_hangup_wrapup_then_next_call(router, clock, notifier):
+    await online_available(router, clock, TAX_A)
+    first, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.accept(TAX_A, first.id)
+    second, _, _ = await router.request_call(K2, "tax-enquiry", "en")
+    assert second.state == "queued"
+    await router.hangup_by_kiosk("k1", first.id)
+    assert notifier.of("staff", "alice", "call.ended")[-1] == {
+        "session_id": first.id,
+        "reason": "hangup",
+    }
+    assert notifier.of("kiosk", "k1", "call.ended")[-1]["reason"] == "hangup"
+    assert (await router.store.get_presence("alice")).state == "wrapup"
+    assert (await router.store.get_session(second.id)).state == "queued"
+    presence = await router.wrapup_done(TAX_A)
+    assert presence.state == "ringing" and presence.session_id == second.id
+    with pytest.raises(Conflict):
+        await router.wrapup_done(TAX_A)
+
+
+async def test_staff_hangup_needs_own_call(router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.accept(TAX_A, session.id)
+    with pytest.raises(Forbidden):
+        await router.hangup_by_staff(TAX_B, session.id)
+    closed = await router.hangup_by_staff(TAX_A, session.id)
+    assert closed.state == "closed" and closed.end_reason == "hangup"
+
+
+async def test_kiosk_lost_in_queue_abandons_after_grace_and_resume_keeps_place(
+    router, clock, notifier
+):
+    s1, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    clock.advance(1)
+    s2, _, _ = await router.request_call(K2, "tax-enquiry", "en")
+    clock.advance(1)
+    s3, _, _ = await router.request_call(K3, "tax-enquiry", "en")
+    await router.kiosk_offline("k2", s2.id)
+    clock.advance(10)
+    resumed, position = await router.resume_kiosk("k2", s2.id)
+    assert resumed.state == "queued" and position == 2
+    await router.kiosk_offline("k3", s3.id)
+    clock.advance(16)
+    await router.tick()
+    assert (await router.store.get_session(s3.id)).state == "abandoned"
+    assert (await router.store.get_session(s2.id)).state == "queued"
+    assert await router.store.queue("tax") == [s1.id, s2.id]
+
+
+async def test_multi_department_staff_takes_longest_waiting_first(router, clock, notifier):
+    both = Staff("mei", "Mei", ("tax", "housing"))
+    housing_call, _, _ = await router.request_call(K1, "property-record-enquiry", "en")
+    clock.advance(1)
+    tax_call, _, _ = await router.request_call(K2, "tax-enquiry", "en")
+    await online_available(router, clock, both)
+    assert (await router.store.get_session(housing_call.id)).offered_to == "mei"
+    assert (await router.store.get_session(tax_call.id)).state == "queued"
+
+
+async def test_every_transition_is_in_a_verified_audit_chain(router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.decline(TAX_A, session.id)
+    await router.accept(TAX_B, session.id)
+    await router.hangup_by_staff(TAX_B, session.id)
+    events = await router.audit.read(session.id)
+    assert [e["type"] for e in events] == [
+        "session.queued",
+        "call.offered",
+        "call.offer_ended",
+        "call.offered",
+        "call.accepted",
+        "session.closed",
+    ]
+    assert verify_chain(events)
+    events[2]["data"]["reason"] = "timeout"
+    assert not verify_chain(events)
+
+
+async def test_unknown_service_is_not_found(router):
+    from sessions.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await router.request_call(K1, "no-such-service", "en")

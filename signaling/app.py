@@ -1,0 +1,107 @@
+"""The aiohttp application: HTTP API, socket.io namespaces and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import socketio
+from aiohttp import web
+
+from media.peer import IceServer, MediaHub
+from sessions.accounts import AccountDirectory
+from sessions.catalog import Catalog
+from sessions.router import CallRouter
+from sessions.store import Store
+
+from .auth import TokenIssuer
+from .http_api import add_routes
+from .keys import SERVICES
+from .kiosk_namespace import KioskNamespace
+from .media_gateway import MediaGateway
+from .metrics import Metrics
+from .notifier import SocketNotifier
+from .staff_namespace import StaffNamespace
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    store: Store
+    accounts: AccountDirectory
+    tokens: TokenIssuer
+    catalog: Catalog
+    hub: MediaHub
+    ice_servers: list[IceServer]
+    ice_ttl_s: int = 3600
+    tick_interval_s: float = 0.25
+    heartbeat_interval_s: float = 10.0
+    presence_sweep_interval_s: float = 5.0
+    metrics: Metrics = field(default_factory=Metrics)
+    # Set by create_app.
+    router: CallRouter = field(init=False)
+    sio: socketio.AsyncServer = field(init=False)
+
+
+def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
+    """``make_router(notifier)`` builds the router once the socket server exists."""
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        max_http_buffer_size=256 * 1024,
+    )
+    gateway = MediaGateway(services.hub, services.store, services.metrics)
+    router = make_router(SocketNotifier(sio, gateway))
+    services.router, services.sio = router, sio
+    kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics)
+    staff = StaffNamespace(router, services.accounts, services.tokens, gateway, services.metrics)
+    sio.register_namespace(kiosk)
+    sio.register_namespace(staff)
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SERVICES] = services
+    sio.attach(app)
+    add_routes(app)
+
+    async def heartbeat() -> None:
+        await router.heartbeat(staff.local_staff())
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(_every(services.tick_interval_s, router.tick), name="tick"),
+            asyncio.create_task(
+                _every(
+                    services.heartbeat_interval_s, lambda: router.heartbeat(staff.local_staff())
+                ),
+                name="heartbeat",
+            ),
+            asyncio.create_task(
+                _every(services.presence_sweep_interval_s, router.sweep_presence), name="sweep"
+            ),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        await services.hub.close()
+        await services.store.close()
+
+    async def disconnect_sockets(app: web.Application) -> None:
+        with contextlib.suppress(Exception):
+            await sio.shutdown()
+
+    app.cleanup_ctx.append(background)
+    app.on_shutdown.append(disconnect_sockets)
+    return app
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            logger.exception("background job %s failed", getattr(job, "__name__", job))
+        await asyncio.sleep(interval)

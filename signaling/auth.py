@@ -1,0 +1,81 @@
+"""Bearer tokens for staff and supervisors (signed JWTs) and kiosk device tokens."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from sessions.accounts import StaffAccount
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff member or supervisor (from a login token) or a kiosk."""
+
+    role: str  # "staff" | "supervisor" | "kiosk"
+    id: str
+    display_name: str
+    departments: tuple[str, ...] = ()
+    site: str = ""
+
+
+class TokenIssuer:
+    def __init__(self, secret: bytes, ttl_s: float = 12 * 3600) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def issue(self, account: StaffAccount) -> tuple[str, float]:
+        expires_at = time.time() + self.ttl_s
+        claims = {
+            "sub": account.username,
+            "role": account.role,
+            "name": account.display_name,
+            "departments": account.departments,
+            "exp": int(expires_at),
+            "iat": int(time.time()),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at
+
+    def verify(self, token: str) -> Principal | None:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "role", "exp"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        if claims["role"] not in ("staff", "supervisor"):
+            return None
+        return Principal(
+            role=claims["role"],
+            id=claims["sub"],
+            display_name=claims.get("name") or claims["sub"],
+            departments=tuple(claims.get("departments") or ()),
+        )
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """The token signing key: ``SMARTCOUNTER_SECRET_KEY`` if set (all nodes of a
+    deployment must share it), otherwise a random key kept in the data dir."""
+    env = os.environ.get("SMARTCOUNTER_SECRET_KEY")
+    if env:
+        return env.encode()
+    path = data_dir / "secret.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key

@@ -1,0 +1,152 @@
+"""The HTTP API of PROTOCOL.md (``/api/v1``), health endpoints and the web client pages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from .auth import Principal
+from .errors import HTTP_STATUS
+from .keys import SERVICES
+from .payloads import Login, describe
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web_client" / "static"
+
+
+def json_error(code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=HTTP_STATUS[code]
+    )
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    """The caller of an API request from its bearer token: a staff/supervisor login
+    token or a kiosk device token."""
+    services = request.app[SERVICES]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    principal = services.tokens.verify(token)
+    if principal is not None:
+        return principal
+    device = await asyncio.to_thread(services.accounts.authenticate_kiosk, token)
+    if device is None:
+        return None
+    return Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
+
+
+async def login(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        body: Any = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error("bad_request", "the body must be JSON")
+    try:
+        creds = Login.model_validate(body)
+    except ValidationError as exc:
+        return json_error("bad_request", describe(exc))
+    account = await asyncio.to_thread(
+        services.accounts.authenticate_staff, creds.username, creds.password
+    )
+    if account is None:
+        return json_error("unauthorized", "wrong username or password")
+    token, expires_at = services.tokens.issue(account)
+    return web.json_response(
+        {
+            "token": token,
+            "role": account.role,
+            "departments": account.departments,
+            "display_name": account.display_name,
+            "expires_at": expires_at,
+        }
+    )
+
+
+async def catalog(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICES].catalog.to_dict())
+
+
+async def ice_servers(request: web.Request) -> web.Response:
+    if await authenticate(request) is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    services = request.app[SERVICES]
+    servers = []
+    for s in services.ice_servers:
+        entry: dict[str, Any] = {"urls": s.urls}
+        if s.username is not None:
+            entry["username"] = s.username
+        if s.credential is not None:
+            entry["credential"] = s.credential
+        servers.append(entry)
+    return web.json_response({"ice_servers": servers, "ttl_s": services.ice_ttl_s})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    if principal is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    if principal.role not in ("staff", "supervisor"):
+        return json_error("forbidden", "only staff and supervisors may read sessions")
+    session = await request.app[SERVICES].store.get_session(request.match_info["sid"])
+    if session is None:
+        return json_error("not_found", "no such session")
+    if principal.role == "staff" and session.department_id not in principal.departments:
+        return json_error("forbidden", "this session belongs to another department")
+    return web.json_response(session.public())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        await asyncio.wait_for(services.store.ping(), timeout=2)
+    except Exception as exc:
+        return web.json_response(
+            {"status": "unready", "checks": {"store": f"unreachable: {exc}"}}, status=503
+        )
+    return web.json_response({"status": "ready", "checks": {"store": "ok"}})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[SERVICES].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def page(name: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / name)
+
+    return handler
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console")
+
+
+async def favicon(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/static/favicon.svg")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/auth/login", login)
+    app.router.add_get("/api/v1/catalog", catalog)
+    app.router.add_get("/api/v1/ice-servers", ice_servers)
+    app.router.add_get("/api/v1/sessions/{sid}", get_session)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/", index)
+    app.router.add_get("/kiosk", page("kiosk.html"))
+    app.router.add_get("/console", page("console.html"))
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

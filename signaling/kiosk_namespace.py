@@ -1,0 +1,90 @@
+"""``/kiosk``: the citizen's side of a call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sessions.accounts import AccountDirectory
+from sessions.errors import Conflict
+from sessions.router import CallRouter, Kiosk
+
+from .auth import Principal
+from .media_gateway import MediaGateway
+from .metrics import Metrics
+from .namespace import BaseNamespace, event, refuse
+from .payloads import CallRequest, RtcOffer, SessionRef
+
+
+class KioskNamespace(BaseNamespace):
+    def __init__(
+        self,
+        router: CallRouter,
+        accounts: AccountDirectory,
+        media: MediaGateway,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__("/kiosk", metrics)
+        self.router = router
+        self.accounts = accounts
+        self.media = media
+        # The session each kiosk on this node is in (one at a time per kiosk).
+        self.current: dict[str, str] = {}
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise refuse("a kiosk token is required")
+        device = await asyncio.to_thread(self.accounts.authenticate_kiosk, token)
+        if device is None:
+            raise refuse("unknown or revoked kiosk token")
+        principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
+        self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
+        self.metrics.connections.labels(self.namespace).inc()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        principal = self.principals.pop(sid, None)
+        if principal is None:
+            return
+        self.metrics.connections.labels(self.namespace).dec()
+        session_id = self.current.get(principal.id)
+        if session_id and not self.sockets_of(principal.id):
+            await self.router.kiosk_offline(principal.id, session_id)
+
+    @event(CallRequest)
+    async def on_call_request(self, sid: str, who: Principal, p: CallRequest) -> dict:
+        current = self.current.get(who.id)
+        if current:
+            session = await self.router.store.get_session(current)
+            if session is not None and session.live:
+                raise Conflict(f"this kiosk is already in session {current} ({session.state})")
+        session, position, eta = await self.router.request_call(
+            Kiosk(who.id, who.site), p.service_id, p.language
+        )
+        self.current[who.id] = session.id
+        return {"session_id": session.id, "position": position, "eta_s": eta}
+
+    @event(SessionRef)
+    async def on_call_cancel(self, sid: str, who: Principal, p: SessionRef) -> None:
+        await self.router.cancel(who.id, p.session_id)
+        self.current.pop(who.id, None)
+
+    @event(SessionRef)
+    async def on_call_hangup(self, sid: str, who: Principal, p: SessionRef) -> None:
+        await self.router.hangup_by_kiosk(who.id, p.session_id)
+        self.current.pop(who.id, None)
+
+    @event(SessionRef)
+    async def on_call_resume(self, sid: str, who: Principal, p: SessionRef) -> dict:
+        session, position = await self.router.resume_kiosk(who.id, p.session_id)
+        if session.live:
+            self.current[who.id] = session.id
+        answer: dict[str, Any] = {"state": session.state}
+        if session.state == "queued":
+            answer["position"] = position
+        return answer
+
+    @event(RtcOffer)
+    async def on_rtc_offer(self, sid: str, who: Principal, p: RtcOffer) -> dict:
+        session = await self.router.session_of_kiosk(who.id, p.session_id)
+        return await self.media.answer(session, "kiosk", p.sdp)

@@ -1,0 +1,37 @@
+"""Answers participants' offers for connected sessions, and keeps the hub honest when a
+session ends while an offer is being answered."""
+
+from __future__ import annotations
+
+import time
+
+from media.peer import MediaHub
+from sessions.errors import Conflict
+from sessions.session import Session, SessionState
+from sessions.store import Store
+
+from .metrics import Metrics
+
+
+class MediaGateway:
+    def __init__(self, hub: MediaHub, store: Store, metrics: Metrics) -> None:
+        self.hub = hub
+        self.store = store
+        self.metrics = metrics
+
+    async def answer(self, session: Session, role: str, sdp: str) -> dict:
+        if session.state != SessionState.CONNECTED:
+            raise Conflict(f"no call to connect media to: the session is {session.state}")
+        started = time.perf_counter()
+        answer = await self.hub.answer(session.id, role, sdp)
+        self.metrics.rtc_answer_seconds.observe(time.perf_counter() - started)
+        self.metrics.media_sessions.set(len(self.hub))
+        after = await self.store.get_session(session.id)
+        if after is None or after.state != SessionState.CONNECTED:
+            await self.release(session.id)
+            raise Conflict("the call ended while its media was being set up")
+        return {"sdp": answer, "type": "answer"}
+
+    async def release(self, session_id: str) -> None:
+        await self.hub.release(session_id)
+        self.metrics.media_sessions.set(len(self.hub))

@@ -1,0 +1,88 @@
+"""The shared shape of the socket.io namespaces: event names with dots map to
+``on_<name_with_underscores>`` methods, each declared with :func:`event` so that its
+payload is validated, its caller known, and every outcome an ack of PROTOCOL.md."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from media.errors import MediaError
+from sessions.errors import DomainError
+
+from .auth import Principal
+from .errors import error_ack
+from .metrics import Metrics
+from .payloads import describe
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Any, str, Principal, Any], Awaitable[dict[str, Any] | None]]
+
+
+def event(model: type[BaseModel]) -> Callable[[Handler], Callable[..., Awaitable[dict]]]:
+    """Declare a client → server event handler taking a validated ``model`` payload."""
+
+    def decorate(handler: Handler) -> Callable[..., Awaitable[dict]]:
+        @functools.wraps(handler)
+        async def wrapper(self: BaseNamespace, sid: str, data: Any = None, *_: Any) -> dict:
+            name = handler.__name__.removeprefix("on_").replace("_", ".")
+            ack = await self._run(name, sid, model, data, handler)
+            code = "ok" if ack.get("ok") else ack["error"]["code"]
+            self.metrics.socket_events.labels(self.namespace, name, code).inc()
+            return ack
+
+        wrapper.is_event = True  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+class BaseNamespace(socketio.AsyncNamespace):
+    def __init__(self, namespace: str, metrics: Metrics) -> None:
+        super().__init__(namespace)
+        self.metrics = metrics
+        self.principals: dict[str, Principal] = {}
+
+    async def trigger_event(self, event_name: str, *args: Any) -> Any:
+        if event_name in ("connect", "disconnect"):
+            return await super().trigger_event(event_name, *args)
+        handler = getattr(self, "on_" + (event_name or "").replace(".", "_"), None)
+        if handler is None or not getattr(handler, "is_event", False):
+            return error_ack("bad_request", f"unknown event {event_name!r}")
+        return await handler(*args)
+
+    async def _run(
+        self, name: str, sid: str, model: type[BaseModel], data: Any, handler: Handler
+    ) -> dict[str, Any]:
+        principal = self.principals.get(sid)
+        if principal is None:
+            return error_ack("unauthorized", "not signed in")
+        try:
+            payload = model.model_validate({} if data is None else data)
+        except ValidationError as exc:
+            return error_ack("bad_request", describe(exc))
+        try:
+            result = await handler(self, sid, principal, payload)
+        except (DomainError, MediaError) as exc:
+            return error_ack(exc.code, str(exc))
+        except Exception:
+            logger.exception("%s %s failed for %s", self.namespace, name, principal.id)
+            return error_ack("internal", "internal error; it has been logged")
+        return {"ok": True, **(result or {})}
+
+    def remember(self, sid: str, principal: Principal, room: str) -> None:
+        self.principals[sid] = principal
+        self.enter_room(sid, room)
+
+    def sockets_of(self, principal_id: str) -> list[str]:
+        return [sid for sid, p in self.principals.items() if p.id == principal_id]
+
+
+def refuse(message: str) -> socketio.exceptions.ConnectionRefusedError:
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": "unauthorized"})

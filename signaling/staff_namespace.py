@@ -1,0 +1,100 @@
+"""``/staff``: the department staff member's console."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sessions.accounts import AccountDirectory
+from sessions.errors import Forbidden
+from sessions.router import CallRouter, Staff
+
+from .auth import Principal, TokenIssuer
+from .media_gateway import MediaGateway
+from .metrics import Metrics
+from .namespace import BaseNamespace, event, refuse
+from .payloads import Empty, PresenceSet, RtcOffer, SessionRef
+
+
+def as_staff(who: Principal) -> Staff:
+    return Staff(who.id, who.display_name, who.departments)
+
+
+class StaffNamespace(BaseNamespace):
+    def __init__(
+        self,
+        router: CallRouter,
+        accounts: AccountDirectory,
+        tokens: TokenIssuer,
+        media: MediaGateway,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__("/staff", metrics)
+        self.router = router
+        self.accounts = accounts
+        self.tokens = tokens
+        self.media = media
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = self.tokens.verify(token) if isinstance(token, str) else None
+        if principal is None or principal.role != "staff":
+            raise refuse("a valid staff token is required")
+        account = await asyncio.to_thread(self.accounts.get_staff, principal.id)
+        if account is None or account.disabled:
+            raise refuse("this staff account is disabled")
+        # Departments come from the account, so a change applies at the next connect.
+        principal = Principal(
+            "staff", account.username, account.display_name, tuple(account.departments)
+        )
+        first_socket = not self.sockets_of(principal.id)
+        self.remember(sid, principal, f"staff:{principal.id}")
+        self.metrics.connections.labels(self.namespace).inc()
+        if first_socket:
+            await self.router.staff_online(as_staff(principal))
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        principal = self.principals.pop(sid, None)
+        if principal is None:
+            return
+        self.metrics.connections.labels(self.namespace).dec()
+        if not self.sockets_of(principal.id):
+            await self.router.staff_offline(principal.id)
+
+    def local_staff(self) -> list[str]:
+        return sorted({p.id for p in self.principals.values()})
+
+    @event(Empty)
+    async def on_presence_get(self, sid: str, who: Principal, p: Empty) -> dict:
+        presence = await self.router.store.get_presence(who.id)
+        return presence.public() if presence else {"state": "offline"}
+
+    @event(PresenceSet)
+    async def on_presence_set(self, sid: str, who: Principal, p: PresenceSet) -> dict:
+        presence = await self.router.set_presence(as_staff(who), p.state)
+        return {"state": presence.state}
+
+    @event(SessionRef)
+    async def on_call_accept(self, sid: str, who: Principal, p: SessionRef) -> dict:
+        session = await self.router.accept(as_staff(who), p.session_id)
+        return {"session": session.public()}
+
+    @event(SessionRef)
+    async def on_call_decline(self, sid: str, who: Principal, p: SessionRef) -> None:
+        await self.router.decline(as_staff(who), p.session_id)
+
+    @event(SessionRef)
+    async def on_call_hangup(self, sid: str, who: Principal, p: SessionRef) -> None:
+        await self.router.hangup_by_staff(as_staff(who), p.session_id)
+
+    @event(Empty)
+    async def on_wrapup_done(self, sid: str, who: Principal, p: Empty) -> dict:
+        presence = await self.router.wrapup_done(as_staff(who))
+        return {"state": presence.state}
+
+    @event(RtcOffer)
+    async def on_rtc_offer(self, sid: str, who: Principal, p: RtcOffer) -> dict:
+        session = await self.router.session_of_staff(as_staff(who), p.session_id)
+        if session.staff_id != who.id:
+            raise Forbidden("this call is handled by another staff member")
+        return await self.media.answer(session, "staff", p.sdp)

@@ -1,0 +1,134 @@
+"""The ``smartcounter`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from sessions.accounts import ROLES, AccountDirectory
+from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
+from sessions.errors import DomainError
+
+from .app import build_app
+from .config import ConfigError, Settings, from_env
+from .demo import describe, ensure_demo_accounts
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = from_env()
+    for name in ("host", "port", "redis_url", "node_id"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, value)
+    if getattr(args, "data_dir", None) is not None:
+        settings.data_dir = Path(args.data_dir)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    app = build_app(settings)
+    base_url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}"
+    base_url += f":{settings.port}"
+    store = f"Redis {settings.redis_url}" if settings.redis_url else "in-memory store (one node)"
+    print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
+    if args.demo:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
+        creds = ensure_demo_accounts(
+            settings.data_dir, AccountDirectory(settings.data_dir), catalog
+        )
+        print(describe(creds, base_url), flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return Catalog.load(ensure_catalog_file(settings.catalog_path))
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not args.password_stdin:
+        print("error: pass the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    catalog = _catalog(settings)
+    unknown = [d for d in args.department if catalog.department(d) is None]
+    if unknown:
+        known = ", ".join(d.id for d in catalog.departments)
+        print(f"error: unknown department(s) {unknown}; known: {known}", file=sys.stderr)
+        return 2
+    account = AccountDirectory(settings.data_dir).add_staff(
+        args.username, password, args.department, args.role, args.display_name
+    )
+    print(f"added {account.role} {account.username} ({', '.join(account.departments)})")
+    return 0
+
+
+def cmd_kiosk_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    device, token = AccountDirectory(settings.data_dir).add_kiosk(args.kiosk_id, args.site)
+    print(f"added kiosk {device.kiosk_id} at {device.site}; its token (shown once):")
+    print(token)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", help="data directory (env SMARTCOUNTER_DATA_DIR; ./data)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    common(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--redis-url", help="Redis URL (env SMARTCOUNTER_REDIS_URL); none: memory")
+    serve.add_argument("--node-id", help="this node's id (default: host name)")
+    serve.add_argument("--demo", action="store_true", help="create and print demo accounts")
+    serve.set_defaults(func=cmd_serve)
+
+    staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = staff.add_parser("add", help="add a staff member or supervisor")
+    common(add)
+    add.add_argument("username")
+    add.add_argument("--department", action="append", default=[], metavar="ID")
+    add.add_argument("--role", choices=ROLES, default="staff")
+    add.add_argument("--display-name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(func=cmd_staff_add)
+
+    kiosk = sub.add_parser("kiosk", help="kiosk devices").add_subparsers(
+        dest="action", required=True
+    )
+    kadd = kiosk.add_parser("add", help="register a kiosk; prints its token last")
+    common(kadd)
+    kadd.add_argument("kiosk_id")
+    kadd.add_argument("--site", required=True)
+    kadd.set_defaults(func=cmd_kiosk_add)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DomainError, ConfigError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

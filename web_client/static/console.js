@@ -1,0 +1,609 @@
+// Staff console (/console): sign in, set presence, answer calls from kiosks on video,
+// wrap up. Protocol v1, namespace /staff.
+import { getCatalog, login } from "./api.js";
+import { byId, formatDuration, showOnly } from "./dom.js";
+import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
+import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "./media.js";
+import { startRinging, stopRinging, unlockAudio } from "./ringer.js";
+import { MediaLink } from "./rtc.js";
+import { connect, connectErrorCode } from "./socket.js";
+
+const DEFAULT_LANGUAGE = "zh-Hans";
+const AUTH_KEY = "smartcounter.console.auth";
+const LANG_KEY = "smartcounter.console.lang";
+const PRESENCE_STATES = ["available", "ringing", "busy", "wrapup", "away"];
+
+const dom = {};
+const state = {
+  auth: null, // {token, role, departments, expires_at, display_name}
+  catalog: null,
+  presence: "away",
+  offer: null, // call.offer payload + receivedAt (ms)
+  call: null, // {session_id, department_id, service_id, kiosk, startedAt}
+  wrapup: null, // {session_id, reason}
+  localStream: null,
+  localMediaPromise: null,
+  media: null,
+  status: { key: null, kind: "info" },
+  mediaKey: null,
+  connectedOnce: false,
+};
+let client = null;
+let ticker = null;
+
+window.smartcounter = {
+  get pc() {
+    return state.media ? state.media.pc : null;
+  },
+  get socket() {
+    return client ? client.socket : null;
+  },
+  get sessionId() {
+    return state.call ? state.call.session_id : null;
+  },
+};
+
+// ---------------------------------------------------------------- text & status
+
+function setStatus(key, kind = "info") {
+  state.status = { key, kind };
+  dom.status.textContent = key ? t(key) : "";
+  dom.status.dataset.kind = kind;
+}
+
+function setMediaState(key) {
+  state.mediaKey = key;
+  dom.callMediaState.textContent = key ? t(key) : "";
+}
+
+function switchLanguage(lang) {
+  setLanguage(lang);
+  localStorage.setItem(LANG_KEY, lang);
+  applyTranslations();
+  for (const button of document.querySelectorAll(".lang-button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+  }
+  setStatus(state.status.key, state.status.kind);
+  setMediaState(state.mediaKey);
+  renderPresence();
+  render();
+  renderTitle();
+}
+
+function renderTitle() {
+  document.title = state.offer ? `${t("console.incoming")} — ${t("console.title")}` : t("console.title");
+}
+
+function departmentName(id) {
+  const department = state.catalog && state.catalog.departments.find((d) => d.id === id);
+  return department ? localName(department.name, getLanguage()) : id || "";
+}
+
+function serviceName(id) {
+  if (state.catalog) {
+    for (const department of state.catalog.departments) {
+      const service = (department.services || []).find((s) => s.id === id);
+      if (service) return localName(service.name, getLanguage());
+    }
+  }
+  return id || "";
+}
+
+function kioskSite(kiosk) {
+  return (kiosk && (kiosk.site || kiosk.id)) || "";
+}
+
+// ---------------------------------------------------------------- presence
+
+function setPresence(value) {
+  if (typeof value !== "string" || !value) return;
+  state.presence = value;
+  renderPresence();
+  syncCamera();
+}
+
+function renderPresence() {
+  const value = state.presence;
+  dom.presenceState.textContent = value;
+  dom.presenceState.dataset.state = value;
+  dom.presenceLabel.textContent = PRESENCE_STATES.includes(value)
+    ? t(`console.state.${value}`)
+    : t("console.state.unknown");
+  dom.presenceAvailable.setAttribute("aria-pressed", String(value === "available"));
+  dom.presenceAway.setAttribute("aria-pressed", String(value === "away"));
+  dom.idleText.textContent = t(value === "away" ? "console.idleAway" : "console.idleAvailable");
+}
+
+async function requestPresence(value) {
+  if (!client) return;
+  try {
+    const ack = await client.request("presence.set", { state: value });
+    setPresence(ack.state || value);
+  } catch (err) {
+    setStatus(errorKey(err), "error");
+  }
+}
+
+// ---------------------------------------------------------------- panels
+
+function render() {
+  const { offer, call, wrapup } = state;
+  dom.incoming.hidden = !offer;
+  dom.callPanel.hidden = !call;
+  dom.wrapupPanel.hidden = !wrapup;
+  dom.idlePanel.hidden = Boolean(offer || call || wrapup);
+  if (offer) {
+    dom.incomingDepartment.textContent = departmentName(offer.department_id);
+    dom.incomingService.textContent = serviceName(offer.service_id);
+    dom.incomingSite.textContent = kioskSite(offer.kiosk);
+  }
+  if (call) {
+    dom.callInfo.textContent = [
+      departmentName(call.department_id),
+      serviceName(call.service_id),
+      kioskSite(call.kiosk),
+    ]
+      .filter(Boolean)
+      .join(" · ");
+  }
+  if (wrapup) {
+    const key = `console.endedReason.${wrapup.reason}`;
+    dom.wrapupReason.textContent = t(key) === key ? "" : t(key);
+  }
+  tick();
+  renderTitle();
+}
+
+/** Once a second: the waiting time and the countdown of an offer, the call duration. */
+function tick() {
+  const now = Date.now();
+  const { offer, call } = state;
+  if (offer) {
+    const elapsed = (now - offer.receivedAt) / 1000;
+    dom.incomingWaited.textContent = formatDuration((Number(offer.waited_s) || 0) + elapsed);
+    const total = Number(offer.expires_in_s) || 0;
+    const left = Math.max(0, total - elapsed);
+    dom.incomingCountdown.textContent = String(Math.ceil(left));
+    dom.incomingProgress.max = total || 1;
+    dom.incomingProgress.value = left;
+    if (total && elapsed > total + 2) {
+      // The server revokes an expired offer; don't keep a dead one on screen if that is lost.
+      clearOffer();
+      render();
+    }
+  }
+  if (call) dom.callDuration.textContent = formatDuration((now - call.startedAt) / 1000);
+}
+
+function clearOffer() {
+  state.offer = null;
+  stopRinging();
+  dom.accept.disabled = false;
+  dom.decline.disabled = false;
+}
+
+// ---------------------------------------------------------------- camera & media
+
+function ensureLocalMedia() {
+  if (state.localStream && state.localStream.getTracks().some((tr) => tr.readyState === "live")) {
+    return Promise.resolve(state.localStream);
+  }
+  if (!state.localMediaPromise) {
+    state.localMediaPromise = getLocalMedia()
+      .then((stream) => {
+        // Released while we waited (went away, signed out)?
+        if (!wantCamera()) {
+          stopStream(stream);
+          return null;
+        }
+        state.localStream = stream;
+        attachStream(dom.selfVideo, stream);
+        return stream;
+      })
+      .catch((err) => {
+        console.warn("getUserMedia failed", err);
+        setStatus("console.cameraFailed", "error");
+        return null;
+      })
+      .finally(() => {
+        state.localMediaPromise = null;
+      });
+  }
+  return state.localMediaPromise;
+}
+
+function wantCamera() {
+  return Boolean(state.auth) && (state.call !== null || state.presence !== "away");
+}
+
+/** Hold the camera while signed in and not away (faster call set-up), release it otherwise. */
+function syncCamera() {
+  if (wantCamera()) {
+    ensureLocalMedia();
+  } else if (state.localStream) {
+    stopStream(state.localStream);
+    state.localStream = null;
+    detachStream(dom.selfVideo);
+  }
+}
+
+function startMedia() {
+  stopMedia();
+  const media = new MediaLink({
+    token: state.auth.token,
+    sessionId: state.call.session_id,
+    request: client.request,
+    getLocalStream: ensureLocalMedia,
+    onRemoteStream: (stream) => attachStream(dom.remoteVideo, stream),
+    onStatus: (s) => {
+      if (media !== state.media) return;
+      if (s === "connected") setMediaState(null);
+      else if (s === "failed" || s === "disconnected") setMediaState("media.reconnecting");
+      else if (s === "gave_up") setMediaState("media.gaveUp");
+    },
+  });
+  state.media = media;
+  media.start().catch((err) => {
+    console.warn("media negotiation failed", err);
+    if (media === state.media) setMediaState("media.failed");
+  });
+}
+
+function stopMedia() {
+  if (state.media) {
+    state.media.close();
+    state.media = null;
+  }
+  detachStream(dom.remoteVideo);
+  setMediaState(null);
+}
+
+// ---------------------------------------------------------------- call actions
+
+async function accept() {
+  const offer = state.offer;
+  if (!offer || !client) return;
+  dom.accept.disabled = true;
+  dom.decline.disabled = true;
+  stopRinging();
+  ensureLocalMedia(); // start the camera while the server answers
+  try {
+    await client.request("call.accept", { session_id: offer.session_id });
+  } catch (err) {
+    if (state.offer !== offer) return;
+    if (err.code === "timeout" || err.code === "disconnected") {
+      dom.accept.disabled = false;
+      dom.decline.disabled = false;
+      setStatus(errorKey(err), "error");
+    } else {
+      clearOffer();
+      render();
+      setStatus(err.code === "conflict" || err.code === "not_found" ? "console.offerTaken" : errorKey(err), "warn");
+    }
+    return;
+  }
+  if (state.offer === offer) clearOffer();
+  state.wrapup = null;
+  state.call = {
+    session_id: offer.session_id,
+    department_id: offer.department_id,
+    service_id: offer.service_id,
+    kiosk: offer.kiosk,
+    startedAt: Date.now(),
+  };
+  dom.hangup.disabled = false;
+  if (state.presence !== "busy") setPresence("busy");
+  setStatus(null);
+  render();
+  startMedia();
+}
+
+async function decline() {
+  const offer = state.offer;
+  if (!offer || !client) return;
+  dom.accept.disabled = true;
+  dom.decline.disabled = true;
+  try {
+    await client.request("call.decline", { session_id: offer.session_id });
+  } catch (err) {
+    console.warn("call.decline failed", err);
+  }
+  if (state.offer === offer) {
+    clearOffer();
+    render();
+  }
+}
+
+async function hangup() {
+  const call = state.call;
+  if (!call || !client) return;
+  dom.hangup.disabled = true;
+  try {
+    await client.request("call.hangup", { session_id: call.session_id });
+  } catch (err) {
+    console.warn("call.hangup failed", err);
+  }
+  endCall(call.session_id, "hangup");
+}
+
+function endCall(sessionId, reason) {
+  if (!state.call || state.call.session_id !== sessionId) return;
+  stopMedia();
+  state.call = null;
+  state.wrapup = { session_id: sessionId, reason };
+  if (state.presence === "busy") setPresence("wrapup");
+  setStatus("console.callEnded");
+  render();
+}
+
+async function wrapupDone() {
+  if (!state.wrapup || !client) return;
+  dom.wrapupDone.disabled = true;
+  try {
+    const ack = await client.request("wrapup.done", {});
+    state.wrapup = null;
+    setPresence(ack.state);
+    setStatus(null);
+  } catch (err) {
+    if (err.code === "conflict") state.wrapup = null; // not in wrap-up any more
+    else setStatus(errorKey(err), "error");
+  } finally {
+    dom.wrapupDone.disabled = false;
+    render();
+  }
+}
+
+// ---------------------------------------------------------------- server events
+
+function onCallOffer(msg) {
+  if (!msg || !msg.session_id) return;
+  if (state.call && state.call.session_id === msg.session_id) return;
+  state.offer = { ...msg, receivedAt: Date.now() };
+  dom.accept.disabled = false;
+  dom.decline.disabled = false;
+  render();
+  startRinging();
+  dom.accept.focus({ preventScroll: true });
+}
+
+function onOfferRevoked(msg) {
+  if (!msg || !state.offer || state.offer.session_id !== msg.session_id) return;
+  clearOffer();
+  render();
+  setStatus("console.offerRevoked", "warn");
+}
+
+function onCallEnded(msg) {
+  if (!msg) return;
+  if (state.offer && state.offer.session_id === msg.session_id) {
+    clearOffer();
+    render();
+  }
+  endCall(msg.session_id, msg.reason);
+}
+
+// ---------------------------------------------------------------- connection & sign-in
+
+function connectSocket() {
+  client = connect("/staff", state.auth.token);
+  const { socket } = client;
+  setStatus("console.connecting");
+  socket.on("connect", () => {
+    setStatus("console.connected");
+    // After a reconnect, say again that we take calls (the server may have set us away).
+    if (state.connectedOnce && state.presence === "available") requestPresence("available");
+    state.connectedOnce = true;
+  });
+  socket.on("connect_error", (err) => {
+    if (connectErrorCode(err) === "unauthorized") {
+      logout("console.sessionExpired");
+      return;
+    }
+    setStatus("console.reconnecting", "warn");
+    if (!socket.active) setTimeout(() => client && client.socket === socket && socket.connect(), 5000);
+  });
+  socket.on("disconnect", (reason) => {
+    if (!client || client.socket !== socket) return;
+    setStatus("console.reconnecting", "warn");
+    if (reason === "io server disconnect") {
+      setTimeout(() => client && client.socket === socket && socket.connect(), 3000);
+    }
+  });
+  socket.on("presence.changed", (msg) => msg && setPresence(msg.state));
+  socket.on("call.offer", onCallOffer);
+  socket.on("call.offer_revoked", onOfferRevoked);
+  socket.on("call.ended", onCallEnded);
+}
+
+async function loadCatalog() {
+  try {
+    const catalog = await getCatalog();
+    state.catalog = { departments: (catalog && catalog.departments) || [] };
+    render();
+  } catch (err) {
+    console.warn("catalog failed", err);
+    setTimeout(() => state.auth && !state.catalog && loadCatalog(), 5000);
+  }
+}
+
+function startWork() {
+  showOnly({ login: dom.loginView, work: dom.workView }, "work");
+  dom.logout.hidden = false;
+  dom.signedIn.hidden = false;
+  dom.staffName.textContent = state.auth.display_name || "";
+  state.presence = "away";
+  state.connectedOnce = false;
+  renderPresence();
+  render();
+  if (!state.catalog) loadCatalog();
+  connectSocket();
+  clearInterval(ticker);
+  ticker = setInterval(tick, 1000);
+}
+
+function showLogin(errorKeyName = null) {
+  showOnly({ login: dom.loginView, work: dom.workView }, "login");
+  dom.logout.hidden = true;
+  dom.signedIn.hidden = true;
+  dom.loginSubmit.disabled = false;
+  showLoginError(errorKeyName);
+  dom.username.focus();
+}
+
+function showLoginError(key) {
+  dom.loginError.hidden = !key;
+  dom.loginError.dataset.i18n = key || "";
+  if (key) dom.loginError.textContent = t(key);
+  else {
+    dom.loginError.textContent = "";
+    delete dom.loginError.dataset.i18n;
+  }
+}
+
+async function submitLogin(event) {
+  event.preventDefault();
+  unlockAudio();
+  const username = dom.username.value.trim();
+  const password = dom.password.value;
+  if (!username || !password) {
+    showLoginError("console.loginFailed");
+    return;
+  }
+  dom.loginSubmit.disabled = true;
+  showLoginError(null);
+  setStatus("console.loggingIn");
+  try {
+    const answer = await login(username, password);
+    if (answer.role && answer.role !== "staff") {
+      showLogin("console.notStaff");
+      setStatus(null);
+      return;
+    }
+    state.auth = {
+      token: answer.token,
+      role: answer.role,
+      departments: answer.departments || [],
+      expires_at: answer.expires_at,
+      display_name: answer.display_name || username,
+    };
+    sessionStorage.setItem(AUTH_KEY, JSON.stringify(state.auth));
+    dom.password.value = "";
+    startWork();
+  } catch (err) {
+    const key =
+      err.status === 401 ? "console.loginFailed" : err.code === "rate_limited" ? "error.rate_limited" : "console.loginError";
+    showLogin(key);
+    setStatus(null);
+  }
+}
+
+async function logout(messageKey = null) {
+  const current = client;
+  client = null;
+  if (current && current.socket.connected) {
+    if (state.call) {
+      await current
+        .request("call.hangup", { session_id: state.call.session_id }, 2000)
+        .catch(() => {});
+    }
+    if (state.presence !== "away") {
+      await current.request("presence.set", { state: "away" }, 2000).catch(() => {});
+    }
+  }
+  if (current) {
+    current.socket.removeAllListeners();
+    current.socket.disconnect();
+  }
+  clearInterval(ticker);
+  clearOffer();
+  stopMedia();
+  state.auth = null;
+  state.call = null;
+  state.wrapup = null;
+  state.presence = "away";
+  syncCamera();
+  sessionStorage.removeItem(AUTH_KEY);
+  render();
+  setStatus(null);
+  showLogin(messageKey);
+}
+
+function restoreAuth() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(AUTH_KEY) || "null");
+    if (!saved || !saved.token) return null;
+    if (saved.expires_at && Date.parse(saved.expires_at) <= Date.now()) {
+      sessionStorage.removeItem(AUTH_KEY);
+      return null;
+    }
+    return saved;
+  } catch {
+    sessionStorage.removeItem(AUTH_KEY);
+    return null;
+  }
+}
+
+function init() {
+  Object.assign(dom, {
+    status: byId("status"),
+    loginView: byId("login-view"),
+    workView: byId("work-view"),
+    loginForm: byId("login-form"),
+    username: byId("login-username"),
+    password: byId("login-password"),
+    loginSubmit: byId("login-submit"),
+    loginError: byId("login-error"),
+    logout: byId("logout"),
+    signedIn: byId("signed-in"),
+    staffName: byId("staff-name"),
+    presenceState: byId("presence-state"),
+    presenceLabel: byId("presence-label"),
+    presenceAvailable: byId("presence-available"),
+    presenceAway: byId("presence-away"),
+    incoming: byId("incoming-call"),
+    incomingDepartment: byId("incoming-department"),
+    incomingService: byId("incoming-service"),
+    incomingSite: byId("incoming-site"),
+    incomingWaited: byId("incoming-waited"),
+    incomingCountdown: byId("incoming-countdown"),
+    incomingProgress: byId("incoming-progress"),
+    accept: byId("accept"),
+    decline: byId("decline"),
+    callPanel: byId("call-panel"),
+    callInfo: byId("call-info"),
+    callDuration: byId("call-duration"),
+    callMediaState: byId("call-media-state"),
+    remoteVideo: byId("remote-video"),
+    selfVideo: byId("self-video"),
+    hangup: byId("hangup"),
+    wrapupPanel: byId("wrapup-panel"),
+    wrapupReason: byId("wrapup-reason"),
+    wrapupDone: byId("wrapup-done"),
+    idlePanel: byId("idle-panel"),
+    idleText: byId("idle-text"),
+  });
+
+  const savedLang = localStorage.getItem(LANG_KEY);
+  switchLanguage(savedLang === "en" || savedLang === "zh-Hans" ? savedLang : DEFAULT_LANGUAGE);
+  for (const button of document.querySelectorAll(".lang-button")) {
+    button.addEventListener("click", () => switchLanguage(button.dataset.lang));
+  }
+  dom.loginForm.addEventListener("submit", submitLogin);
+  dom.logout.addEventListener("click", () => logout());
+  dom.presenceAvailable.addEventListener("click", () => {
+    unlockAudio();
+    requestPresence("available");
+  });
+  dom.presenceAway.addEventListener("click", () => requestPresence("away"));
+  dom.accept.addEventListener("click", accept);
+  dom.decline.addEventListener("click", decline);
+  dom.hangup.addEventListener("click", hangup);
+  dom.wrapupDone.addEventListener("click", wrapupDone);
+  replayOnGesture([dom.remoteVideo, dom.selfVideo]);
+
+  state.auth = restoreAuth();
+  if (state.auth) startWork();
+  else showLogin();
+}
+
+init();

@@ -1,0 +1,628 @@
+// Kiosk page (/kiosk#token=...): pick a department and a service, wait in the queue,
+// talk to an officer on video. Protocol v1, namespace /kiosk.
+import { getCatalog } from "./api.js";
+import { byId, el, showOnly } from "./dom.js";
+import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
+import { attachStream, detachStream, getLocalMedia, replayOnGesture } from "./media.js";
+import { MediaLink } from "./rtc.js";
+import { connect, connectErrorCode } from "./socket.js";
+
+const DEFAULT_LANGUAGE = "zh-Hant";
+const ENDED_SCREEN_MS = 6000;
+const IDLE_RESET_MS = 120000;
+const CATALOG_RETRY_MS = 5000;
+const SESSION_KEY = "smartcounter.kiosk.session";
+
+const dom = {};
+const screens = {};
+
+// phase: idle | requesting | waiting | call | ended
+const state = {
+  token: null,
+  catalog: null,
+  departmentId: null,
+  serviceId: null,
+  sessionId: null,
+  phase: "idle",
+  cancelling: false,
+  adoptNextSession: false,
+  staff: null,
+  localStream: null,
+  localMediaPromise: null,
+  cameraFailed: false,
+  media: null,
+  status: { key: null, kind: "info" },
+  notice: null,
+  mediaKey: null,
+  resumeTries: 0,
+};
+let client = null;
+let endedTimer = null;
+let idleTimer = null;
+
+window.smartcounter = {
+  get pc() {
+    return state.media ? state.media.pc : null;
+  },
+  get socket() {
+    return client ? client.socket : null;
+  },
+  get sessionId() {
+    return state.sessionId;
+  },
+};
+
+// ---------------------------------------------------------------- text & status
+
+function setStatus(key, kind = "info") {
+  state.status = { key, kind };
+  renderStatus();
+}
+
+function renderStatus() {
+  let { key, kind } = state.status;
+  // A missing camera matters more than "ready": keep saying so until it is fixed.
+  if (state.cameraFailed && (key === "kiosk.ready" || !key)) {
+    key = "kiosk.cameraFailed";
+    kind = "error";
+  }
+  dom.status.textContent = key ? t(key) : "";
+  dom.status.dataset.kind = kind;
+}
+
+function setNotice(key) {
+  state.notice = key;
+  dom.waitingNotice.hidden = !key;
+  dom.waitingNotice.textContent = key ? t(key) : "";
+}
+
+function setMediaState(key) {
+  state.mediaKey = key;
+  dom.callMediaState.textContent = key ? t(key) : "";
+}
+
+function switchLanguage(lang) {
+  setLanguage(lang);
+  applyTranslations();
+  for (const button of document.querySelectorAll(".lang-button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+  }
+  renderStatus();
+  setNotice(state.notice);
+  setMediaState(state.mediaKey);
+  renderDepartments();
+  renderServices();
+  renderSessionLabels();
+}
+
+// ---------------------------------------------------------------- screens
+
+function show(screen) {
+  showOnly(screens, screen);
+  document.body.dataset.screen = screen;
+}
+
+function findDepartment(id) {
+  return state.catalog ? state.catalog.departments.find((d) => d.id === id) || null : null;
+}
+
+function findService(id) {
+  if (!state.catalog) return null;
+  for (const department of state.catalog.departments) {
+    const service = (department.services || []).find((s) => s.id === id);
+    if (service) return { department, service };
+  }
+  return null;
+}
+
+function renderDepartments() {
+  dom.departmentList.replaceChildren();
+  if (!state.catalog) return;
+  for (const department of state.catalog.departments) {
+    dom.departmentList.append(
+      el(
+        "button",
+        {
+          type: "button",
+          class: "tile",
+          dataset: { testid: `dept-${department.id}` },
+          onclick: () => chooseDepartment(department.id),
+        },
+        localName(department.name, getLanguage()),
+      ),
+    );
+  }
+}
+
+function renderServices() {
+  dom.serviceList.replaceChildren();
+  const department = findDepartment(state.departmentId);
+  dom.servicesHeading.textContent = department ? localName(department.name, getLanguage()) : "";
+  if (!department) return;
+  const services = department.services || [];
+  if (!services.length) {
+    dom.serviceList.append(el("p", { class: "hint" }, t("kiosk.noServices")));
+  }
+  for (const service of services) {
+    dom.serviceList.append(
+      el(
+        "button",
+        {
+          type: "button",
+          class: "tile",
+          dataset: { testid: `service-${service.id}` },
+          disabled: state.phase !== "idle",
+          onclick: () => requestCall(service.id),
+        },
+        localName(service.name, getLanguage()),
+      ),
+    );
+  }
+}
+
+function renderSessionLabels() {
+  const found = state.serviceId ? findService(state.serviceId) : null;
+  dom.waitingService.textContent = found
+    ? `${localName(found.department.name, getLanguage())} · ${localName(found.service.name, getLanguage())}`
+    : "";
+  dom.staffName.textContent = (state.staff && state.staff.display_name) || t("kiosk.officer");
+  const department = state.staff ? findDepartment(state.staff.department_id) : null;
+  dom.callDepartment.textContent = department ? localName(department.name, getLanguage()) : "";
+}
+
+function chooseDepartment(id) {
+  if (state.phase !== "idle") return;
+  state.departmentId = id;
+  renderServices();
+  show("services");
+}
+
+function goHome() {
+  state.departmentId = null;
+  show("departments");
+  renderServices();
+}
+
+function showQueue(position, etaSeconds) {
+  if (position !== undefined) {
+    dom.queuePosition.textContent = Number.isFinite(position) ? String(position) : "—";
+  }
+  if (etaSeconds !== undefined) {
+    dom.queueEta.textContent = Number.isFinite(etaSeconds)
+      ? String(Math.max(1, Math.ceil(etaSeconds / 60)))
+      : "—";
+    dom.queueEta.dataset.etaS = Number.isFinite(etaSeconds) ? String(etaSeconds) : "";
+  }
+}
+
+function showWaiting(noticeKey = null) {
+  state.phase = "waiting";
+  dom.cancel.disabled = false;
+  setNotice(noticeKey);
+  renderSessionLabels();
+  show("waiting");
+}
+
+// ---------------------------------------------------------------- session bookkeeping
+
+function saveSession() {
+  if (!state.sessionId) {
+    sessionStorage.removeItem(SESSION_KEY);
+    return;
+  }
+  sessionStorage.setItem(
+    SESSION_KEY,
+    JSON.stringify({ session_id: state.sessionId, service_id: state.serviceId, staff: state.staff }),
+  );
+}
+
+function restoreSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (saved && typeof saved.session_id === "string") {
+      state.sessionId = saved.session_id;
+      state.serviceId = saved.service_id || null;
+      state.staff = saved.staff || null;
+      showQueue(NaN, NaN);
+      showWaiting();
+    }
+  } catch {
+    sessionStorage.removeItem(SESSION_KEY);
+  }
+}
+
+function clearSession() {
+  stopMedia();
+  state.sessionId = null;
+  state.serviceId = null;
+  state.staff = null;
+  state.cancelling = false;
+  state.adoptNextSession = false;
+  state.phase = "idle";
+  setNotice(null);
+  saveSession();
+}
+
+/** Is an event for session_id ours? Adopts a new id right after call.request or a transfer. */
+function isOurs(sessionId) {
+  if (!sessionId) return false;
+  if (sessionId === state.sessionId) return true;
+  if (state.phase === "requesting" || state.adoptNextSession) {
+    state.sessionId = sessionId;
+    state.adoptNextSession = false;
+    saveSession();
+    return true;
+  }
+  return false;
+}
+
+function resetToHome(statusKey = "kiosk.ready", kind = "info") {
+  clearTimeout(endedTimer);
+  clearSession();
+  goHome();
+  if (client && client.socket.connected) setStatus(statusKey, kind);
+}
+
+// ---------------------------------------------------------------- local media
+
+function ensureLocalMedia() {
+  if (state.localStream && state.localStream.getTracks().some((tr) => tr.readyState === "live")) {
+    return Promise.resolve(state.localStream);
+  }
+  if (!state.localMediaPromise) {
+    state.localMediaPromise = getLocalMedia()
+      .then((stream) => {
+        state.localStream = stream;
+        state.cameraFailed = false;
+        renderStatus();
+        attachStream(dom.selfVideo, stream);
+        return stream;
+      })
+      .catch((err) => {
+        console.warn("getUserMedia failed", err);
+        state.cameraFailed = true;
+        renderStatus();
+        return null;
+      })
+      .finally(() => {
+        state.localMediaPromise = null;
+      });
+  }
+  return state.localMediaPromise;
+}
+
+// ---------------------------------------------------------------- call media
+
+function startMedia() {
+  stopMedia();
+  const media = new MediaLink({
+    token: state.token,
+    sessionId: state.sessionId,
+    request: client.request,
+    getLocalStream: ensureLocalMedia,
+    onRemoteStream: (stream) => attachStream(dom.remoteVideo, stream),
+    onStatus: (s) => {
+      if (media !== state.media) return;
+      if (s === "negotiating" || s === "new" || s === "connecting") setMediaState("kiosk.callConnecting");
+      else if (s === "connected") setMediaState("kiosk.callConnected");
+      else if (s === "failed" || s === "disconnected") setMediaState("media.reconnecting");
+      else if (s === "gave_up") setMediaState("media.gaveUp");
+    },
+  });
+  state.media = media;
+  media.start().catch((err) => {
+    console.warn("media negotiation failed", err);
+    if (media === state.media) setMediaState("media.failed");
+  });
+}
+
+function stopMedia() {
+  if (state.media) {
+    state.media.close();
+    state.media = null;
+  }
+  detachStream(dom.remoteVideo);
+  setMediaState(null);
+}
+
+// ---------------------------------------------------------------- actions
+
+async function requestCall(serviceId) {
+  if (state.phase !== "idle") return;
+  if (!client) {
+    setStatus("kiosk.noToken", "error");
+    return;
+  }
+  state.phase = "requesting";
+  state.serviceId = serviceId;
+  renderServices(); // disables the tiles
+  setStatus("kiosk.requesting");
+  try {
+    const ack = await client.request("call.request", {
+      service_id: serviceId,
+      language: getLanguage(),
+    });
+    if (state.phase === "idle") return; // reset meanwhile
+    state.sessionId = ack.session_id;
+    saveSession();
+    if (state.phase === "requesting") {
+      showQueue(ack.position, ack.eta_s);
+      showWaiting();
+      setStatus("kiosk.waitingTitle");
+    }
+  } catch (err) {
+    if (state.phase !== "requesting") return;
+    state.phase = "idle";
+    state.serviceId = null;
+    renderServices();
+    setStatus(errorKey(err), "error");
+  }
+}
+
+async function cancelCall() {
+  const sessionId = state.sessionId;
+  if (!sessionId || state.phase !== "waiting" || state.cancelling) return;
+  state.cancelling = true;
+  dom.cancel.disabled = true;
+  try {
+    await client.request("call.cancel", { session_id: sessionId });
+  } catch (err) {
+    console.warn("call.cancel failed", err);
+    if (err.code === "conflict") {
+      // Probably connected meanwhile: leave that call instead.
+      await client.request("call.hangup", { session_id: sessionId }).catch(() => {});
+    }
+  }
+  if (state.sessionId === sessionId) resetToHome("kiosk.cancelled");
+}
+
+async function hangup() {
+  const sessionId = state.sessionId;
+  if (!sessionId || state.phase !== "call") return;
+  dom.hangup.disabled = true;
+  try {
+    await client.request("call.hangup", { session_id: sessionId });
+  } catch (err) {
+    console.warn("call.hangup failed", err);
+  }
+  endCall(sessionId, "hangup");
+}
+
+function endCall(sessionId, reason) {
+  if (sessionId !== state.sessionId) return;
+  clearSession();
+  state.phase = "ended";
+  const reasonKey = `kiosk.endedReason.${reason}`;
+  dom.endedReason.dataset.i18n = t(reasonKey) === reasonKey ? "kiosk.endedReason.hangup" : reasonKey;
+  dom.endedReason.textContent = t(dom.endedReason.dataset.i18n);
+  show("ended");
+  setStatus("kiosk.callEnded");
+  clearTimeout(endedTimer);
+  endedTimer = setTimeout(() => {
+    if (state.phase === "ended") resetToHome();
+  }, ENDED_SCREEN_MS);
+}
+
+function enterCall(staff) {
+  state.phase = "call";
+  if (staff) state.staff = staff;
+  saveSession();
+  setNotice(null);
+  dom.hangup.disabled = false;
+  renderSessionLabels();
+  show("call");
+  setStatus("kiosk.callConnected");
+  startMedia();
+}
+
+async function resumeSession() {
+  const sessionId = state.sessionId;
+  setStatus("kiosk.resuming");
+  let ack;
+  try {
+    ack = await client.request("call.resume", { session_id: sessionId });
+  } catch (err) {
+    if (sessionId !== state.sessionId) return;
+    if (["not_found", "forbidden", "bad_request", "conflict"].includes(err.code)) {
+      if (state.phase === "call") endCall(sessionId, "error");
+      else resetToHome("kiosk.sessionLost", "warn");
+    } else if (state.resumeTries < 5 && client.socket.connected) {
+      state.resumeTries += 1;
+      setTimeout(() => {
+        if (state.sessionId === sessionId && client.socket.connected) resumeSession();
+      }, 3000);
+    } else {
+      setStatus(errorKey(err), "error");
+    }
+    return;
+  }
+  state.resumeTries = 0;
+  if (sessionId !== state.sessionId) return;
+  switch (ack.state) {
+    case "queued":
+    case "ringing": {
+      const wasInCall = state.phase === "call";
+      stopMedia();
+      if (ack.position !== undefined) showQueue(ack.position, undefined);
+      showWaiting(wasInCall ? "kiosk.staffLost" : state.notice);
+      setStatus("kiosk.waitingTitle");
+      break;
+    }
+    case "connected":
+      if (state.phase !== "call") enterCall(null);
+      else {
+        setStatus("kiosk.callConnected");
+        if (!state.media || !state.media.healthy) startMedia();
+      }
+      break;
+    case "abandoned":
+      resetToHome("kiosk.sessionLost", "warn");
+      break;
+    default: // closed, or anything else that is over
+      if (state.phase === "call") endCall(sessionId, "hangup");
+      else resetToHome("kiosk.sessionLost", "warn");
+  }
+}
+
+// ---------------------------------------------------------------- server events
+
+function onQueueUpdate(msg) {
+  if (!msg || !isOurs(msg.session_id)) return;
+  showQueue(msg.position, msg.eta_s);
+  if (msg.reason === "staff_lost" || state.phase === "call") {
+    stopMedia();
+    showWaiting("kiosk.staffLost");
+    setStatus("kiosk.waitingTitle");
+  } else if (state.phase === "requesting") {
+    showWaiting();
+  }
+}
+
+function onCallConnected(msg) {
+  if (!msg || state.cancelling || !isOurs(msg.session_id)) return;
+  if (state.phase === "call") {
+    if (msg.staff) state.staff = msg.staff;
+    renderSessionLabels();
+    if (!state.media || !state.media.healthy) startMedia();
+    return;
+  }
+  if (state.phase === "requesting" || state.phase === "waiting") enterCall(msg.staff || null);
+}
+
+function onCallEnded(msg) {
+  if (!msg || msg.session_id !== state.sessionId) return;
+  if (msg.reason === "transferred") {
+    // The session goes back to a queue in another department; queue.update follows.
+    stopMedia();
+    state.adoptNextSession = true;
+    state.staff = null;
+    saveSession();
+    showQueue(NaN, NaN);
+    showWaiting("kiosk.transferred");
+    return;
+  }
+  endCall(msg.session_id, msg.reason);
+}
+
+// ---------------------------------------------------------------- connection
+
+function connectSocket() {
+  client = connect("/kiosk", state.token);
+  const { socket } = client;
+  socket.on("connect", () => {
+    state.resumeTries = 0;
+    if (state.sessionId) resumeSession();
+    else setStatus("kiosk.ready");
+  });
+  socket.on("connect_error", (err) => {
+    const unauthorized = connectErrorCode(err) === "unauthorized";
+    setStatus(unauthorized ? "kiosk.unauthorized" : "kiosk.connectFailed", "error");
+    // A refusal by the server is not retried by socket.io itself; retry slowly.
+    if (!socket.active) setTimeout(() => socket.connect(), unauthorized ? 30000 : 5000);
+  });
+  socket.on("disconnect", (reason) => {
+    setStatus("kiosk.reconnecting", "warn");
+    if (reason === "io server disconnect") setTimeout(() => socket.connect(), 3000);
+  });
+  socket.on("queue.update", onQueueUpdate);
+  socket.on("call.connected", onCallConnected);
+  socket.on("call.ended", onCallEnded);
+}
+
+async function loadCatalog() {
+  dom.catalogMessage.hidden = false;
+  dom.catalogMessage.dataset.i18n = "kiosk.loadingCatalog";
+  dom.catalogMessage.textContent = t("kiosk.loadingCatalog");
+  try {
+    const catalog = await getCatalog();
+    state.catalog = { departments: (catalog && catalog.departments) || [] };
+    dom.catalogMessage.hidden = true;
+    renderDepartments();
+    renderServices();
+    renderSessionLabels();
+  } catch (err) {
+    console.warn("catalog failed", err);
+    dom.catalogMessage.dataset.i18n = "kiosk.catalogFailed";
+    dom.catalogMessage.textContent = t("kiosk.catalogFailed");
+    setTimeout(loadCatalog, CATALOG_RETRY_MS);
+  }
+}
+
+/** The device token from the URL fragment (#token=...); never sent to the server in a URL. */
+function readToken() {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  return params.get("token") || null;
+}
+
+/** Back to the start (and the default language) after a while without a touch. */
+function armIdleReset() {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (state.phase === "idle") {
+      goHome();
+      if (getLanguage() !== DEFAULT_LANGUAGE) switchLanguage(DEFAULT_LANGUAGE);
+    }
+    armIdleReset();
+  }, IDLE_RESET_MS);
+}
+
+function init() {
+  Object.assign(dom, {
+    status: byId("status"),
+    departmentList: byId("department-list"),
+    serviceList: byId("service-list"),
+    servicesHeading: byId("services-heading"),
+    catalogMessage: byId("catalog-message"),
+    waitingService: byId("waiting-service"),
+    waitingNotice: byId("waiting-notice"),
+    queuePosition: byId("queue-position"),
+    queueEta: byId("queue-eta"),
+    cancel: byId("cancel"),
+    back: byId("back"),
+    hangup: byId("hangup"),
+    staffName: byId("staff-name"),
+    callDepartment: byId("call-department"),
+    callMediaState: byId("call-media-state"),
+    endedReason: byId("ended-reason"),
+    remoteVideo: byId("remote-video"),
+    selfVideo: byId("self-video"),
+  });
+  Object.assign(screens, {
+    departments: byId("screen-departments"),
+    services: byId("screen-services"),
+    waiting: byId("screen-waiting"),
+    call: byId("screen-call"),
+    ended: byId("screen-ended"),
+  });
+
+  switchLanguage(DEFAULT_LANGUAGE);
+  for (const button of document.querySelectorAll(".lang-button")) {
+    button.addEventListener("click", () => switchLanguage(button.dataset.lang));
+  }
+  dom.back.addEventListener("click", goHome);
+  dom.cancel.addEventListener("click", cancelCall);
+  dom.hangup.addEventListener("click", hangup);
+  screens.ended.addEventListener("click", () => {
+    if (state.phase === "ended") resetToHome();
+  });
+  replayOnGesture([dom.remoteVideo, dom.selfVideo]);
+  for (const type of ["pointerdown", "keydown"]) {
+    document.addEventListener(type, armIdleReset, { capture: true, passive: true });
+  }
+  armIdleReset();
+
+  show("departments");
+  ensureLocalMedia();
+  loadCatalog();
+
+  state.token = readToken();
+  if (!state.token) {
+    setStatus("kiosk.noToken", "error");
+    return;
+  }
+  restoreSession();
+  setStatus("kiosk.connecting");
+  connectSocket();
+}
+
+init();

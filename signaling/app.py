@@ -90,6 +90,10 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         await services.store.close()
 
     async def disconnect_sockets(app: web.Application) -> None:
+        # Close every client first, or aiohttp waits for their websockets to time out.
+        # Bounded: engine.io's close waits on sockets whose peer has just gone.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sio.eio.disconnect(), timeout=1)
         with contextlib.suppress(Exception):
             await sio.shutdown()
 

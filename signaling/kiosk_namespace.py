@@ -39,7 +39,7 @@ class KioskNamespace(BaseNamespace):
         if device is None:
             raise refuse("unknown or revoked kiosk token")
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
-        self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
+        await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
         self.metrics.connections.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:

@@ -76,9 +76,9 @@ class BaseNamespace(socketio.AsyncNamespace):
             return error_ack("internal", "internal error; it has been logged")
         return {"ok": True, **(result or {})}
 
-    def remember(self, sid: str, principal: Principal, room: str) -> None:
+    async def remember(self, sid: str, principal: Principal, room: str) -> None:
         self.principals[sid] = principal
-        self.enter_room(sid, room)
+        await self.enter_room(sid, room)
 
     def sockets_of(self, principal_id: str) -> list[str]:
         return [sid for sid, p in self.principals.items() if p.id == principal_id]

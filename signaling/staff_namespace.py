@@ -48,7 +48,7 @@ class StaffNamespace(BaseNamespace):
             "staff", account.username, account.display_name, tuple(account.departments)
         )
         first_socket = not self.sockets_of(principal.id)
-        self.remember(sid, principal, f"staff:{principal.id}")
+        await self.remember(sid, principal, f"staff:{principal.id}")
         self.metrics.connections.labels(self.namespace).inc()
         if first_socket:
             await self.router.staff_online(as_staff(principal))

@@ -395,7 +395,7 @@ function connectSocket() {
     state.connectedOnce = true;
   });
   socket.on("connect_error", (err) => {
-    if (connectErrorCode(err) === "unauthorized") {
+    if (connectErrorCode(err, socket) === "unauthorized") {
       logout("console.sessionExpired");
       return;
     }

@@ -515,7 +515,7 @@ function connectSocket() {
     else setStatus("kiosk.ready");
   });
   socket.on("connect_error", (err) => {
-    const unauthorized = connectErrorCode(err) === "unauthorized";
+    const unauthorized = connectErrorCode(err, socket) === "unauthorized";
     setStatus(unauthorized ? "kiosk.unauthorized" : "kiosk.connectFailed", "error");
     // A refusal by the server is not retried by socket.io itself; retry slowly.
     if (!socket.active) setTimeout(() => socket.connect(), unauthorized ? 30000 : 5000);

@@ -51,7 +51,16 @@ export function connect(namespace, token) {
   };
 }
 
-/** The refusal code of a connect_error ("unauthorized"), or null for a transport error. */
-export function connectErrorCode(err) {
-  return (err && err.data && err.data.code) || null;
+/**
+ * Why a connect failed: the server's refusal code (`err.data.code`, e.g. "unauthorized"),
+ * or null for a transport error (server unreachable; socket.io retries by itself).
+ * A refusal without a code is taken as "unauthorized": in protocol v1 a bad token is the
+ * only reason the server refuses a connect. A refused socket is not `active` any more.
+ */
+export function connectErrorCode(err, socket) {
+  const data = err && err.data;
+  if (data && typeof data === "object" && typeof data.code === "string") return data.code;
+  if (err && /unauthori[sz]ed/i.test(String(err.message))) return "unauthorized";
+  if (socket && !socket.active) return "unauthorized";
+  return null;
 }

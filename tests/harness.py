@@ -1,0 +1,137 @@
+"""A real server on 127.0.0.1 (random port) and socket.io clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from smartcounter.app import build_app
+from smartcounter.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    settings: Settings
+    runner: web.AppRunner
+    app: web.Application
+    kiosk_tokens: dict[str, str] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    async def login(self, username: str) -> str:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{self.url}/api/v1/auth/login",
+                json={"username": username, "password": self.passwords[username]},
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                return (await resp.json())["token"]
+
+
+STAFF = {
+    "alice": ["tax"],
+    "bob": ["tax"],
+    "hana": ["housing"],
+}
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    data_dir: Path, redis_url: str | None = None, prefix: str = "sc", **routing
+):
+    from sessions.accounts import AccountDirectory
+
+    settings = Settings(
+        port=free_port(), data_dir=data_dir, redis_url=redis_url, redis_prefix=prefix
+    )
+    settings.tick_interval_s = 0.05
+    for name, value in routing.items():
+        setattr(settings.routing, name, value)
+    accounts = AccountDirectory(data_dir)
+    server_kiosks, passwords = {}, {}
+    for kiosk_id in ("k1", "k2"):
+        _, server_kiosks[kiosk_id] = accounts.add_kiosk(kiosk_id, f"Site of {kiosk_id}")
+    for username, depts in STAFF.items():
+        passwords[username] = f"pw-{username}-123"
+        accounts.add_staff(username, passwords[username], depts, "staff", username.title())
+    passwords["sup"] = "pw-sup-1234"
+    accounts.add_staff("sup", passwords["sup"], ["tax", "housing"], "supervisor", "Sup")
+    app = build_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+    try:
+        yield Server(settings, runner, app, server_kiosks, passwords)
+    finally:
+        await runner.cleanup()
+
+
+class Client:
+    """A socket.io client that records server events and can wait for them."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Condition()
+
+        async def on_any(event, data=None):
+            self.events.append((event, data))
+            async with self._changed:
+                self._changed.notify_all()
+
+        self.sio.on("*", on_any, namespace=namespace)
+        self.connect_error: Any = None
+
+        async def on_connect_error(data=None):
+            self.connect_error = data
+
+        self.sio.on("connect_error", on_connect_error, namespace=namespace)
+
+    async def connect(self, url: str, token: str | None) -> None:
+        auth = {"token": token} if token is not None else None
+        await self.sio.connect(
+            url, namespaces=[self.namespace], auth=auth, transports=["websocket"], wait_timeout=5
+        )
+
+    async def call(self, event: str, data: Any = None, timeout: float = 10) -> dict:
+        if data is None:
+            return await self.sio.call(event, namespace=self.namespace, timeout=timeout)
+        return await self.sio.call(event, data, namespace=self.namespace, timeout=timeout)
+
+    async def wait_for(self, event: str, timeout: float = 5, **match: Any) -> Any:
+        """The first recorded ``event`` whose payload has the ``match`` fields."""
+
+        def found():
+            for name, data in self.events:
+                if name == event and all((data or {}).get(k) == v for k, v in match.items()):
+                    return True, data
+            return False, None
+
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                while True:
+                    ok, data = found()
+                    if ok:
+                        return data
+                    await self._changed.wait()
+
+    async def close(self) -> None:
+        await self.sio.disconnect()

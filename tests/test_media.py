@@ -1,0 +1,134 @@
+"""Media through the server with real aiortc peers on loopback: the kiosk's video and
+audio reach the staff member and the staff member's reach the kiosk; re-offers replace
+a participant's connection; hang-up frees everything."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from av import VideoFrame
+
+from signaling.keys import SERVICES
+from tests.harness import Client, running_server
+
+
+class ColourTrack(VideoStreamTrack):
+    """320x240 frames of one colour, so each side can tell whose video it receives."""
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.image = np.zeros((240, 320, 3), dtype=np.uint8)
+        self.image[:, :] = rgb
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame.from_ndarray(self.image, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base or fractions.Fraction(1, 90000)
+        return frame
+
+
+class Peer:
+    """A participant's browser stand-in: sends a colour and some audio, counts frames."""
+
+    def __init__(self, client: Client, rgb: tuple[int, int, int]) -> None:
+        self.client = client
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTrack(ColourTrack(rgb))
+        self.pc.addTrack(AudioStreamTrack())
+        self.video_frames: list[VideoFrame] = []
+        self.audio_frames = 0
+        self._readers: list[asyncio.Task] = []
+
+        @self.pc.on("track")
+        def on_track(track) -> None:
+            self._readers.append(asyncio.create_task(self._read(track)))
+
+    async def _read(self, track) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if track.kind == "video":
+                self.video_frames.append(frame)
+                del self.video_frames[:-5]
+            else:
+                self.audio_frames += 1
+
+    async def connect(self, session_id: str) -> dict:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        ack = await self.client.call(
+            "rtc.offer",
+            {"session_id": session_id, "sdp": self.pc.localDescription.sdp, "type": "offer"},
+            timeout=20,
+        )
+        assert ack["ok"], ack
+        await self.pc.setRemoteDescription(RTCSessionDescription(ack["sdp"], ack["type"]))
+        return ack
+
+    def mean_colour(self) -> np.ndarray:
+        return self.video_frames[-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._readers:
+            task.cancel()
+        if self._readers:
+            await asyncio.wait(self._readers)
+
+
+async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def call(tmp_path):
+    async with running_server(tmp_path) as server:
+        staff = Client("/staff")
+        await staff.connect(server.url, await server.login("alice"))
+        await staff.call("presence.set", {"state": "available"})
+        kiosk = Client("/kiosk")
+        await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+        ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
+        await staff.wait_for("call.offer", session_id=ack["session_id"])
+        assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
+        yield server, kiosk, staff, ack["session_id"]
+        for c in (kiosk, staff):
+            await c.close()
+
+
+async def test_media_is_relayed_both_ways(call):
+    server, kiosk_client, staff_client, sid = call
+    red, blue = (220, 30, 30), (30, 30, 220)
+    kiosk, staff = Peer(kiosk_client, red), Peer(staff_client, blue)
+    try:
+        await kiosk.connect(sid)
+        await staff.connect(sid)
+        await wait_until(lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3)
+        await wait_until(lambda: staff.audio_frames > 10 and kiosk.audio_frames > 10)
+        # Each side sees the other's colour (lossy codec: compare the dominant channel).
+        assert np.argmax(staff.mean_colour()) == 0, staff.mean_colour()
+        assert np.argmax(kiosk.mean_colour()) == 2, kiosk.mean_colour()
+
+        # A re-offer (reconnect / ICE restart) replaces the kiosk's connection; media flows again.
+        await kiosk.close()
+        kiosk = Peer(kiosk_client, red)
+        await kiosk.connect(sid)
+        staff.video_frames.clear()
+        await wait_until(lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3)
+        hub = server.app[SERVICES].hub
+        assert len(hub) == 1
+
+        assert (await kiosk_client.call("call.hangup", {"session_id": sid}))["ok"]
+        await wait_until(lambda: len(hub) == 0, what="media released")
+        await wait_until(lambda: staff.pc.connectionState in ("closed", "failed"), timeout=40)
+    finally:
+        await kiosk.close()
+        await staff.close()

@@ -83,9 +83,13 @@ class Peer:
 
 
 async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
+    """Poll ``predicate`` (state of aiortc objects, which offer no event to wait on)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 @pytest.fixture
@@ -111,8 +115,10 @@ async def test_media_is_relayed_both_ways(call):
     try:
         await kiosk.connect(sid)
         await staff.connect(sid)
-        await wait_until(lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3)
-        await wait_until(lambda: staff.audio_frames > 10 and kiosk.audio_frames > 10)
+        await wait_until(
+            lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3, what="video"
+        )
+        await wait_until(lambda: staff.audio_frames > 10 and kiosk.audio_frames > 10, what="audio")
         # Each side sees the other's colour (lossy codec: compare the dominant channel).
         assert np.argmax(staff.mean_colour()) == 0, staff.mean_colour()
         assert np.argmax(kiosk.mean_colour()) == 2, kiosk.mean_colour()
@@ -122,13 +128,19 @@ async def test_media_is_relayed_both_ways(call):
         kiosk = Peer(kiosk_client, red)
         await kiosk.connect(sid)
         staff.video_frames.clear()
-        await wait_until(lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3)
+        await wait_until(
+            lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3, what="video"
+        )
         hub = server.app[SERVICES].hub
         assert len(hub) == 1
 
         assert (await kiosk_client.call("call.hangup", {"session_id": sid}))["ok"]
         await wait_until(lambda: len(hub) == 0, what="media released")
-        await wait_until(lambda: staff.pc.connectionState in ("closed", "failed"), timeout=40)
+        await wait_until(
+            lambda: staff.pc.connectionState in ("closed", "failed"),
+            timeout=40,
+            what="staff pc closed",
+        )
     finally:
         await kiosk.close()
         await staff.close()

@@ -1,0 +1,153 @@
+"""The ``smartcounter`` command: accounts added while the server runs, hashes only, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.harness import Client, free_port, running_server
+
+SMARTCOUNTER = [sys.executable, "-m", "smartcounter.cli"]
+
+
+def run_cli(*args: str, data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "SMARTCOUNTER_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [*SMARTCOUNTER, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def all_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
+
+
+async def test_accounts_added_by_cli_work_without_restart(tmp_path):
+    async with running_server(tmp_path) as server:
+        added = run_cli("kiosk", "add", "kiosk-9", "--site", "Macau", data_dir=tmp_path)
+        assert added.returncode == 0, added.stderr
+        token = added.stdout.strip().splitlines()[-1]
+        kiosk = Client("/kiosk")
+        await kiosk.connect(server.url, token)
+        assert (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["ok"]
+        await kiosk.close()
+
+        password = "correct horse battery"
+        added = run_cli(
+            "staff",
+            "add",
+            "wei",
+            "--department",
+            "tax",
+            "--department",
+            "housing",
+            "--display-name",
+            "Wei Zhang",
+            "--password-stdin",
+            data_dir=tmp_path,
+            stdin=password + "\n",
+        )
+        assert added.returncode == 0, added.stderr
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{server.url}/api/v1/auth/login", json={"username": "wei", "password": password}
+            ) as resp:
+                assert resp.status == 200
+                body = await resp.json()
+        assert body["role"] == "staff" and body["departments"] == ["housing", "tax"]
+        stored = all_bytes(tmp_path)
+        assert token.split(".", 1)[1].encode() not in stored
+        assert password.encode() not in stored
+
+
+def test_cli_errors_are_clear(tmp_path):
+    bad = run_cli(
+        "staff",
+        "add",
+        "x",
+        "--department",
+        "nope",
+        "--password-stdin",
+        data_dir=tmp_path,
+        stdin="longenough\n",
+    )
+    assert bad.returncode == 2 and "unknown department" in bad.stderr
+    short = run_cli(
+        "staff",
+        "add",
+        "x",
+        "--department",
+        "tax",
+        "--password-stdin",
+        data_dir=tmp_path,
+        stdin="short\n",
+    )
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert run_cli("kiosk", "add", "k", "--site", "A", data_dir=tmp_path).returncode == 0
+    again = run_cli("kiosk", "add", "k", "--site", "A", data_dir=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    weird = run_cli("kiosk", "add", "../etc", "--site", "A", data_dir=tmp_path)
+    assert weird.returncode == 2 and "invalid" in weird.stderr
+
+
+async def test_serve_demo_prints_working_urls_and_passwords(tmp_path):
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *SMARTCOUNTER,
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        lines: list[str] = []
+        accounts: dict[str, str] = {}
+        async with asyncio.timeout(30):
+            # The demo block ends with the indented account lines and then a blank line.
+            while not (accounts and lines[-1].strip() == ""):
+                line = (await proc.stdout.readline()).decode()
+                assert line, "server exited: " + "".join(lines)
+                lines.append(line)
+                if line.startswith("  demo-"):
+                    name, password = line.split()
+                    accounts[name] = password
+        kiosk_url = next(line.split()[-1] for line in lines if line.startswith("Kiosk:"))
+        assert kiosk_url.startswith(f"http://127.0.0.1:{port}/kiosk#token=demo-kiosk.")
+        assert {"demo-tax", "demo-business", "demo-housing", "demo-supervisor"} <= set(accounts)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(15):
+                while True:
+                    try:
+                        async with http.get(f"{base}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.1)
+            async with http.post(
+                f"{base}/api/v1/auth/login",
+                json={"username": "demo-tax", "password": accounts["demo-tax"]},
+            ) as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/kiosk") as resp:
+                assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+        kiosk = Client("/kiosk")
+        await kiosk.connect(base, kiosk_url.split("#token=", 1)[1])
+        await kiosk.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.parametrize("args", [["serve", "--help"], ["staff", "add", "--help"]])
+def test_help(args, tmp_path):
+    assert run_cli(*args, data_dir=tmp_path).returncode == 0

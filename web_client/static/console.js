@@ -388,11 +388,15 @@ function connectSocket() {
   client = connect("/staff", state.auth.token);
   const { socket } = client;
   setStatus("console.connecting");
-  socket.on("connect", () => {
+  socket.on("connect", async () => {
     setStatus("console.connected");
-    // After a reconnect, say again that we take calls (the server may have set us away).
-    if (state.connectedOnce && state.presence === "available") requestPresence("available");
+    const wasAvailable = state.connectedOnce && state.presence === "available";
     state.connectedOnce = true;
+    // The server's view of our presence (e.g. busy or wrap-up after a reload mid-call).
+    const ack = await client.request("presence.get", {}, 5000).catch(() => null);
+    if (ack && ack.state) setPresence(ack.state);
+    // After a reconnect, say again that we take calls (the server may have set us away).
+    if (wasAvailable && (!ack || ack.state === "away")) requestPresence("available");
   });
   socket.on("connect_error", (err) => {
     if (connectErrorCode(err, socket) === "unauthorized") {

@@ -163,24 +163,28 @@ class CallRouter:
             return 0, 0
         queue = await self.store.queue(session.department_id)
         position = queue.index(session.id) + 1 if session.id in queue else 0
-        return position, await self._eta(session.department_id, position)
+        return position, self._eta(position, await self._agents(session.department_id))
 
-    async def _eta(self, department_id: str, position: int) -> int:
-        agents = sum(
+    async def _agents(self, department_id: str) -> int:
+        """Staff of the department who are taking calls (signed in and not away)."""
+        return sum(
             1
             for p in await self.store.list_presence()
             if department_id in p.departments and p.state in ACTIVE_AGENT_STATES
         )
+
+    def _eta(self, position: int, agents: int) -> int:
         return int(math.ceil(position / max(1, agents)) * self.config.average_handle_s)
 
     async def push_queue_updates(self, department_id: str) -> None:
         """Tell every waiting kiosk of the department its position and ETA if they changed."""
         queue = await self.store.queue(department_id)
+        agents = await self._agents(department_id) if queue else 0
         for position, session_id in enumerate(queue, start=1):
             session = await self.store.get_session(session_id)
             if session is None or session.state != SessionState.QUEUED:
                 continue
-            eta = await self._eta(department_id, position)
+            eta = self._eta(position, agents)
             if self._pushed.get(session_id) == (position, eta):
                 continue
             self._pushed[session_id] = (position, eta)

@@ -294,3 +294,41 @@ async def test_unknown_service_is_not_found(router):
 
     with pytest.raises(NotFound):
         await router.request_call(K1, "no-such-service", "en")
+
+
+async def test_expired_heartbeat_counts_as_disconnect(router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    await router.accept(TAX_A, session.id)
+    clock.advance(30)
+    await router.heartbeat(["bob"])
+    clock.advance(20)  # alice's node stopped refreshing her 50 s ago (ttl 45 s)
+    await router.sweep_presence()
+    assert (await router.store.get_presence("bob")).state == "available"
+    assert (await router.store.get_session(session.id)).staff_lost_at == clock.now
+    clock.advance(16)
+    await router.tick()
+    # Back at the head of the queue and straight away offered to Bob.
+    assert (await router.store.get_session(session.id)).offered_to == "bob"
+
+
+async def test_eta_follows_the_number_of_staff_taking_calls(router, clock, notifier):
+    await router.request_call(K1, "property-record-enquiry", "en")
+    clock.advance(1)
+    _, position, eta = await router.request_call(K2, "property-record-enquiry", "en")
+    assert (position, eta) == (2, 480)  # nobody signed in: counted as one agent
+    clock.advance(1)
+    third, position, eta = await router.request_call(K3, "property-record-enquiry", "en")
+    assert (position, eta) == (3, 720)
+    pushed = len(notifier.of("kiosk", "k3", "queue.update"))
+    away = Staff("h0", "H0", ("housing",))
+    await router.staff_online(away)  # signed in but away: takes no calls, ETA unchanged
+    assert len(notifier.of("kiosk", "k3", "queue.update")) == pushed
+    await online_available(router, clock, Staff("h1", "H1", ("housing",)))
+    await online_available(router, clock, Staff("h2", "H2", ("housing",)))
+    # The first two callers are ringing; the third is next, with two agents working.
+    assert notifier.of("kiosk", "k3", "queue.update")[-1] == {
+        "session_id": third.id,
+        "position": 1,
+        "eta_s": 240,
+    }

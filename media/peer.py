@@ -2,7 +2,9 @@
 
 Each participant (the kiosk, the staff member) has one RTCPeerConnection to the server,
 the session's media home. The kiosk's audio and video go to the staff member and the
-staff member's to the kiosk.
+staff member's to the kiosk, through the configured relay: ``forward`` (encoded frames,
+:mod:`media.forwarder`, the default) or ``transcode`` (aiortc decodes and re-encodes,
+:mod:`media.relay`).
 """
 
 from __future__ import annotations
@@ -10,22 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 
 from .errors import BadOffer, MediaClosed
+from .forwarder import Consumer, Producer
 from .relay import Fanout, RelayTrack
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("audio", "video")
+RELAYS = ("forward", "transcode")
 # Who receives whose media.
 RECEIVES_FROM = {"kiosk": "staff", "staff": "kiosk"}
+# The forwarding relay passes frames as they were encoded, so every leg must use the
+# same codec: VP8 for video (every WebRTC browser has it) and Opus for audio.
+FORWARD_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
 
 
 @dataclass
@@ -39,12 +48,12 @@ class IceServer:
 class Participant:
     role: str
     pc: RTCPeerConnection
-    outputs: dict[str, RelayTrack] = field(default_factory=dict)
-    sources: dict[str, Fanout] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # kind → RelayTrack | Consumer
+    sources: dict[str, Any] = field(default_factory=dict)  # kind → Fanout | Producer
 
     async def close(self) -> None:
-        for fanout in self.sources.values():
-            await fanout.close()
+        for source in self.sources.values():
+            await source.close()
         for track in self.outputs.values():
             track.stop()
         await self.pc.close()
@@ -53,8 +62,11 @@ class Participant:
 class SessionMedia:
     """The participants of one session and the relay between them."""
 
-    def __init__(self, session_id: str, ice_servers: list[IceServer]) -> None:
+    def __init__(self, session_id: str, ice_servers: list[IceServer], relay: str) -> None:
+        if relay not in RELAYS:
+            raise ValueError(f"relay must be one of {RELAYS}, not {relay!r}")
         self.session_id = session_id
+        self.relay = relay
         self._ice_servers = ice_servers
         self.participants: dict[str, Participant] = {}
         self._lock = asyncio.Lock()
@@ -76,7 +88,6 @@ class SessionMedia:
                 raise MediaClosed(f"media of session {self.session_id} is closed")
             previous = self.participants.pop(role, None)
             if previous is not None:
-                self._detach(previous)
                 await previous.close()
             participant = Participant(role, RTCPeerConnection(self._configuration()))
             try:
@@ -87,16 +98,28 @@ class SessionMedia:
             self.participants[role] = participant
             return answer
 
+    def _make_source(self, participant: Participant, track: Any) -> Any:
+        name = f"{self.session_id}:{participant.role}:{track.kind}"
+        if self.relay == "transcode":
+            return Fanout(track, name)
+        receiver = next(
+            t.receiver for t in participant.pc.getTransceivers() if t.receiver.track is track
+        )
+        return Producer(track.kind, receiver, name)
+
+    def _receivers_of(self, role: str) -> list[Participant]:
+        return [p for r, p in self.participants.items() if RECEIVES_FROM.get(r) == role]
+
     async def _negotiate(self, participant: Participant, sdp: str) -> str:
         pc = participant.pc
 
         @pc.on("track")
         def on_track(track) -> None:
-            fanout = Fanout(track, f"{self.session_id}:{participant.role}:{track.kind}")
-            participant.sources[track.kind] = fanout
-            for role, other in self.participants.items():
-                if RECEIVES_FROM.get(role) == participant.role and track.kind in other.outputs:
-                    fanout.attach(other.outputs[track.kind])
+            source = self._make_source(participant, track)
+            participant.sources[track.kind] = source
+            for other in self._receivers_of(participant.role):
+                if track.kind in other.outputs:
+                    source.attach(other.outputs[track.kind])
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -111,16 +134,23 @@ class SessionMedia:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises several types for unusable SDP
             raise BadOffer(f"cannot use this SDP offer: {exc}") from exc
-        kinds = {t.kind for t in pc.getTransceivers()}
-        if not kinds:
+        transceivers = pc.getTransceivers()
+        if not transceivers:
             raise BadOffer("the offer has no audio or video section")
         sender_role = RECEIVES_FROM.get(participant.role)
-        for kind in KINDS:
-            if kind not in kinds:
-                continue
-            output = RelayTrack(kind)
+        for transceiver in transceivers:
+            kind = transceiver.kind
+            if kind in participant.outputs:
+                continue  # one track of each kind
+            if self.relay == "forward":
+                self._prefer_forwardable_codec(transceiver)
+                output: Any = Consumer(kind)
+            else:
+                output = RelayTrack(kind)
             participant.outputs[kind] = output
-            pc.addTrack(output)
+            sender = pc.addTrack(output)
+            if isinstance(output, Consumer):
+                output.watch_feedback(sender)
             source_owner = self.participants.get(sender_role) if sender_role else None
             if source_owner is not None and kind in source_owner.sources:
                 source_owner.sources[kind].attach(output)
@@ -130,11 +160,27 @@ class SessionMedia:
             raise BadOffer(f"cannot answer this SDP offer: {exc}") from exc
         return pc.localDescription.sdp
 
-    def _detach(self, participant: Participant) -> None:
-        for other in self.participants.values():
-            for kind, fanout in other.sources.items():
-                if kind in participant.outputs:
-                    fanout.detach(participant.outputs[kind])
+    @staticmethod
+    def _prefer_forwardable_codec(transceiver: Any) -> None:
+        wanted = FORWARD_CODECS[transceiver.kind]
+        codecs = [
+            c for c in RTCRtpSender.getCapabilities(transceiver.kind).codecs if c.mimeType in wanted
+        ]
+        transceiver.setCodecPreferences(codecs)
+
+    def producer(self, role: str, kind: str) -> Producer | None:
+        """The forwarding producer of a participant's track, if it is sending one."""
+        participant = self.participants.get(role)
+        source = participant.sources.get(kind) if participant else None
+        return source if isinstance(source, Producer) else None
+
+    def consumers(self) -> list[Consumer]:
+        return [
+            o
+            for p in self.participants.values()
+            for o in p.outputs.values()
+            if isinstance(o, Consumer)
+        ]
 
     async def close(self) -> None:
         async with self._lock:
@@ -150,17 +196,24 @@ class SessionMedia:
 class MediaHub:
     """Every session's media on this node."""
 
-    def __init__(self, ice_servers: list[IceServer]) -> None:
+    def __init__(self, ice_servers: list[IceServer], relay: str = "forward") -> None:
+        if relay not in RELAYS:
+            raise ValueError(f"relay must be one of {RELAYS}, not {relay!r}")
         self.ice_servers = ice_servers
+        self.relay = relay
         self._sessions: dict[str, SessionMedia] = {}
 
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def get(self, session_id: str) -> SessionMedia | None:
+        return self._sessions.get(session_id)
+
     async def answer(self, session_id: str, role: str, sdp: str) -> str:
         media = self._sessions.get(session_id)
         if media is None or media.closed:
-            media = self._sessions[session_id] = SessionMedia(session_id, self.ice_servers)
+            media = SessionMedia(session_id, self.ice_servers, self.relay)
+            self._sessions[session_id] = media
         return await media.answer(role, sdp)
 
     async def release(self, session_id: str) -> None:

@@ -25,7 +25,7 @@ def build_app(settings: Settings) -> web.Application:
         accounts=AccountDirectory(settings.data_dir),
         tokens=TokenIssuer(load_or_create_secret(settings.data_dir), settings.token_ttl_s),
         catalog=catalog,
-        hub=MediaHub(settings.ice_servers),
+        hub=MediaHub(settings.ice_servers, settings.media_relay),
         ice_servers=settings.ice_servers,
         tick_interval_s=settings.tick_interval_s,
         heartbeat_interval_s=settings.heartbeat_interval_s,

@@ -30,6 +30,9 @@ class Settings:
     # goes to a third party.
     ice_servers: list[IceServer] = field(default_factory=list)
     token_ttl_s: float = 12 * 3600
+    # "forward" passes encoded frames between participants (cheap); "transcode" lets
+    # aiortc decode and re-encode them (the old relay, kept as the benchmark baseline).
+    media_relay: str = "forward"
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
@@ -81,6 +84,11 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     if env.get("SMARTCOUNTER_ICE_SERVERS"):
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])
     s.token_ttl_s = _float_env(env, "SMARTCOUNTER_TOKEN_TTL_S", s.token_ttl_s)
+    s.media_relay = env.get("SMARTCOUNTER_MEDIA_RELAY", s.media_relay)
+    if s.media_relay not in ("forward", "transcode"):
+        raise ConfigError(
+            f"SMARTCOUNTER_MEDIA_RELAY must be 'forward' or 'transcode', not {s.media_relay!r}"
+        )
     r = s.routing
     r.offer_timeout_s = _float_env(env, "SMARTCOUNTER_OFFER_TIMEOUT_S", r.offer_timeout_s)
     r.staff_lost_grace_s = _float_env(env, "SMARTCOUNTER_STAFF_GRACE_S", r.staff_lost_grace_s)

@@ -54,7 +54,11 @@ STAFF = {
 
 @contextlib.asynccontextmanager
 async def running_server(
-    data_dir: Path, redis_url: str | None = None, prefix: str = "sc", **routing
+    data_dir: Path,
+    redis_url: str | None = None,
+    prefix: str = "sc",
+    relay: str = "forward",
+    **routing,
 ):
     from sessions.accounts import AccountDirectory
 
@@ -62,6 +66,7 @@ async def running_server(
         port=free_port(), data_dir=data_dir, redis_url=redis_url, redis_prefix=prefix
     )
     settings.tick_interval_s = 0.05
+    settings.media_relay = relay
     for name, value in routing.items():
         setattr(settings.routing, name, value)
     accounts = AccountDirectory(data_dir)

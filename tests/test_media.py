@@ -92,9 +92,9 @@ async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") 
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
-@pytest.fixture
-async def call(tmp_path):
-    async with running_server(tmp_path) as server:
+@pytest.fixture(params=["forward", "transcode"])
+async def call(request, tmp_path):
+    async with running_server(tmp_path, relay=request.param) as server:
         staff = Client("/staff")
         await staff.connect(server.url, await server.login("alice"))
         await staff.call("presence.set", {"state": "available"})

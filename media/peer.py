@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiortc import (
@@ -24,6 +26,7 @@ from aiortc import (
 
 from .errors import BadOffer, MediaClosed
 from .forwarder import Consumer, Producer
+from .recorder import Recording, RecordingWriter
 from .relay import Fanout, RelayTrack
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,11 @@ class Participant:
     pc: RTCPeerConnection
     outputs: dict[str, Any] = field(default_factory=dict)  # kind → RelayTrack | Consumer
     sources: dict[str, Any] = field(default_factory=dict)  # kind → Fanout | Producer
+    recording: Recording | None = None
 
     async def close(self) -> None:
+        if self.recording is not None:
+            await self.recording.close()
         for source in self.sources.values():
             await source.close()
         for track in self.outputs.values():
@@ -62,14 +68,22 @@ class Participant:
 class SessionMedia:
     """The participants of one session and the relay between them."""
 
-    def __init__(self, session_id: str, ice_servers: list[IceServer], relay: str) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        ice_servers: list[IceServer],
+        relay: str,
+        new_recording: Callable[[str], Recording] | None = None,
+    ) -> None:
         if relay not in RELAYS:
             raise ValueError(f"relay must be one of {RELAYS}, not {relay!r}")
         self.session_id = session_id
         self.relay = relay
         self._ice_servers = ice_servers
+        self._new_recording = new_recording
         self.participants: dict[str, Participant] = {}
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
         self.closed = False
 
     def _configuration(self) -> RTCConfiguration:
@@ -117,6 +131,10 @@ class SessionMedia:
         def on_track(track) -> None:
             source = self._make_source(participant, track)
             participant.sources[track.kind] = source
+            if isinstance(source, Producer) and self._new_recording is not None:
+                if participant.recording is None:
+                    participant.recording = self._new_recording(participant.role)
+                participant.recording.follow(source)
             for other in self._receivers_of(participant.role):
                 if track.kind in other.outputs:
                     source.attach(other.outputs[track.kind])
@@ -129,6 +147,11 @@ class SessionMedia:
                 participant.role,
                 pc.connectionState,
             )
+            if pc.connectionState in ("failed", "closed") and participant.recording:
+                # The peer crashed or left: finalise what was recorded of it.
+                task = asyncio.create_task(participant.recording.close())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -191,17 +214,42 @@ class SessionMedia:
                 await participant.close()
             except Exception:  # a failing close must not stop the others
                 logger.exception("closing %s of %s failed", participant.role, self.session_id)
+        if self._tasks:
+            await asyncio.wait(self._tasks)
 
 
 class MediaHub:
     """Every session's media on this node."""
 
-    def __init__(self, ice_servers: list[IceServer], relay: str = "forward") -> None:
+    def __init__(
+        self,
+        ice_servers: list[IceServer],
+        relay: str = "forward",
+        recordings_dir: Path | None = None,
+    ) -> None:
+        """``recordings_dir``: where calls are recorded (forwarding relay only); None: off."""
         if relay not in RELAYS:
             raise ValueError(f"relay must be one of {RELAYS}, not {relay!r}")
         self.ice_servers = ice_servers
         self.relay = relay
+        self.recordings_dir = recordings_dir if relay == "forward" else None
+        self._writer: RecordingWriter | None = None
         self._sessions: dict[str, SessionMedia] = {}
+
+    def _recording_factory(self, session_id: str) -> Callable[[str], Recording] | None:
+        directory = self.recordings_dir
+        if directory is None:
+            return None
+        if self._writer is None:
+            self._writer = RecordingWriter()
+
+        def new_recording(role: str) -> Recording:
+            # A participant that reconnects starts a new file: kiosk-1, kiosk-2, ...
+            folder = directory / session_id
+            n = len(list(folder.glob(f"{role}-*.webm"))) + 1 if folder.is_dir() else 1
+            return Recording(folder / f"{role}-{n}.webm", self._writer)
+
+        return new_recording
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -212,7 +260,9 @@ class MediaHub:
     async def answer(self, session_id: str, role: str, sdp: str) -> str:
         media = self._sessions.get(session_id)
         if media is None or media.closed:
-            media = SessionMedia(session_id, self.ice_servers, self.relay)
+            media = SessionMedia(
+                session_id, self.ice_servers, self.relay, self._recording_factory(session_id)
+            )
             self._sessions[session_id] = media
         return await media.answer(role, sdp)
 
@@ -224,3 +274,6 @@ class MediaHub:
     async def close(self) -> None:
         for session_id in list(self._sessions):
             await self.release(session_id)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
+            self._writer = None

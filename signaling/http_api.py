@@ -11,6 +11,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from media.recorder import recordings_of
+
 from .auth import Principal
 from .errors import HTTP_STATUS
 from .keys import SERVICES
@@ -102,6 +104,51 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response(session.public())
 
 
+async def _supervisor(request: web.Request) -> Principal | web.Response:
+    principal = await authenticate(request)
+    if principal is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    if principal.role != "supervisor":
+        return json_error("forbidden", "only supervisors may do this")
+    return principal
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    who = await _supervisor(request)
+    if isinstance(who, web.Response):
+        return who
+    services = request.app[SERVICES]
+    sid = request.match_info["sid"]
+    if await services.store.get_session(sid) is None:
+        return json_error("not_found", "no such session")
+    recordings = []
+    directory = services.hub.recordings_dir
+    for path in recordings_of(directory, sid) if directory else []:
+        direction, _, part = path.stem.partition("-")
+        recordings.append(
+            {
+                "name": path.name,
+                "direction": direction,
+                "part": int(part) if part.isdigit() else 1,
+                "bytes": path.stat().st_size,
+                "url": f"/api/v1/sessions/{sid}/recordings/{path.name}",
+            }
+        )
+    return web.json_response({"session_id": sid, "recordings": recordings})
+
+
+async def get_recording(request: web.Request) -> web.StreamResponse:
+    who = await _supervisor(request)
+    if isinstance(who, web.Response):
+        return who
+    directory = request.app[SERVICES].hub.recordings_dir
+    sid, name = request.match_info["sid"], request.match_info["name"]
+    for path in recordings_of(directory, sid) if directory else []:
+        if path.name == name:
+            return web.FileResponse(path, headers={"Content-Type": "video/webm"})
+    return json_error("not_found", "no such recording")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -142,6 +189,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/catalog", catalog)
     app.router.add_get("/api/v1/ice-servers", ice_servers)
     app.router.add_get("/api/v1/sessions/{sid}", get_session)
+    app.router.add_get("/api/v1/sessions/{sid}/recordings", list_recordings)
+    app.router.add_get("/api/v1/sessions/{sid}/recordings/{name}", get_recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -25,7 +25,11 @@ def build_app(settings: Settings) -> web.Application:
         accounts=AccountDirectory(settings.data_dir),
         tokens=TokenIssuer(load_or_create_secret(settings.data_dir), settings.token_ttl_s),
         catalog=catalog,
-        hub=MediaHub(settings.ice_servers, settings.media_relay),
+        hub=MediaHub(
+            settings.ice_servers,
+            settings.media_relay,
+            settings.recordings_dir if settings.recording else None,
+        ),
         ice_servers=settings.ice_servers,
         tick_interval_s=settings.tick_interval_s,
         heartbeat_interval_s=settings.heartbeat_interval_s,

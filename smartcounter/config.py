@@ -33,6 +33,8 @@ class Settings:
     # "forward" passes encoded frames between participants (cheap); "transcode" lets
     # aiortc decode and re-encode them (the old relay, kept as the benchmark baseline).
     media_relay: str = "forward"
+    # Record both directions of every call (forwarding relay only) under DATA_DIR/recordings.
+    recording: bool = True
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
@@ -44,6 +46,10 @@ class Settings:
     @property
     def audit_dir(self) -> Path:
         return self.data_dir / "audit"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
 
 
 def _parse_ice_servers(raw: str) -> list[IceServer]:
@@ -85,6 +91,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])
     s.token_ttl_s = _float_env(env, "SMARTCOUNTER_TOKEN_TTL_S", s.token_ttl_s)
     s.media_relay = env.get("SMARTCOUNTER_MEDIA_RELAY", s.media_relay)
+    s.recording = env.get("SMARTCOUNTER_RECORDING", "on").lower() not in ("0", "off", "false", "no")
     if s.media_relay not in ("forward", "transcode"):
         raise ConfigError(
             f"SMARTCOUNTER_MEDIA_RELAY must be 'forward' or 'transcode', not {s.media_relay!r}"

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import json
+import shutil
 
+import aiohttp
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -144,3 +147,75 @@ async def test_media_is_relayed_both_ways(call):
     finally:
         await kiosk.close()
         await staff.close()
+
+
+async def ffprobe(path) -> dict:
+    proc = await asyncio.create_subprocess_exec(
+        "ffprobe",
+        "-v",
+        "error",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_name,nb_read_frames:format=duration",
+        "-of",
+        "json",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe (ffmpeg) is not installed")
+async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tmp_path):
+    async with running_server(tmp_path) as server:
+        staff_client = Client("/staff")
+        await staff_client.connect(server.url, await server.login("alice"))
+        await staff_client.call("presence.set", {"state": "available"})
+        kiosk_client = Client("/kiosk")
+        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
+        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff_client.wait_for("call.offer", session_id=sid)
+        await staff_client.call("call.accept", {"session_id": sid})
+        kiosk, staff = Peer(kiosk_client, (200, 40, 40)), Peer(staff_client, (40, 40, 200))
+        try:
+            await kiosk.connect(sid)
+            await staff.connect(sid)
+            await wait_until(lambda: len(staff.video_frames) >= 3, what="video")
+            started = asyncio.get_running_loop().time()
+            media = server.app[SERVICES].hub.get(sid)
+            await asyncio.sleep(3)  # let ~3 s of media through, then measure what was sent
+            sent = media.producer("kiosk", "video").frames
+            assert (await kiosk_client.call("call.hangup", {"session_id": sid}))["ok"]
+            elapsed = asyncio.get_running_loop().time() - started
+        finally:
+            await kiosk.close()
+            await staff.close()
+        async with aiohttp.ClientSession() as http:
+            url = f"{server.url}/api/v1/sessions/{sid}/recordings"
+            staff_headers = {"Authorization": f"Bearer {await server.login('alice')}"}
+            async with http.get(url, headers=staff_headers) as resp:
+                assert resp.status == 403
+            sup = {"Authorization": f"Bearer {await server.login('sup')}"}
+            async with http.get(url, headers=sup) as resp:
+                assert resp.status == 200
+                listing = (await resp.json())["recordings"]
+            assert [r["name"] for r in listing] == ["kiosk-1.webm", "staff-1.webm"]
+            async with http.get(server.url + listing[0]["url"], headers=staff_headers) as resp:
+                assert resp.status == 403
+            async with http.get(server.url + listing[0]["url"], headers=sup) as resp:
+                assert resp.status == 200
+                body = await resp.read()
+        path = tmp_path / "kiosk-1-download.webm"
+        path.write_bytes(body)
+        info = await ffprobe(path)
+        streams = {s["codec_name"]: int(s["nb_read_frames"]) for s in info["streams"]}
+        assert set(streams) == {"vp8", "opus"}
+        # Everything the kiosk sent (from the first keyframe) is in the file.
+        assert abs(streams["vp8"] - sent) <= 0.1 * sent, (streams, sent)
+        duration = float(info["format"]["duration"])
+        assert abs(duration - elapsed) <= 0.1 * elapsed + 0.5, (duration, elapsed)
+        for c in (kiosk_client, staff_client):
+            await c.close()

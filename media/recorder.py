@@ -1,0 +1,191 @@
+"""Recording by remuxing: each direction of a call (what the kiosk sends, what the staff
+member sends) goes into a WebM file as it was encoded — VP8 and Opus packets written as
+they arrive, never decoded or encoded again.
+
+Writes happen on one writer thread per node (a bounded queue in front of it), so the
+event loop never waits on the disk; a recording falls behind rather than the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from .forwarder import Producer
+
+logger = logging.getLogger(__name__)
+
+_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_STOP = object()
+
+
+def vp8_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a VP8 key frame header (RFC 6386 9.1)."""
+    if len(data) < 10 or data[0] & 0x01 or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    return int.from_bytes(data[6:8], "little") & 0x3FFF, int.from_bytes(
+        data[8:10], "little"
+    ) & 0x3FFF
+
+
+class RecordingWriter:
+    """The one thread that writes every recording of this node."""
+
+    def __init__(self, backlog: int = 4096) -> None:
+        self._jobs: queue.Queue = queue.Queue(maxsize=backlog)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        try:
+            self._jobs.put_nowait(job)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def submit_wait(self, job: Callable[[], None]) -> None:
+        """For jobs that must not be lost (closing a file)."""
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            try:
+                job()
+            except Exception:
+                logger.exception("recording write failed")
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join(timeout=10)
+
+
+@dataclass
+class _Track:
+    time_base: fractions.Fraction
+    stream: Any = None
+    first_pts: int | None = None
+    start: float = 0.0  # seconds into the recording at which this track's first frame came
+    frames: int = 0
+
+
+class Recording:
+    """One direction of one call, from its producers to ``path``."""
+
+    def __init__(self, path: Path, writer: RecordingWriter, clock=time.monotonic) -> None:
+        self.path = path
+        self._writer = writer
+        self._clock = clock
+        self._container: Any = None
+        self._began: float | None = None
+        self._tracks = {
+            "video": _Track(fractions.Fraction(1, 90000)),
+            "audio": _Track(fractions.Fraction(1, 48000)),
+        }
+        self._producers: list[tuple[Producer, Callable]] = []
+        self.closed = False
+
+    def follow(self, producer: Producer) -> None:
+        def listener(packet: av.Packet, keyframe: bool) -> None:
+            self._on_packet(producer.kind, packet, keyframe)
+
+        producer.listen(listener)
+        self._producers.append((producer, listener))
+
+    def _on_packet(self, kind: str, packet: av.Packet, keyframe: bool) -> None:
+        if self.closed:
+            return
+        now = self._clock()
+        if self._began is None:
+            if kind != "video" or not keyframe:
+                return  # a recording starts with a picture
+            self._began = now
+        track = self._tracks[kind]
+        if track.first_pts is None:
+            track.first_pts = packet.pts
+            track.start = now - self._began
+        offset = round(track.start / track.time_base)
+        pts = packet.pts - track.first_pts + offset
+        data = bytes(packet)
+        self._writer.submit(lambda: self._write(kind, data, pts, keyframe))
+
+    def _open(self, data: bytes) -> None:
+        size = vp8_size(data) or (640, 480)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), "w", format="webm")
+        video = self._container.add_stream("libvpx", rate=30)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        audio = self._container.add_stream("libopus", rate=48000)
+        audio.layout = "stereo"
+        self._tracks["video"].stream, self._tracks["audio"].stream = video, audio
+
+    def _write(self, kind: str, data: bytes, pts: int, keyframe: bool) -> None:
+        if self._container is None:
+            if kind != "video":
+                return
+            self._open(data)
+        track = self._tracks[kind]
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = track.time_base
+        packet.stream = track.stream
+        if keyframe:
+            packet.is_keyframe = True
+        try:
+            self._container.mux(packet)
+            track.frames += 1
+        except av.FFmpegError as exc:  # e.g. a timestamp out of order after packet loss
+            logger.debug("dropped a %s packet of %s: %s", kind, self.path.name, exc)
+
+    def _finish(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    async def close(self) -> None:
+        """Stop following the producers and finalise the file (on the writer thread,
+        after the packets already queued)."""
+        if self.closed:
+            return
+        self.closed = True
+        for producer, listener in self._producers:
+            producer.unlisten(listener)
+        self._producers.clear()
+        done = asyncio.get_running_loop().create_future()
+
+        def finish() -> None:
+            try:
+                self._finish()
+            finally:
+                done.get_loop().call_soon_threadsafe(_resolve, done)
+
+        await asyncio.to_thread(self._writer.submit_wait, finish)
+        await done
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def recordings_of(directory: Path, session_id: str) -> list[Path]:
+    if not _SAFE.match(session_id):
+        return []
+    folder = directory / session_id
+    return sorted(folder.glob("*.webm")) if folder.is_dir() else []

@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 KINDS = ("audio", "video")
 RELAYS = ("forward", "transcode")
-# Who receives whose media.
-RECEIVES_FROM = {"kiosk": "staff", "staff": "kiosk"}
+# Who receives whose media. A monitoring supervisor receives both directions: the
+# first video and audio sections of its offer carry the kiosk's, the second the staff's.
+RECEIVES_FROM = {"kiosk": ("staff",), "staff": ("kiosk",), "monitor": ("kiosk", "staff")}
 # The forwarding relay passes frames as they were encoded, so every leg must use the
 # same codec: VP8 for video (every WebRTC browser has it) and Opus for audio.
 FORWARD_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
@@ -51,7 +52,8 @@ class IceServer:
 class Participant:
     role: str
     pc: RTCPeerConnection
-    outputs: dict[str, Any] = field(default_factory=dict)  # kind → RelayTrack | Consumer
+    # (whose media, kind) → RelayTrack | Consumer
+    outputs: dict[tuple[str, str], Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)  # kind → Fanout | Producer
     recording: Recording | None = None
 
@@ -94,13 +96,18 @@ class SessionMedia:
             ]
         )
 
-    async def answer(self, role: str, sdp: str) -> str:
+    async def answer(self, role: str, sdp: str, key: str | None = None) -> str:
         """Answer a participant's (complete, non-trickle) offer; a new offer from the same
-        participant replaces its previous peer connection (reconnect, ICE restart)."""
+        participant replaces its previous peer connection (reconnect, ICE restart).
+
+        ``role`` is ``kiosk``, ``staff`` or ``monitor``; ``key`` names the participant
+        (defaults to the role; one per supervisor for monitors).
+        """
+        key = key or role
         async with self._lock:
             if self.closed:
                 raise MediaClosed(f"media of session {self.session_id} is closed")
-            previous = self.participants.pop(role, None)
+            previous = self.participants.pop(key, None)
             if previous is not None:
                 await previous.close()
             participant = Participant(role, RTCPeerConnection(self._configuration()))
@@ -109,8 +116,16 @@ class SessionMedia:
             except BaseException:
                 await participant.close()
                 raise
-            self.participants[role] = participant
+            self.participants[key] = participant
             return answer
+
+    async def leave(self, key: str) -> bool:
+        async with self._lock:
+            participant = self.participants.pop(key, None)
+        if participant is None:
+            return False
+        await participant.close()
+        return True
 
     def _make_source(self, participant: Participant, track: Any) -> Any:
         name = f"{self.session_id}:{participant.role}:{track.kind}"
@@ -121,8 +136,8 @@ class SessionMedia:
         )
         return Producer(track.kind, receiver, name)
 
-    def _receivers_of(self, role: str) -> list[Participant]:
-        return [p for r, p in self.participants.items() if RECEIVES_FROM.get(r) == role]
+    def _sender(self, role: str) -> Participant | None:
+        return next((p for p in self.participants.values() if p.role == role), None)
 
     async def _negotiate(self, participant: Participant, sdp: str) -> str:
         pc = participant.pc
@@ -131,13 +146,16 @@ class SessionMedia:
         def on_track(track) -> None:
             source = self._make_source(participant, track)
             participant.sources[track.kind] = source
+            if participant.role == "monitor":
+                return  # a supervisor's own audio (whisper, barge) is not relayed yet
             if isinstance(source, Producer) and self._new_recording is not None:
                 if participant.recording is None:
                     participant.recording = self._new_recording(participant.role)
                 participant.recording.follow(source)
-            for other in self._receivers_of(participant.role):
-                if track.kind in other.outputs:
-                    source.attach(other.outputs[track.kind])
+            for other in self.participants.values():
+                output = other.outputs.get((participant.role, track.kind))
+                if output is not None:
+                    source.attach(output)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -160,23 +178,24 @@ class SessionMedia:
         transceivers = pc.getTransceivers()
         if not transceivers:
             raise BadOffer("the offer has no audio or video section")
-        sender_role = RECEIVES_FROM.get(participant.role)
+        sources = RECEIVES_FROM[participant.role]
         for transceiver in transceivers:
             kind = transceiver.kind
-            if kind in participant.outputs:
-                continue  # one track of each kind
+            source_role = next((r for r in sources if (r, kind) not in participant.outputs), None)
+            if source_role is None:
+                continue  # more sections of this kind than there are senders of it
             if self.relay == "forward":
                 self._prefer_forwardable_codec(transceiver)
                 output: Any = Consumer(kind)
             else:
                 output = RelayTrack(kind)
-            participant.outputs[kind] = output
+            participant.outputs[(source_role, kind)] = output
             sender = pc.addTrack(output)
             if isinstance(output, Consumer):
                 output.watch_feedback(sender)
-            source_owner = self.participants.get(sender_role) if sender_role else None
-            if source_owner is not None and kind in source_owner.sources:
-                source_owner.sources[kind].attach(output)
+            owner = self._sender(source_role)
+            if owner is not None and kind in owner.sources:
+                owner.sources[kind].attach(output)
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
@@ -193,7 +212,7 @@ class SessionMedia:
 
     def producer(self, role: str, kind: str) -> Producer | None:
         """The forwarding producer of a participant's track, if it is sending one."""
-        participant = self.participants.get(role)
+        participant = self._sender(role)
         source = participant.sources.get(kind) if participant else None
         return source if isinstance(source, Producer) else None
 
@@ -257,14 +276,14 @@ class MediaHub:
     def get(self, session_id: str) -> SessionMedia | None:
         return self._sessions.get(session_id)
 
-    async def answer(self, session_id: str, role: str, sdp: str) -> str:
+    async def answer(self, session_id: str, role: str, sdp: str, key: str | None = None) -> str:
         media = self._sessions.get(session_id)
         if media is None or media.closed:
             media = SessionMedia(
                 session_id, self.ice_servers, self.relay, self._recording_factory(session_id)
             )
             self._sessions[session_id] = media
-        return await media.answer(role, sdp)
+        return await media.answer(role, sdp, key)
 
     async def release(self, session_id: str) -> None:
         media = self._sessions.pop(session_id, None)

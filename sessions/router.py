@@ -111,6 +111,10 @@ class CallRouter:
     async def _record(self, session_id: str, type_: str, **data: Any) -> None:
         await self.audit.append(session_id, type_, data)
 
+    async def record(self, session_id: str, type_: str, **data: Any) -> None:
+        """Append an event of another part (media, supervision) to the session's trail."""
+        await self._record(session_id, type_, **data)
+
     async def _session(self, session_id: str) -> Session:
         session = await self.store.get_session(session_id)
         if session is None:

@@ -25,6 +25,7 @@ from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .notifier import SocketNotifier
 from .staff_namespace import StaffNamespace
+from .supervisor_namespace import SupervisorNamespace
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     services.router, services.sio = router, sio
     kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics)
     staff = StaffNamespace(router, services.accounts, services.tokens, gateway, services.metrics)
-    sio.register_namespace(kiosk)
-    sio.register_namespace(staff)
+    supervisor = SupervisorNamespace(
+        router, services.accounts, services.tokens, gateway, services.metrics
+    )
+    for namespace in (kiosk, staff, supervisor):
+        sio.register_namespace(namespace)
 
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = services

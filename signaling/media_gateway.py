@@ -19,11 +19,11 @@ class MediaGateway:
         self.store = store
         self.metrics = metrics
 
-    async def answer(self, session: Session, role: str, sdp: str) -> dict:
+    async def answer(self, session: Session, role: str, sdp: str, key: str | None = None) -> dict:
         if session.state != SessionState.CONNECTED:
             raise Conflict(f"no call to connect media to: the session is {session.state}")
         started = time.perf_counter()
-        answer = await self.hub.answer(session.id, role, sdp)
+        answer = await self.hub.answer(session.id, role, sdp, key)
         self.metrics.rtc_answer_seconds.observe(time.perf_counter() - started)
         self.metrics.media_sessions.set(len(self.hub))
         after = await self.store.get_session(session.id)
@@ -31,6 +31,12 @@ class MediaGateway:
             await self.release(session.id)
             raise Conflict("the call ended while its media was being set up")
         return {"sdp": answer, "type": "answer"}
+
+    async def leave(self, session_id: str, key: str) -> None:
+        """One participant (a monitoring supervisor) leaves; the call goes on."""
+        media = self.hub.get(session_id)
+        if media is not None:
+            await media.leave(key)
 
     async def release(self, session_id: str) -> None:
         await self.hub.release(session_id)

@@ -49,3 +49,12 @@ def describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
     return f"{where}: {err.get('msg', 'invalid')}"
+
+
+class MonitorStart(Payload):
+    session_id: SessionId
+    mode: Literal["silent", "whisper", "barge"]
+
+
+class MonitorOffer(RtcOffer):
+    purpose: Literal["monitor"]

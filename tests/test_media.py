@@ -12,6 +12,7 @@ import shutil
 import aiohttp
 import numpy as np
 import pytest
+import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av import VideoFrame
@@ -219,3 +220,99 @@ async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tm
         assert abs(duration - elapsed) <= 0.1 * elapsed + 0.5, (duration, elapsed)
         for c in (kiosk_client, staff_client):
             await c.close()
+
+
+class Monitor:
+    """A supervisor's receive-only peer: kiosk video and audio, then staff video and audio."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        for kind in ("video", "audio", "video", "audio"):
+            self.pc.addTransceiver(kind, direction="recvonly")
+        self.frames: dict[str, list[VideoFrame]] = {}
+        self._readers: list[asyncio.Task] = []
+
+        @self.pc.on("track")
+        def on_track(track) -> None:
+            if track.kind == "video":
+                mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
+                self._readers.append(asyncio.create_task(self._read(mid, track)))
+
+    async def _read(self, mid: str, track) -> None:
+        frames = self.frames.setdefault(mid, [])
+        while True:
+            try:
+                frames.append(await track.recv())
+            except MediaStreamError:
+                return
+            del frames[:-3]
+
+    def colour(self, mid: str) -> np.ndarray:
+        return self.frames[mid][-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._readers:
+            task.cancel()
+        if self._readers:
+            await asyncio.wait(self._readers)
+
+
+async def test_silent_monitor_receives_both_directions_and_sends_nothing(call):
+    server, kiosk_client, staff_client, sid = call
+    kiosk, staff = Peer(kiosk_client, (220, 30, 30)), Peer(staff_client, (30, 30, 220))
+    supervisor = Client("/supervisor")
+    await supervisor.connect(server.url, await server.login("sup"))
+    monitor = Monitor(supervisor)
+    try:
+        await kiosk.connect(sid)
+        await staff.connect(sid)
+        await monitor.pc.setLocalDescription(await monitor.pc.createOffer())
+        offer = {
+            "session_id": sid,
+            "sdp": monitor.pc.localDescription.sdp,
+            "type": "offer",
+            "purpose": "monitor",
+        }
+        early = await supervisor.call("rtc.offer", offer)
+        assert early["error"]["code"] == "conflict"  # monitor.start first
+        barge = await supervisor.call("monitor.start", {"session_id": sid, "mode": "barge"})
+        assert barge["error"]["code"] == "unavailable"
+        assert (await supervisor.call("monitor.start", {"session_id": sid, "mode": "silent"}))["ok"]
+        answer = await supervisor.call("rtc.offer", offer, timeout=20)
+        assert answer["ok"], answer
+        await monitor.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await wait_until(
+            lambda: len(monitor.frames) == 2 and all(len(f) >= 2 for f in monitor.frames.values()),
+            what="both directions at the monitor",
+        )
+        kiosk_mid, staff_mid = sorted(monitor.frames, key=int)
+        assert np.argmax(monitor.colour(kiosk_mid)) == 0  # the kiosk's red
+        assert np.argmax(monitor.colour(staff_mid)) == 2  # the staff member's blue
+        # Neither party receives anything from the supervisor: one video, one audio each,
+        # carrying the other party's media.
+        for peer in (kiosk, staff):
+            assert sorted(r.track.kind for r in peer.pc.getReceivers()) == ["audio", "video"]
+        assert np.argmax(kiosk.mean_colour()) == 2 and np.argmax(staff.mean_colour()) == 0
+        events = [e["type"] for e in await server.app[SERVICES].router.audit.read(sid)]
+        assert "monitor.started" in events
+        assert (await supervisor.call("monitor.stop", {"session_id": sid}))["ok"]
+        await wait_until(
+            lambda: monitor.pc.connectionState in ("closed", "failed"),
+            timeout=40,
+            what="monitor released",
+        )
+    finally:
+        for p in (kiosk, staff, monitor):
+            await p.close()
+        await supervisor.close()
+
+
+async def test_supervisor_namespace_refuses_staff_tokens(call):
+    server = call[0]
+    c = Client("/supervisor")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await c.connect(server.url, await server.login("alice"))
+    assert c.connect_error["data"] == {"code": "unauthorized"}
+    await c.close()

@@ -1,0 +1,82 @@
+"""``/supervisor``: supervisors watching calls (silent monitor for now)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sessions.accounts import AccountDirectory
+from sessions.errors import Conflict, NotFound, Unavailable
+from sessions.router import CallRouter
+
+from .auth import Principal, TokenIssuer
+from .media_gateway import MediaGateway
+from .metrics import Metrics
+from .namespace import BaseNamespace, event, refuse
+from .payloads import MonitorOffer, MonitorStart, SessionRef
+
+
+class SupervisorNamespace(BaseNamespace):
+    def __init__(
+        self,
+        router: CallRouter,
+        accounts: AccountDirectory,
+        tokens: TokenIssuer,
+        media: MediaGateway,
+        metrics: Metrics,
+    ) -> None:
+        super().__init__("/supervisor", metrics)
+        self.router = router
+        self.accounts = accounts
+        self.tokens = tokens
+        self.media = media
+        # (socket, session) → monitoring mode asked for with monitor.start.
+        self.monitoring: dict[tuple[str, str], str] = {}
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = self.tokens.verify(token) if isinstance(token, str) else None
+        if principal is None or principal.role != "supervisor":
+            raise refuse("a valid supervisor token is required")
+        account = await asyncio.to_thread(self.accounts.get_staff, principal.id)
+        if account is None or account.disabled or account.role != "supervisor":
+            raise refuse("this supervisor account is disabled")
+        await self.remember(sid, principal, f"supervisor:{principal.id}")
+        self.metrics.connections.labels(self.namespace).inc()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        principal = self.principals.pop(sid, None)
+        if principal is None:
+            return
+        self.metrics.connections.labels(self.namespace).dec()
+        for key in [k for k in self.monitoring if k[0] == sid]:
+            del self.monitoring[key]
+            await self.media.leave(key[1], f"monitor:{sid}")
+
+    @event(MonitorStart)
+    async def on_monitor_start(self, sid: str, who: Principal, p: MonitorStart) -> None:
+        session = await self.router.store.get_session(p.session_id)
+        if session is None:
+            raise NotFound(f"no session {p.session_id}")
+        if session.state != "connected":
+            raise Conflict(f"only a connected call can be monitored (it is {session.state})")
+        if p.mode != "silent":
+            raise Unavailable(f"monitor mode {p.mode!r} is not available yet; use 'silent'")
+        self.monitoring[(sid, p.session_id)] = p.mode
+        await self.router.record(p.session_id, "monitor.started", supervisor=who.id, mode=p.mode)
+
+    @event(SessionRef)
+    async def on_monitor_stop(self, sid: str, who: Principal, p: SessionRef) -> None:
+        if self.monitoring.pop((sid, p.session_id), None) is None:
+            raise Conflict("not monitoring this session")
+        await self.media.leave(p.session_id, f"monitor:{sid}")
+        await self.router.record(p.session_id, "monitor.stopped", supervisor=who.id)
+
+    @event(MonitorOffer)
+    async def on_rtc_offer(self, sid: str, who: Principal, p: MonitorOffer) -> dict:
+        if (sid, p.session_id) not in self.monitoring:
+            raise Conflict("send monitor.start for this session first")
+        session = await self.router.store.get_session(p.session_id)
+        if session is None:
+            raise NotFound(f"no session {p.session_id}")
+        return await self.media.answer(session, "monitor", p.sdp, key=f"monitor:{sid}")

@@ -276,6 +276,9 @@ class MediaHub:
     def get(self, session_id: str) -> SessionMedia | None:
         return self._sessions.get(session_id)
 
+    def consumers(self) -> list[Consumer]:
+        return [c for media in self._sessions.values() for c in media.consumers()]
+
     async def answer(self, session_id: str, role: str, sdp: str, key: str | None = None) -> str:
         media = self._sessions.get(session_id)
         if media is None or media.closed:

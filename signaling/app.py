@@ -22,7 +22,7 @@ from .http_api import add_routes
 from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
 from .media_gateway import MediaGateway
-from .metrics import Metrics
+from .metrics import ForwardingCollector, Metrics
 from .notifier import SocketNotifier
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
@@ -65,6 +65,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     for namespace in (kiosk, staff, supervisor):
         sio.register_namespace(namespace)
 
+    services.metrics.registry.register(ForwardingCollector(services.hub.consumers))
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = services
     sio.attach(app)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -29,4 +33,37 @@ class Metrics:
             "smartcounter_rtc_answer_seconds",
             "Time to answer an SDP offer (ICE gathering included)",
             registry=self.registry,
+        )
+
+
+class ForwardingCollector(Collector):
+    """Forwarding relay figures computed when scraped (nothing is added per packet):
+    receive → hand-to-sender delay quantiles over each consumer's recent frames, and the
+    frames forwarded and dropped."""
+
+    def __init__(self, consumers: Callable[[], Iterable]) -> None:
+        self._consumers = consumers
+
+    def collect(self):
+        delays: list[float] = []
+        forwarded = dropped = 0
+        for consumer in self._consumers():
+            delays.extend(consumer.delays)
+            forwarded += consumer.forwarded
+            dropped += consumer.dropped
+        delay = GaugeMetricFamily(
+            "smartcounter_forward_delay_seconds",
+            "Receive to send hand-over delay of recently forwarded frames (live consumers)",
+            labels=["quantile"],
+        )
+        if delays:
+            delays.sort()
+            for q in (0.5, 0.95, 0.99):
+                delay.add_metric([str(q)], delays[min(len(delays) - 1, int(q * len(delays)))])
+        yield delay
+        yield GaugeMetricFamily(
+            "smartcounter_forwarded_frames", "Frames forwarded by live consumers", forwarded
+        )
+        yield GaugeMetricFamily(
+            "smartcounter_forward_dropped_frames", "Frames dropped by live consumers", dropped
         )

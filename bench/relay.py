@@ -167,8 +167,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, relay: str, accounts: int) -> None:
+    def __init__(self, relay: str, accounts: int, recording: bool = True) -> None:
         self.relay = relay
+        self.recording = recording
         self.accounts = accounts
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -186,7 +187,7 @@ class ServerProcess:
         env = {
             **os.environ,
             "SMARTCOUNTER_MEDIA_RELAY": self.relay,
-            "SMARTCOUNTER_RECORDING": "on",
+            "SMARTCOUNTER_RECORDING": "on" if self.recording else "off",
             "SMARTCOUNTER_OFFER_TIMEOUT_S": "60",
         }
         self.proc = await asyncio.create_subprocess_exec(
@@ -316,8 +317,10 @@ def own_cpu_seconds() -> float:
     return t.user + t.system
 
 
-async def measure(relay: str, n: int, clip, window: float, warmup: float) -> dict:
-    async with ServerProcess(relay, n) as server:
+async def measure(
+    relay: str, n: int, clip, window: float, warmup: float, recording: bool = True
+) -> dict:
+    async with ServerProcess(relay, n, recording) as server:
         rss_idle = server.rss_mb()
         calls = await open_calls(server, n, clip)
         streams = [p for c in calls for p in (c.kiosk, c.staff)]
@@ -438,6 +441,7 @@ async def main() -> None:
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument("--sequential", type=int, default=200)
+    ap.add_argument("--no-recording", action="store_true", help="measure without recording")
     args = ap.parse_args()
     clip = encode_clip()
     kbps = sum(map(len, clip["video"])) * 8 / 2 / 1000
@@ -450,7 +454,7 @@ async def main() -> None:
         ("forward", int(n)) for n in args.calls.split(",") if n
     ]
     for relay, n in plan:
-        row = await measure(relay, n, clip, args.window, args.warmup)
+        row = await measure(relay, n, clip, args.window, args.warmup, not args.no_recording)
         rows.append(row)
         print(
             f"  {relay} x{n}: server {row['server_cpu']:.0%} CPU, fps min {row['fps_min']:.1f}",

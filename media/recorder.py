@@ -128,11 +128,10 @@ class Recording:
         size = vp8_size(data) or (640, 480)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self.path), "w", format="webm")
-        video = self._container.add_stream("libvpx", rate=30)
-        video.width, video.height = size
-        video.pix_fmt = "yuv420p"
-        audio = self._container.add_stream("libopus", rate=48000)
-        audio.layout = "stereo"
+        # Streams without an encoder: the packets are written as they are.
+        width, height = size
+        video = self._container.add_mux_stream("vp8", width=width, height=height)
+        audio = self._container.add_mux_stream("opus", rate=48000)
         self._tracks["video"].stream, self._tracks["audio"].stream = video, audio
 
     def _write(self, kind: str, data: bytes, pts: int, keyframe: bool) -> None:

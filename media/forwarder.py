@@ -145,6 +145,7 @@ class Producer:
         self.frames = 0
         self.bytes = 0
         self.closed = False
+        self._decoders = 0
         self.tap = aiortc_tap.tap_receiver(receiver, self._on_frame)
         aiortc_tap.cap_bandwidth_estimate(receiver, self.bandwidth_cap)
 
@@ -228,10 +229,12 @@ class Producer:
 
     # -- decoded side branch ---------------------------------------------------------------
     def set_decoding(self, on: bool) -> None:
-        """Let aiortc decode this track (into ``receiver.track``) only while asked."""
-        self.tap.decode = on
-        if on:
-            self.request_keyframe()
+        """Let aiortc decode this track (into ``receiver.track``) only while someone
+        asks (counted, so several samplers can share it)."""
+        self._decoders = max(0, self._decoders + (1 if on else -1))
+        was, self.tap.decode = self.tap.decode, self._decoders > 0
+        if self.tap.decode and not was:
+            self.request_keyframe()  # the decoder needs a picture to start from
 
     async def close(self) -> None:
         self.closed = True

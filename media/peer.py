@@ -28,6 +28,7 @@ from .errors import BadOffer, MediaClosed
 from .forwarder import Consumer, Producer
 from .recorder import Recording, RecordingWriter
 from .relay import Fanout, RelayTrack
+from .sampler import FrameHandler, FrameSampler
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,14 @@ class SessionMedia:
         participant = self._sender(role)
         source = participant.sources.get(kind) if participant else None
         return source if isinstance(source, Producer) else None
+
+    def sample(self, role: str, fps: float, on_frame: FrameHandler) -> FrameSampler:
+        """Decoded frames of ``role``'s video at ``fps`` (the decoded side branch)."""
+        participant = self._sender(role)
+        source = participant.sources.get("video") if participant else None
+        if source is None:
+            raise MediaClosed(f"{role} sends no video in session {self.session_id}")
+        return FrameSampler(source, fps, on_frame)
 
     def consumers(self) -> list[Consumer]:
         return [

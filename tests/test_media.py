@@ -316,3 +316,33 @@ async def test_supervisor_namespace_refuses_staff_tokens(call):
         await c.connect(server.url, await server.login("alice"))
     assert c.connect_error["data"] == {"code": "unauthorized"}
     await c.close()
+
+
+async def test_decoded_side_branch_samples_at_the_asked_rate(call):
+    server, kiosk_client, staff_client, sid = call
+    kiosk, staff = Peer(kiosk_client, (220, 30, 30)), Peer(staff_client, (30, 30, 220))
+    try:
+        await kiosk.connect(sid)
+        await staff.connect(sid)
+        await wait_until(lambda: len(staff.video_frames) >= 3, what="video")
+        media = server.app[SERVICES].hub.get(sid)
+        producer = media.producer("kiosk", "video")
+        if producer is not None:  # forwarding: nothing is decoded while nobody asks
+            assert producer.tap.decode is False
+            assert producer.receiver.track._queue.qsize() == 0
+        frames: list[VideoFrame] = []
+        sampler = media.sample("kiosk", fps=5, on_frame=frames.append)
+        await wait_until(lambda: len(frames) >= 1, what="a first decoded frame")
+        first = asyncio.get_running_loop().time()
+        await asyncio.sleep(2)
+        count = len(frames) - 1
+        await sampler.close()
+        elapsed = asyncio.get_running_loop().time() - first
+        assert 0.6 * 5 * elapsed <= count <= 5 * elapsed + 1, (count, elapsed)
+        colour = frames[-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+        assert np.argmax(colour) == 0  # the kiosk's red, decoded
+        if producer is not None:
+            assert producer.tap.decode is False
+    finally:
+        await kiosk.close()
+        await staff.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import Conflict, NotFound
 from .presence import Presence, PresenceState
-from .session import Session, SessionState
+from .session import LIVE_STATES, Session, SessionState
 from .store import Expect
 
 
@@ -22,6 +22,7 @@ class MemoryStore:
         # and session id → deadline.
         self._queues: dict[str, dict[str, float]] = {}
         self._deadlines: dict[str, float] = {}
+        self._live: set[str] = set()
 
     def _index(self, raw: dict[str, Any]) -> None:
         sid = raw["id"]
@@ -29,6 +30,10 @@ class MemoryStore:
             members.pop(sid, None)
         if raw["state"] == SessionState.QUEUED:
             self._queues.setdefault(raw["department_id"], {})[sid] = raw["queue_score"]
+        if raw["state"] in LIVE_STATES:
+            self._live.add(sid)
+        else:
+            self._live.discard(sid)
         if raw["deadline"] is None:
             self._deadlines.pop(sid, None)
         else:
@@ -68,6 +73,9 @@ class MemoryStore:
     async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
         due = sorted((at, sid) for sid, at in self._deadlines.items() if at <= now)
         return [Session.from_dict(copy.deepcopy(self._sessions[sid])) for _, sid in due[:limit]]
+
+    async def live_sessions(self) -> list[Session]:
+        return [Session.from_dict(copy.deepcopy(self._sessions[sid])) for sid in sorted(self._live)]
 
     async def reserve(
         self, department_id: str, now: float, expires_at: float

@@ -29,6 +29,11 @@ local function index_session(p, s, old)
   else
     redis.call('ZREM', p .. ':q:' .. s.department_id, s.id)
   end
+  if s.state == 'queued' or s.state == 'ringing' or s.state == 'connected' then
+    redis.call('SADD', p .. ':live', s.id)
+  else
+    redis.call('SREM', p .. ':live', s.id)
+  end
   if is_null(s.deadline) then
     redis.call('ZREM', p .. ':dl', s.id)
   else
@@ -220,6 +225,13 @@ class RedisStore:
 
     async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
         ids = await self._redis.zrangebyscore(self._key("dl"), "-inf", now, start=0, num=limit)
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("s", sid) for sid in ids])
+        return [Session.from_dict(_decode(raw)) for raw in raws if raw is not None]
+
+    async def live_sessions(self) -> list[Session]:
+        ids = sorted(await self._redis.smembers(self._key("live")))
         if not ids:
             return []
         raws = await self._redis.mget([self._key("s", sid) for sid in ids])

@@ -8,6 +8,7 @@ by the store from the records, in the same atomic step as each write:
 - a session is in its department's queue (ordered by ``queue_score``) exactly while its
   state is ``queued``;
 - a session with a ``deadline`` is in the deadline index;
+- a session is in the live index exactly while it is queued, ringing or connected;
 - a staff member is in each of their departments' availability index (ordered by
   ``idle_since``) exactly while their state is ``available``.
 """
@@ -48,6 +49,9 @@ class Store(Protocol):
 
     async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
         """Sessions whose deadline is at or before ``now``."""
+
+    async def live_sessions(self) -> list[Session]:
+        """Every queued, ringing or connected session."""
 
     async def reserve(
         self, department_id: str, now: float, expires_at: float

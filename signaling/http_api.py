@@ -113,6 +113,17 @@ async def _supervisor(request: web.Request) -> Principal | web.Response:
     return principal
 
 
+async def list_calls(request: web.Request) -> web.Response:
+    """Live sessions (queued, ringing, connected), oldest first: what a supervisor can
+    watch."""
+    who = await _supervisor(request)
+    if isinstance(who, web.Response):
+        return who
+    sessions = await request.app[SERVICES].store.live_sessions()
+    sessions.sort(key=lambda s: s.created_at)
+    return web.json_response({"calls": [s.public() for s in sessions]})
+
+
 async def list_recordings(request: web.Request) -> web.Response:
     who = await _supervisor(request)
     if isinstance(who, web.Response):
@@ -188,6 +199,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_get("/api/v1/catalog", catalog)
     app.router.add_get("/api/v1/ice-servers", ice_servers)
+    app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_get("/api/v1/sessions/{sid}", get_session)
     app.router.add_get("/api/v1/sessions/{sid}/recordings", list_recordings)
     app.router.add_get("/api/v1/sessions/{sid}/recordings/{name}", get_recording)
@@ -197,5 +209,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/kiosk", page("kiosk.html"))
     app.router.add_get("/console", page("console.html"))
+    app.router.add_get("/supervisor", page("supervisor.html"))
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

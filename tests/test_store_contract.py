@@ -168,3 +168,13 @@ async def test_reserve_is_atomic_under_concurrency(store):
     assert len({p.staff_id for _, p in made}) == 5
     assert {s.id for s, _ in made} == {f"c{i:02d}" for i in range(5)}
     assert len(await store.queue("tax")) == 15
+
+
+async def test_live_index_follows_state(store):
+    await store.create_session(make_session("a"))
+    await store.create_session(make_session("b"))
+    await store.update_session("b", {"state": "connected"})
+    assert [s.id for s in await store.live_sessions()] == ["a", "b"]
+    await store.update_session("a", {"state": "abandoned"})
+    await store.update_session("b", {"state": "closed"})
+    assert await store.live_sessions() == []

@@ -24,6 +24,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import aiortc_tap
+from .mixer import AudioMixer
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class Consumer(MediaStreamTrack):
         self._offset = 0
         self._last_pts: int | None = None
         self._last_source: Producer | None = None
+        # Set while a supervisor whispers or barges into this (audio) consumer.
+        self.mixer: AudioMixer | None = None
 
     def push(self, producer: Producer, packet: av.Packet, keyframe: bool, at: float) -> None:
         if self.needs_keyframe:
@@ -85,6 +88,11 @@ class Consumer(MediaStreamTrack):
             shifted = av.Packet(bytes(packet))
             shifted.pts, shifted.time_base = packet.pts + self._offset, packet.time_base
             packet = shifted
+        if self.mixer is not None:
+            mixed = self.mixer.mix(packet)
+            if mixed is None:
+                return
+            packet = mixed
         self._last_pts = packet.pts
         self._queue.append((packet, at))
         self._ready.set()

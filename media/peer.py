@@ -26,6 +26,7 @@ from aiortc import (
 
 from .errors import BadOffer, MediaClosed
 from .forwarder import Consumer, Producer
+from .mixer import AudioMixer, Voice
 from .recorder import Recording, RecordingWriter
 from .relay import Fanout, RelayTrack
 from .sampler import FrameHandler, FrameSampler
@@ -57,6 +58,9 @@ class Participant:
     outputs: dict[tuple[str, str], Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)  # kind → Fanout | Producer
     recording: Recording | None = None
+    # A monitoring supervisor's mode (silent, whisper, barge) and decoded voice.
+    mode: str = "silent"
+    voice: Voice | None = None
 
     async def close(self) -> None:
         if self.recording is not None:
@@ -97,7 +101,9 @@ class SessionMedia:
             ]
         )
 
-    async def answer(self, role: str, sdp: str, key: str | None = None) -> str:
+    async def answer(
+        self, role: str, sdp: str, key: str | None = None, mode: str = "silent"
+    ) -> str:
         """Answer a participant's (complete, non-trickle) offer; a new offer from the same
         participant replaces its previous peer connection (reconnect, ICE restart).
 
@@ -110,23 +116,52 @@ class SessionMedia:
                 raise MediaClosed(f"media of session {self.session_id} is closed")
             previous = self.participants.pop(key, None)
             if previous is not None:
+                self._mix_voices()
                 await previous.close()
-            participant = Participant(role, RTCPeerConnection(self._configuration()))
+            participant = Participant(role, RTCPeerConnection(self._configuration()), mode=mode)
             try:
                 answer = await self._negotiate(participant, sdp)
             except BaseException:
                 await participant.close()
                 raise
             self.participants[key] = participant
+            self._mix_voices()
             return answer
 
     async def leave(self, key: str) -> bool:
         async with self._lock:
             participant = self.participants.pop(key, None)
+            self._mix_voices()
         if participant is None:
             return False
         await participant.close()
         return True
+
+    def _mix_voices(self) -> None:
+        """Whisper: a supervisor's voice goes to the staff member; barge: to both sides.
+        Recomputed whenever someone joins or leaves."""
+        wanted: dict[int, tuple[Consumer, list[Voice]]] = {}
+        for listener in self.participants.values():
+            if listener.role not in ("kiosk", "staff"):
+                continue
+            consumer = listener.outputs.get((RECEIVES_FROM[listener.role][0], "audio"))
+            if not isinstance(consumer, Consumer):
+                continue
+            voices = [
+                m.voice
+                for m in self.participants.values()
+                if m.role == "monitor"
+                and m.voice is not None
+                and (m.mode == "barge" or (m.mode == "whisper" and listener.role == "staff"))
+            ]
+            wanted[id(consumer)] = (consumer, voices)
+        for consumer, voices in wanted.values():
+            if not voices:
+                consumer.mixer = None
+                continue
+            consumer.mixer = consumer.mixer or AudioMixer()
+            for voice in voices:
+                voice.feed(consumer.mixer)
 
     def _make_source(self, participant: Participant, track: Any) -> Any:
         name = f"{self.session_id}:{participant.role}:{track.kind}"
@@ -148,7 +183,11 @@ class SessionMedia:
             source = self._make_source(participant, track)
             participant.sources[track.kind] = source
             if participant.role == "monitor":
-                return  # a supervisor's own audio (whisper, barge) is not relayed yet
+                if track.kind == "audio" and isinstance(source, Producer):
+                    participant.voice = Voice()
+                    source.listen(participant.voice.add_packet)
+                    self._mix_voices()
+                return
             if isinstance(source, Producer) and self._new_recording is not None:
                 if participant.recording is None:
                     participant.recording = self._new_recording(participant.role)
@@ -288,14 +327,16 @@ class MediaHub:
     def consumers(self) -> list[Consumer]:
         return [c for media in self._sessions.values() for c in media.consumers()]
 
-    async def answer(self, session_id: str, role: str, sdp: str, key: str | None = None) -> str:
+    async def answer(
+        self, session_id: str, role: str, sdp: str, key: str | None = None, mode: str = "silent"
+    ) -> str:
         media = self._sessions.get(session_id)
         if media is None or media.closed:
             media = SessionMedia(
                 session_id, self.ice_servers, self.relay, self._recording_factory(session_id)
             )
             self._sessions[session_id] = media
-        return await media.answer(role, sdp, key)
+        return await media.answer(role, sdp, key, mode)
 
     async def release(self, session_id: str) -> None:
         media = self._sessions.pop(session_id, None)

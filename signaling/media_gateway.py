@@ -19,11 +19,13 @@ class MediaGateway:
         self.store = store
         self.metrics = metrics
 
-    async def answer(self, session: Session, role: str, sdp: str, key: str | None = None) -> dict:
+    async def answer(
+        self, session: Session, role: str, sdp: str, key: str | None = None, mode: str = "silent"
+    ) -> dict:
         if session.state != SessionState.CONNECTED:
             raise Conflict(f"no call to connect media to: the session is {session.state}")
         started = time.perf_counter()
-        answer = await self.hub.answer(session.id, role, sdp, key)
+        answer = await self.hub.answer(session.id, role, sdp, key, mode)
         self.metrics.rtc_answer_seconds.observe(time.perf_counter() - started)
         self.metrics.media_sessions.set(len(self.hub))
         after = await self.store.get_session(session.id)

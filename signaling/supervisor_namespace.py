@@ -1,4 +1,5 @@
-"""``/supervisor``: supervisors watching calls (silent monitor for now)."""
+"""``/supervisor``: supervisors watching calls: silent monitor, whisper to the staff
+member, barge into the call."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ class SupervisorNamespace(BaseNamespace):
             raise NotFound(f"no session {p.session_id}")
         if session.state != "connected":
             raise Conflict(f"only a connected call can be monitored (it is {session.state})")
-        if p.mode != "silent":
-            raise Unavailable(f"monitor mode {p.mode!r} is not available yet; use 'silent'")
+        if p.mode != "silent" and self.media.hub.relay != "forward":
+            raise Unavailable(f"{p.mode!r} needs the forwarding relay; use 'silent'")
         self.monitoring[(sid, p.session_id)] = p.mode
         await self.router.record(p.session_id, "monitor.started", supervisor=who.id, mode=p.mode)
 
@@ -79,4 +80,5 @@ class SupervisorNamespace(BaseNamespace):
         session = await self.router.store.get_session(p.session_id)
         if session is None:
             raise NotFound(f"no session {p.session_id}")
-        return await self.media.answer(session, "monitor", p.sdp, key=f"monitor:{sid}")
+        mode = self.monitoring[(sid, p.session_id)]
+        return await self.media.answer(session, "monitor", p.sdp, f"monitor:{sid}", mode)

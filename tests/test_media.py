@@ -46,6 +46,7 @@ class Peer:
         self.pc.addTrack(AudioStreamTrack())
         self.video_frames: list[VideoFrame] = []
         self.audio_frames = 0
+        self.audio_levels: list[float] = []
         self._readers: list[asyncio.Task] = []
 
         @self.pc.on("track")
@@ -63,6 +64,8 @@ class Peer:
                 del self.video_frames[:-5]
             else:
                 self.audio_frames += 1
+                self.audio_levels.append(float(np.abs(frame.to_ndarray()).mean()))
+                del self.audio_levels[:-25]
 
     async def connect(self, session_id: str) -> dict:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -277,8 +280,9 @@ async def test_silent_monitor_receives_both_directions_and_sends_nothing(call):
         }
         early = await supervisor.call("rtc.offer", offer)
         assert early["error"]["code"] == "conflict"  # monitor.start first
-        barge = await supervisor.call("monitor.start", {"session_id": sid, "mode": "barge"})
-        assert barge["error"]["code"] == "unavailable"
+        if server.settings.media_relay == "transcode":  # mixing needs the forwarding relay
+            barge = await supervisor.call("monitor.start", {"session_id": sid, "mode": "barge"})
+            assert barge["error"]["code"] == "unavailable"
         assert (await supervisor.call("monitor.start", {"session_id": sid, "mode": "silent"}))["ok"]
         answer = await supervisor.call("rtc.offer", offer, timeout=20)
         assert answer["ok"], answer
@@ -346,3 +350,86 @@ async def test_decoded_side_branch_samples_at_the_asked_rate(call):
     finally:
         await kiosk.close()
         await staff.close()
+
+
+class ToneTrack(AudioStreamTrack):
+    """A loud 440 Hz tone: the supervisor's voice."""
+
+    async def recv(self):
+        frame = await super().recv()
+        t = (frame.pts + np.arange(frame.samples)) / frame.sample_rate
+        tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+        frame.planes[0].update(tone.tobytes())
+        return frame
+
+
+@pytest.mark.parametrize("mode,kiosk_hears", [("whisper", False), ("barge", True)])
+async def test_whisper_reaches_staff_only_and_barge_both(tmp_path, mode, kiosk_hears):
+    async with running_server(tmp_path) as server:
+        staff_client = Client("/staff")
+        await staff_client.connect(server.url, await server.login("alice"))
+        await staff_client.call("presence.set", {"state": "available"})
+        kiosk_client = Client("/kiosk")
+        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
+        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff_client.wait_for("call.offer", session_id=sid)
+        await staff_client.call("call.accept", {"session_id": sid})
+        # Both parties send silence, so whatever they hear above it is the supervisor.
+        kiosk, staff = Peer(kiosk_client, (200, 0, 0)), Peer(staff_client, (0, 0, 200))
+        supervisor = Client("/supervisor")
+        await supervisor.connect(server.url, await server.login("sup"))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            await kiosk.connect(sid)
+            await staff.connect(sid)
+            await wait_until(
+                lambda: staff.audio_frames > 20 and kiosk.audio_frames > 20, what="audio both ways"
+            )
+            assert max(staff.audio_levels) < 50 and max(kiosk.audio_levels) < 50
+            pc.addTransceiver("video", direction="recvonly")
+            pc.addTrack(ToneTrack())  # the first audio section: kiosk audio in, voice out
+            pc.addTransceiver("video", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
+            assert (await supervisor.call("monitor.start", {"session_id": sid, "mode": mode}))["ok"]
+            await pc.setLocalDescription(await pc.createOffer())
+            answer = await supervisor.call(
+                "rtc.offer",
+                {
+                    "session_id": sid,
+                    "sdp": pc.localDescription.sdp,
+                    "type": "offer",
+                    "purpose": "monitor",
+                },
+                timeout=20,
+            )
+            assert answer["ok"], answer
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            await wait_until(
+                lambda: min(staff.audio_levels[-5:]) > 1000,
+                timeout=20,
+                what="the staff member hearing the supervisor",
+            )
+            staff_count = staff.audio_frames
+            await wait_until(lambda: staff.audio_frames > staff_count + 25, what="more audio")
+            if kiosk_hears:
+                await wait_until(
+                    lambda: min(kiosk.audio_levels[-5:]) > 1000,
+                    timeout=10,
+                    what="the kiosk hearing the supervisor",
+                )
+            else:
+                assert max(kiosk.audio_levels) < 50  # the citizen hears nothing of it
+            assert (await supervisor.call("monitor.stop", {"session_id": sid}))["ok"]
+            staff_count = staff.audio_frames
+            await wait_until(
+                lambda: (
+                    staff.audio_frames > staff_count + 25 and max(staff.audio_levels[-10:]) < 50
+                ),
+                what="silence again after the supervisor left",
+            )
+        finally:
+            await pc.close()
+            for p in (kiosk, staff):
+                await p.close()
+            for c in (supervisor, kiosk_client, staff_client):
+                await c.close()

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
+import os
 import shutil
+import threading
 
 import aiohttp
 import numpy as np
@@ -433,3 +435,47 @@ async def test_whisper_reaches_staff_only_and_barge_both(tmp_path, mode, kiosk_h
                 await p.close()
             for c in (supervisor, kiosk_client, staff_client):
                 await c.close()
+
+
+async def test_teardown_frees_peer_connections_tasks_and_threads(tmp_path):
+    """Two calls one after the other: after the second, as many tasks, threads and open
+    files as after the first (the recording writer thread is started by the first)."""
+    async with running_server(tmp_path) as server:
+        staff_client = Client("/staff")
+        await staff_client.connect(server.url, await server.login("alice"))
+        kiosk_client = Client("/kiosk")
+        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
+        hub = server.app[SERVICES].hub
+
+        async def one_call() -> None:
+            await staff_client.call("presence.set", {"state": "available"})
+            ack = await kiosk_client.call("call.request", {"service_id": "tax-enquiry"})
+            sid = ack["session_id"]
+            await staff_client.wait_for("call.offer", session_id=sid)
+            await staff_client.call("call.accept", {"session_id": sid})
+            kiosk, staff = Peer(kiosk_client, (200, 0, 0)), Peer(staff_client, (0, 0, 200))
+            await kiosk.connect(sid)
+            await staff.connect(sid)
+            await wait_until(lambda: len(staff.video_frames) >= 3, what="video")
+            await kiosk_client.call("call.hangup", {"session_id": sid})
+            await kiosk.close()
+            await staff.close()
+            await staff_client.call("wrapup.done", {})
+            await wait_until(lambda: len(hub) == 0, what="media released")
+
+        def snapshot() -> tuple[int, int, int]:
+            fds = len(os.listdir("/proc/self/fd"))
+            return len(asyncio.all_tasks()), threading.active_count(), fds
+
+        def decoder_threads() -> int:
+            return sum(t.name.endswith("-decoder") for t in threading.enumerate())
+
+        await one_call()
+        await wait_until(lambda: decoder_threads() == 0, timeout=20, what="decoders end")
+        before = snapshot()
+        await one_call()
+        await wait_until(lambda: decoder_threads() == 0, timeout=20, what="decoders end")
+        after = snapshot()
+        assert all(a <= b for a, b in zip(after, before, strict=True)), (before, after)
+        for c in (kiosk_client, staff_client):
+            await c.close()

@@ -9,7 +9,9 @@ test with it, if any of them changes):
   thread reads. :class:`EncodedTap` stands in for it before the receiver starts, so
   frames go to the relay and reach the decoder only while someone wants decoded frames.
 - ``RTCRtpReceiver._send_rtcp_pli(ssrc)`` and ``_send_rtcp(packet)``: to ask the sending
-  browser for a keyframe, and to cap the bandwidth estimate (REMB) sent to it.
+  browser for a keyframe, and to cap the bandwidth estimate (REMB) sent to it;
+  ``__rtcp_ssrc`` (our SSRC in RTCP) and ``__rtx_ssrc`` (retransmission SSRCs, which must
+  not be asked for keyframes).
 - ``RTCRtpSender._send_keyframe()`` and ``_handle_rtcp_packet(packet)``: where a receiving
   browser's keyframe requests (PLI/FIR) and bandwidth estimates (REMB) arrive.
 
@@ -34,6 +36,7 @@ TESTED_AIORTC = "1.16.0"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _STARTED = "_RTCRtpReceiver__started"
 _RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
+_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 
 
 class InternalsChanged(RuntimeError):
@@ -100,8 +103,11 @@ def tap_receiver(receiver: RTCRtpReceiver, on_frame: Callable[[Any, Any], None])
 
 
 def remote_ssrc(receiver: RTCRtpReceiver) -> int | None:
-    sources = receiver.getSynchronizationSources()
-    return sources[0].source if sources else None
+    """The media stream's SSRC: not its retransmission (RTX) stream's, which Chrome often
+    sends first (padding) and which ignores keyframe requests."""
+    rtx = getattr(receiver, _RTX_SSRC, None) or {}
+    sources = [s.source for s in receiver.getSynchronizationSources() if s.source not in rtx]
+    return sources[0] if sources else None
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:

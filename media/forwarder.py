@@ -70,6 +70,7 @@ class Consumer(MediaStreamTrack):
         if self.needs_keyframe:
             if not keyframe:
                 self.dropped += 1
+                producer.request_keyframe()  # again (rate-limited), in case one was lost
                 return
             self.needs_keyframe = False
         if len(self._queue) >= BACKLOG[self.kind]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -41,6 +43,7 @@ RECEIVES_FROM = {"kiosk": ("staff",), "staff": ("kiosk",), "monitor": ("kiosk", 
 # The forwarding relay passes frames as they were encoded, so every leg must use the
 # same codec: VP8 for video (every WebRTC browser has it) and Opus for audio.
 FORWARD_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
+_MEDIA_SECTION = re.compile(r"^m=(audio|video) ", re.MULTILINE)
 
 
 @dataclass
@@ -98,7 +101,11 @@ class SessionMedia:
             iceServers=[
                 RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
                 for s in self._ice_servers
-            ]
+            ],
+            # Browsers bundle every section on one transport. With aiortc's default
+            # (balanced) a second audio section is left on a transport that never
+            # starts (aiortc issue #1414): the monitor would get no staff audio.
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
         )
 
     async def answer(
@@ -211,24 +218,27 @@ class SessionMedia:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+        kinds = _MEDIA_SECTION.findall(sdp)
+        if not kinds:
+            raise BadOffer("the offer has no audio or video section")
+        # Transceivers made before the offer is applied take it in order, with our codec
+        # preferences: aiortc negotiates codecs while applying the offer.
+        for kind in kinds:
+            transceiver = pc.addTransceiver(kind, direction="sendrecv")
+            if self.relay == "forward":
+                self._prefer_forwardable_codec(transceiver)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises several types for unusable SDP
             raise BadOffer(f"cannot use this SDP offer: {exc}") from exc
-        transceivers = pc.getTransceivers()
-        if not transceivers:
-            raise BadOffer("the offer has no audio or video section")
+        transceivers = [t for t in pc.getTransceivers() if t.mid is not None]
         sources = RECEIVES_FROM[participant.role]
         for transceiver in transceivers:
             kind = transceiver.kind
             source_role = next((r for r in sources if (r, kind) not in participant.outputs), None)
             if source_role is None:
                 continue  # more sections of this kind than there are senders of it
-            if self.relay == "forward":
-                self._prefer_forwardable_codec(transceiver)
-                output: Any = Consumer(kind)
-            else:
-                output = RelayTrack(kind)
+            output: Any = Consumer(kind) if self.relay == "forward" else RelayTrack(kind)
             participant.outputs[(source_role, kind)] = output
             sender = pc.addTrack(output)
             if isinstance(output, Consumer):

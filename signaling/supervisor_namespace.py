@@ -63,6 +63,11 @@ class SupervisorNamespace(BaseNamespace):
             raise Conflict(f"only a connected call can be monitored (it is {session.state})")
         if p.mode != "silent" and self.media.hub.relay != "forward":
             raise Unavailable(f"{p.mode!r} needs the forwarding relay; use 'silent'")
+        # Forget what this supervisor monitored of calls that have ended since.
+        for key in [k for k in self.monitoring if k[0] == sid and k[1] != p.session_id]:
+            ended = await self.router.store.get_session(key[1])
+            if ended is None or ended.state != "connected":
+                del self.monitoring[key]
         self.monitoring[(sid, p.session_id)] = p.mode
         await self.router.record(p.session_id, "monitor.started", supervisor=who.id, mode=p.mode)
 

@@ -8,6 +8,7 @@ import queue
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpSynchronizationSource
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -36,6 +37,7 @@ def test_receiver_still_has_a_decoder_queue_and_start_flag(transceiver):
     assert isinstance(receiver._RTCRtpReceiver__decoder_queue, queue.Queue)
     assert receiver._RTCRtpReceiver__started is False
     assert hasattr(receiver, "_RTCRtpReceiver__rtcp_ssrc")
+    assert isinstance(receiver._RTCRtpReceiver__rtx_ssrc, dict)
 
 
 def test_tap_gets_frames_and_decoder_only_when_asked(transceiver):
@@ -99,3 +101,14 @@ async def test_outgoing_estimate_is_capped(transceiver):
     cap["value"] = None
     await receiver._send_rtcp(remb)
     assert [unpack_remb_fci(p.fci) for p in sent] == [(250_000, [42]), (900_000, [42])]
+
+
+def test_keyframe_requests_skip_the_retransmission_stream(transceiver, monkeypatch):
+    receiver = transceiver.receiver
+    receiver._RTCRtpReceiver__rtx_ssrc = {1111: 2222}
+    seen = [
+        RTCRtpSynchronizationSource(source=1111, timestamp=None),
+        RTCRtpSynchronizationSource(source=2222, timestamp=None),
+    ]
+    monkeypatch.setattr(receiver, "getSynchronizationSources", lambda: seen)
+    assert aiortc_tap.remote_ssrc(receiver) == 2222

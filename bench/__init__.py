@@ -1,0 +1,1 @@
+"""The project's benchmarks (run from the repository root: ``python -m bench.<name>``)."""

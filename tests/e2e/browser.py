@@ -1,0 +1,175 @@
+"""Real headless Chromium for the end-to-end tests and the call-setup benchmark.
+
+Facts behind the flags: /work/shared/WEBRTC-TESTING.md (fake camera and microphone, no
+mDNS host candidates, nothing that phones home).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, expect
+
+CHROMIUM_PATH = Path("/usr/bin/chromium")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+FACE_JPG = ASSETS / "obama.jpg"
+
+
+def chromium_args(fake_video: Path) -> list[str]:
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={fake_video}",
+        # Without it Chromium offers <uuid>.local host candidates that aioice cannot resolve.
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        # The remote <video> must play (and present frames) without a user gesture.
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-domain-reliability",
+        "--metrics-recording-only",
+        "--no-default-browser-check",
+    ]
+
+
+def make_fake_camera(dest: Path, source: Path = FACE_JPG) -> Path:
+    """``source`` as a one-frame 640×480 yuv420p y4m at ``dest`` (Chromium loops it)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RuntimeError("ffmpeg is needed to make the fake camera file (apt-get install ffmpeg)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp.y4m")
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(source),
+            "-vf",
+            "scale=640:480:force_original_aspect_ratio=decrease,"
+            "pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            str(tmp),
+        ],
+        check=True,
+        timeout=60,
+    )
+    tmp.replace(dest)
+    return dest
+
+
+async def launch_chromium(pw: Playwright, fake_video: Path, headless: bool = True) -> Browser:
+    return await pw.chromium.launch(
+        executable_path=str(CHROMIUM_PATH),
+        headless=headless,
+        args=chromium_args(fake_video),
+    )
+
+
+# -------------------------------------------------------------------- browser log
+
+# Console errors that are not the page's fault.
+IGNORED_ERRORS = [re.compile(r"favicon\.(ico|svg).*(404|Not Found)", re.I | re.S)]
+
+
+@dataclass
+class BrowserLog:
+    """Console errors and uncaught exceptions of every page it watches."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page, name: str) -> Page:
+        def on_console(msg: ConsoleMessage) -> None:
+            if msg.type == "error":
+                where = msg.location.get("url", "") if msg.location else ""
+                self.errors.append(f"[{name}] console.error: {msg.text} ({where})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: self.errors.append(f"[{name}] uncaught: {exc}"))
+        page.on("crash", lambda _: self.errors.append(f"[{name}] page crashed"))
+        return page
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in IGNORED_ERRORS)]
+
+
+async def new_page(browser: Browser, log: BrowserLog, name: str) -> tuple[BrowserContext, Page]:
+    """A fresh context (own storage, like another machine) with one watched page."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    log.watch(page, name)
+    return context, page
+
+
+# -------------------------------------------------------------------- page helpers
+
+STATS_JS = """
+async () => {
+  const sc = window.smartcounter;
+  const pc = sc && sc.pc;
+  if (!pc) return null;
+  const out = { state: pc.connectionState, video: null, audio: null };
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== "inbound-rtp") return;
+    if (s.kind === "video") {
+      out.video = {
+        framesDecoded: s.framesDecoded || 0,
+        framesReceived: s.framesReceived || 0,
+        packetsReceived: s.packetsReceived || 0,
+        frameWidth: s.frameWidth || 0,
+        frameHeight: s.frameHeight || 0,
+      };
+    } else if (s.kind === "audio") {
+      out.audio = {
+        packetsReceived: s.packetsReceived || 0,
+        totalSamplesReceived: s.totalSamplesReceived || 0,
+      };
+    }
+  });
+  return out;
+}
+"""
+
+
+async def open_kiosk(page: Page, base_url: str, token: str) -> None:
+    """The kiosk page, connected and showing its departments."""
+    await page.goto(f"{base_url}/kiosk#token={token}")
+    await page.wait_for_function(
+        "() => window.smartcounter && window.smartcounter.socket"
+        " && window.smartcounter.socket.connected",
+        timeout=15_000,
+    )
+    await expect(page.get_by_test_id("dept-tax")).to_be_visible(timeout=15_000)
+
+
+async def console_login(page: Page, base_url: str, username: str, password: str) -> None:
+    """Sign in on the staff console and become available."""
+    await page.goto(f"{base_url}/console")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_function(
+        "() => window.smartcounter && window.smartcounter.socket"
+        " && window.smartcounter.socket.connected",
+        timeout=15_000,
+    )
+    await page.get_by_test_id("presence-available").click()
+    await expect(page.get_by_test_id("presence-state")).to_have_attribute(
+        "data-state", "available", timeout=10_000
+    )

@@ -43,6 +43,19 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return bool(data) and not data[0] & 0x01
 
 
+def is_h264_keyframe(data: bytes) -> bool:
+    """An Annex B access unit (as aiortc depayloads it) holding an IDR slice (NAL type 5)."""
+    start = data.find(b"\x00\x00\x01")
+    while start != -1 and start + 3 < len(data):
+        if data[start + 3] & 0x1F == 5:
+            return True
+        start = data.find(b"\x00\x00\x01", start + 3)
+    return False
+
+
+KEYFRAME_TESTS = {"VP8": is_vp8_keyframe, "H264": is_h264_keyframe}
+
+
 class Consumer(MediaStreamTrack):
     """An outgoing track of encoded frames (``av.Packet``); aiortc's sender packetizes
     them as they are."""
@@ -155,6 +168,7 @@ class Producer:
         self.bytes = 0
         self.closed = False
         self._decoders = 0
+        self.codec_name: str | None = None  # of the first frame: "VP8", "H264", "opus"
         self.tap = aiortc_tap.tap_receiver(receiver, self._on_frame)
         aiortc_tap.cap_bandwidth_estimate(receiver, self.bandwidth_cap)
 
@@ -164,7 +178,10 @@ class Producer:
         data = frame.data
         packet = av.Packet(data)
         packet.pts, packet.time_base = frame.timestamp, self._time_base
-        keyframe = self.kind == "video" and is_vp8_keyframe(data)
+        if self.codec_name is None:
+            self.codec_name = codec.name
+        test = KEYFRAME_TESTS.get(codec.name) if self.kind == "video" else None
+        keyframe = bool(test and test(data))
         self.frames += 1
         self.bytes += len(data)
         for consumer in tuple(self._consumers):

@@ -29,7 +29,7 @@ from aiortc import (
 from .errors import BadOffer, MediaClosed
 from .forwarder import Consumer, Producer
 from .mixer import AudioMixer, Voice
-from .recorder import Recording, RecordingWriter
+from .recorder import Recording, RecordingWriter, recordings_of
 from .relay import Fanout, RelayTrack
 from .sampler import FrameHandler, FrameSampler
 
@@ -40,10 +40,12 @@ RELAYS = ("forward", "transcode")
 # Who receives whose media. A monitoring supervisor receives both directions: the
 # first video and audio sections of its offer carry the kiosk's, the second the staff's.
 RECEIVES_FROM = {"kiosk": ("staff",), "staff": ("kiosk",), "monitor": ("kiosk", "staff")}
-# The forwarding relay passes frames as they were encoded, so every leg must use the
-# same codec: VP8 for video (every WebRTC browser has it) and Opus for audio.
-FORWARD_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
+# The forwarding relay passes frames as they were encoded, so every leg of a call must
+# use the same codec: the first offer decides, VP8 if it has it (every WebRTC browser
+# does), otherwise H.264; audio is always Opus.
+VIDEO_CODECS = ("video/VP8", "video/H264")
 _MEDIA_SECTION = re.compile(r"^m=(audio|video) ", re.MULTILINE)
+_VIDEO_RTPMAP = re.compile(r"^a=rtpmap:\d+ ([A-Za-z0-9-]+)/90000", re.MULTILINE)
 
 
 @dataclass
@@ -91,6 +93,8 @@ class SessionMedia:
         self.relay = relay
         self._ice_servers = ice_servers
         self._new_recording = new_recording
+        # The video codec every leg of this call uses (forwarding relay).
+        self.video_codec: str | None = None
         self.participants: dict[str, Participant] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -221,16 +225,21 @@ class SessionMedia:
         kinds = _MEDIA_SECTION.findall(sdp)
         if not kinds:
             raise BadOffer("the offer has no audio or video section")
+        video_codec = None
+        if self.relay == "forward" and "video" in kinds:
+            video_codec = self._choose_video_codec(sdp)
         # Transceivers made before the offer is applied take it in order, with our codec
         # preferences: aiortc negotiates codecs while applying the offer.
         for kind in kinds:
             transceiver = pc.addTransceiver(kind, direction="sendrecv")
             if self.relay == "forward":
-                self._prefer_forwardable_codec(transceiver)
+                self._prefer_codec(transceiver, video_codec)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises several types for unusable SDP
             raise BadOffer(f"cannot use this SDP offer: {exc}") from exc
+        if video_codec is not None:
+            self.video_codec = video_codec
         transceivers = [t for t in pc.getTransceivers() if t.mid is not None]
         sources = RECEIVES_FROM[participant.role]
         for transceiver in transceivers:
@@ -252,9 +261,20 @@ class SessionMedia:
             raise BadOffer(f"cannot answer this SDP offer: {exc}") from exc
         return pc.localDescription.sdp
 
+    def _choose_video_codec(self, sdp: str) -> str:
+        offered = {f"VIDEO/{name.upper()}" for name in _VIDEO_RTPMAP.findall(sdp)}
+        if self.video_codec is not None:
+            if self.video_codec.upper() not in offered:
+                raise BadOffer(f"this call's video is {self.video_codec}: the offer must have it")
+            return self.video_codec
+        for codec in VIDEO_CODECS:
+            if codec.upper() in offered:
+                return codec
+        raise BadOffer("the offer must include VP8 or H.264 video")
+
     @staticmethod
-    def _prefer_forwardable_codec(transceiver: Any) -> None:
-        wanted = FORWARD_CODECS[transceiver.kind]
+    def _prefer_codec(transceiver: Any, video_codec: str | None) -> None:
+        wanted = (video_codec, "video/rtx") if transceiver.kind == "video" else ("audio/opus",)
         codecs = [
             c for c in RTCRtpSender.getCapabilities(transceiver.kind).codecs if c.mimeType in wanted
         ]
@@ -323,7 +343,7 @@ class MediaHub:
         def new_recording(role: str) -> Recording:
             # A participant that reconnects starts a new file: kiosk-1, kiosk-2, ...
             folder = directory / session_id
-            n = len(list(folder.glob(f"{role}-*.webm"))) + 1 if folder.is_dir() else 1
+            n = sum(1 for p in recordings_of(directory, session_id) if p.name.startswith(role)) + 1
             return Recording(folder / f"{role}-{n}.webm", self._writer)
 
         return new_recording

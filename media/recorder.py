@@ -27,6 +27,7 @@ from .forwarder import Producer
 logger = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+RECORDING_SUFFIXES = (".webm", ".ts")
 _STOP = object()
 
 
@@ -98,10 +99,13 @@ class Recording:
             "audio": _Track(fractions.Fraction(1, 48000)),
         }
         self._producers: list[tuple[Producer, Callable]] = []
+        self.video_codec = "VP8"
         self.closed = False
 
     def follow(self, producer: Producer) -> None:
         def listener(packet: av.Packet, keyframe: bool) -> None:
+            if producer.kind == "video":
+                self.video_codec = producer.codec_name or "VP8"
             self._on_packet(producer.kind, packet, keyframe)
 
         producer.listen(listener)
@@ -125,12 +129,18 @@ class Recording:
         self._writer.submit(lambda: self._write(kind, data, pts, keyframe))
 
     def _open(self, data: bytes) -> None:
-        size = vp8_size(data) or (640, 480)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.path), "w", format="webm")
         # Streams without an encoder: the packets are written as they are.
-        width, height = size
-        video = self._container.add_mux_stream("vp8", width=width, height=height)
+        if self.video_codec == "H264":
+            # H.264 arrives as Annex B with its parameter sets in-band, which MPEG-TS
+            # carries as it is (WebM cannot hold H.264).
+            self.path = self.path.with_suffix(".ts")
+            self._container = av.open(str(self.path), "w", format="mpegts")
+            video = self._container.add_mux_stream("h264")
+        else:
+            width, height = vp8_size(data) or (640, 480)
+            self._container = av.open(str(self.path), "w", format="webm")
+            video = self._container.add_mux_stream("vp8", width=width, height=height)
         audio = self._container.add_mux_stream("opus", rate=48000)
         self._tracks["video"].stream, self._tracks["audio"].stream = video, audio
 
@@ -187,4 +197,6 @@ def recordings_of(directory: Path, session_id: str) -> list[Path]:
     if not _SAFE.match(session_id):
         return []
     folder = directory / session_id
-    return sorted(folder.glob("*.webm")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in RECORDING_SUFFIXES)

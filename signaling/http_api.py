@@ -156,7 +156,8 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     sid, name = request.match_info["sid"], request.match_info["name"]
     for path in recordings_of(directory, sid) if directory else []:
         if path.name == name:
-            return web.FileResponse(path, headers={"Content-Type": "video/webm"})
+            kind = "video/webm" if path.suffix == ".webm" else "video/mp2t"
+            return web.FileResponse(path, headers={"Content-Type": kind})
     return json_error("not_found", "no such recording")
 
 

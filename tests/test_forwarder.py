@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters
 from aiortc.jitterbuffer import JitterFrame
 
 from media import aiortc_tap, forwarder
@@ -41,8 +41,12 @@ def keyframe_requests(monkeypatch):
     return sent
 
 
-def feed(producer: Producer, data: bytes, ts: int) -> None:
-    producer.tap.put(("vp8", JitterFrame(data, ts)))
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+
+
+def feed(producer: Producer, data: bytes, ts: int, codec=VP8) -> None:
+    producer.tap.put((codec, JitterFrame(data, ts)))
 
 
 async def drain(consumer: Consumer) -> list[tuple[bytes, int]]:
@@ -150,3 +154,22 @@ async def test_delay_is_measured_and_close_detaches(receiver, keyframe_requests)
     assert consumer.producer is None
     feed(producer, KEY, 3000)
     assert not consumer._queue
+
+
+def test_h264_keyframes_are_idr_access_units():
+    sps, pps = b"\x00\x00\x00\x01\x67\x42\x00", b"\x00\x00\x00\x01\x68\xce"
+    idr, non_idr = b"\x00\x00\x01\x65\x88\x84", b"\x00\x00\x00\x01\x41\x9a"
+    assert forwarder.is_h264_keyframe(sps + pps + idr)
+    assert not forwarder.is_h264_keyframe(non_idr)
+    assert not forwarder.is_h264_keyframe(b"")
+
+
+async def test_h264_frames_are_gated_on_idr(receiver, keyframe_requests):
+    producer = Producer("video", receiver, "t")
+    consumer = Consumer("video")
+    producer.attach(consumer)
+    feed(producer, b"\x00\x00\x00\x01\x41\x9a", 0, H264)
+    feed(producer, b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x65\x88", 3000, H264)
+    assert [pts for _, pts in await drain(consumer)] == [3000]
+    assert producer.codec_name == "H264"
+    await producer.close()

@@ -15,7 +15,7 @@ import aiohttp
 import numpy as np
 import pytest
 import socketio
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
@@ -41,10 +41,20 @@ class ColourTrack(VideoStreamTrack):
 class Peer:
     """A participant's browser stand-in: sends a colour and some audio, counts frames."""
 
-    def __init__(self, client: Client, rgb: tuple[int, int, int]) -> None:
+    def __init__(
+        self, client: Client, rgb: tuple[int, int, int], video_codec: str | None = None
+    ) -> None:
         self.client = client
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(ColourTrack(rgb))
+        video = self.pc.addTransceiver(ColourTrack(rgb))
+        if video_codec:  # offer only this video codec
+            video.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpSender.getCapabilities("video").codecs
+                    if c.mimeType in (video_codec, "video/rtx")
+                ]
+            )
         self.pc.addTrack(AudioStreamTrack())
         self.video_frames: list[VideoFrame] = []
         self.audio_frames = 0
@@ -477,5 +487,45 @@ async def test_teardown_frees_peer_connections_tasks_and_threads(tmp_path):
         await wait_until(lambda: decoder_threads() == 0, timeout=20, what="decoders end")
         after = snapshot()
         assert all(a <= b for a, b in zip(after, before, strict=True)), (before, after)
+        for c in (kiosk_client, staff_client):
+            await c.close()
+
+
+async def test_h264_when_the_first_offer_has_no_vp8_and_legs_must_match(tmp_path):
+    async with running_server(tmp_path) as server:
+        staff_client = Client("/staff")
+        await staff_client.connect(server.url, await server.login("alice"))
+        await staff_client.call("presence.set", {"state": "available"})
+        kiosk_client = Client("/kiosk")
+        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
+        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff_client.wait_for("call.offer", session_id=sid)
+        await staff_client.call("call.accept", {"session_id": sid})
+        kiosk = Peer(kiosk_client, (220, 30, 30), video_codec="video/H264")
+        staff = Peer(staff_client, (30, 30, 220))  # offers VP8 and H.264
+        vp8_only = Peer(staff_client, (30, 30, 220), video_codec="video/VP8")
+        try:
+            await kiosk.connect(sid)
+            assert server.app[SERVICES].hub.get(sid).video_codec == "video/H264"
+            await vp8_only.pc.setLocalDescription(await vp8_only.pc.createOffer())
+            refused = await staff_client.call(
+                "rtc.offer",
+                {"session_id": sid, "sdp": vp8_only.pc.localDescription.sdp, "type": "offer"},
+            )
+            assert refused["error"]["code"] == "bad_request"
+            assert "H264" in refused["error"]["message"]
+            await staff.connect(sid)
+            await wait_until(
+                lambda: len(staff.video_frames) >= 3 and len(kiosk.video_frames) >= 3,
+                what="H.264 video both ways",
+            )
+            assert np.argmax(staff.mean_colour()) == 0 and np.argmax(kiosk.mean_colour()) == 2
+            await kiosk_client.call("call.hangup", {"session_id": sid})
+        finally:
+            for p in (kiosk, staff, vp8_only):
+                await p.close()
+        recording = tmp_path / "recordings" / sid / "kiosk-1.ts"
+        info = await ffprobe(recording)
+        assert {s["codec_name"] for s in info["streams"]} == {"h264", "opus"}
         for c in (kiosk_client, staff_client):
             await c.close()

@@ -96,11 +96,13 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     async def disconnect_sockets(app: web.Application) -> None:
         # Close every client first, or aiohttp waits for their websockets to time out.
-        # Bounded: engine.io's close waits on sockets whose peer has just gone.
+        # Both steps are bounded: engine.io's socket close waits for its send queue to
+        # drain, which never happens for a socket whose peer has just gone, and its
+        # shutdown awaits the ping task, which may be stuck closing such a socket.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sio.eio.disconnect(), timeout=1)
         with contextlib.suppress(Exception):
-            await sio.shutdown()
+            await asyncio.wait_for(sio.shutdown(), timeout=1)
 
     app.cleanup_ctx.append(background)
     app.on_shutdown.append(disconnect_sockets)

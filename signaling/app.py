@@ -75,19 +75,18 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         await router.heartbeat(staff.local_staff())
 
     async def background(app: web.Application) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+        jobs = {
+            "tick": (services.tick_interval_s, router.tick),
+            "heartbeat": (services.heartbeat_interval_s, heartbeat),
+            "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
+        }
         tasks = [
-            asyncio.create_task(_every(services.tick_interval_s, router.tick), name="tick"),
-            asyncio.create_task(
-                _every(
-                    services.heartbeat_interval_s, lambda: router.heartbeat(staff.local_staff())
-                ),
-                name="heartbeat",
-            ),
-            asyncio.create_task(
-                _every(services.presence_sweep_interval_s, router.sweep_presence), name="sweep"
-            ),
+            asyncio.create_task(_every(interval, job, stopping), name=name)
+            for name, (interval, job) in jobs.items()
         ]
         yield
+        stopping.set()
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
@@ -109,10 +108,16 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     return app
 
 
-async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
-    while True:
+async def _every(
+    interval: float, job: Callable[[], Awaitable[None]], stopping: asyncio.Event
+) -> None:
+    """Run ``job`` every ``interval`` seconds until ``stopping`` is set. The flag, not
+    only the cancellation, ends the loop: a client library that swallows a cancellation
+    in the middle of a call (seen with Redis) must not keep it running forever."""
+    while not stopping.is_set():
         try:
             await job()
         except Exception:
             logger.exception("background job %s failed", getattr(job, "__name__", job))
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=interval)

@@ -9,9 +9,9 @@ event loop never waits on the disk; a recording falls behind rather than the cal
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import logging
-import queue
 import re
 import threading
 import time
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 RECORDING_SUFFIXES = (".webm", ".ts")
-_STOP = object()
 
 
 def vp8_size(data: bytes) -> tuple[int, int] | None:
@@ -41,39 +40,52 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
 
 
 class RecordingWriter:
-    """The one thread that writes every recording of this node."""
+    """The one thread that writes every recording of this node.
 
-    def __init__(self, backlog: int = 4096) -> None:
-        self._jobs: queue.Queue = queue.Queue(maxsize=backlog)
+    Packets are handed over through a deque (appending is cheap and thread-safe) that the
+    thread drains every few milliseconds: waking a thread per packet (``queue.Queue``)
+    cost the event loop a quarter of its time at 10 calls.
+    """
+
+    POLL_S = 0.02
+
+    def __init__(self, backlog: int = 8192) -> None:
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self._backlog = backlog
+        self._stop = threading.Event()
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
         self._thread.start()
 
     def submit(self, job: Callable[[], None]) -> bool:
-        try:
-            self._jobs.put_nowait(job)
-            return True
-        except queue.Full:
-            self.dropped += 1
+        if len(self._jobs) >= self._backlog:
+            self.dropped += 1  # the disk is behind: lose recording, never the call
             return False
+        self._jobs.append(job)
+        return True
 
     def submit_wait(self, job: Callable[[], None]) -> None:
-        """For jobs that must not be lost (closing a file)."""
-        self._jobs.put(job)
+        """For jobs that must not be lost (closing a file): waits for room."""
+        while len(self._jobs) >= self._backlog and self._thread.is_alive():
+            time.sleep(self.POLL_S)
+        self._jobs.append(job)
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is _STOP:
+            while self._jobs:
+                job = self._jobs.popleft()
+                try:
+                    job()
+                except Exception:
+                    logger.exception("recording write failed")
+            if self._stop.is_set():
                 return
-            try:
-                job()
-            except Exception:
-                logger.exception("recording write failed")
+            self._stop.wait(self.POLL_S)
 
     def close(self) -> None:
-        self._jobs.put(_STOP)
-        self._thread.join(timeout=10)
+        """Write what is queued, then stop the thread."""
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 @dataclass

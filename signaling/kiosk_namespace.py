@@ -40,13 +40,11 @@ class KioskNamespace(BaseNamespace):
             raise refuse("unknown or revoked kiosk token")
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
         await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
-        self.metrics.connections.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        principal = self.principals.pop(sid, None)
+        principal = self.forget(sid)
         if principal is None:
             return
-        self.metrics.connections.labels(self.namespace).dec()
         session_id = self.current.get(principal.id)
         if session_id and not self.sockets_of(principal.id):
             await self.router.kiosk_offline(principal.id, session_id)

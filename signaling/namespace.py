@@ -4,6 +4,7 @@ payload is validated, its caller known, and every outcome an ack of PROTOCOL.md.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,9 +14,10 @@ import socketio
 from pydantic import BaseModel, ValidationError
 
 from media.errors import MediaError
+from sessions.accounts import AccountDirectory
 from sessions.errors import DomainError
 
-from .auth import Principal
+from .auth import Principal, TokenIssuer
 from .errors import error_ack
 from .metrics import Metrics
 from .payloads import describe
@@ -79,6 +81,29 @@ class BaseNamespace(socketio.AsyncNamespace):
     async def remember(self, sid: str, principal: Principal, room: str) -> None:
         self.principals[sid] = principal
         await self.enter_room(sid, room)
+        self.metrics.connections.labels(self.namespace).inc()
+
+    def forget(self, sid: str) -> Principal | None:
+        """The principal of a socket that disconnected (None if it never got in)."""
+        principal = self.principals.pop(sid, None)
+        if principal is not None:
+            self.metrics.connections.labels(self.namespace).dec()
+        return principal
+
+    async def account_principal(
+        self, auth: Any, role: str, tokens: TokenIssuer, accounts: AccountDirectory
+    ) -> Principal:
+        """The staff member or supervisor a connect's login token names, checked against
+        their account as it is now (disabled accounts are refused; departments and name
+        come from the account, so changes apply at the next connect)."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        principal = tokens.verify(token) if isinstance(token, str) else None
+        if principal is None or principal.role != role:
+            raise refuse(f"a valid {role} token is required")
+        account = await asyncio.to_thread(accounts.get_staff, principal.id)
+        if account is None or account.disabled or account.role != role:
+            raise refuse(f"this {role} account is disabled")
+        return Principal(role, account.username, account.display_name, tuple(account.departments))
 
     def sockets_of(self, principal_id: str) -> list[str]:
         return [sid for sid, p in self.principals.items() if p.id == principal_id]

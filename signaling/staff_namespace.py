@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sessions.accounts import AccountDirectory
@@ -12,7 +11,7 @@ from sessions.router import CallRouter, Staff
 from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
 from .metrics import Metrics
-from .namespace import BaseNamespace, event, refuse
+from .namespace import BaseNamespace, event
 from .payloads import Empty, PresenceSet, RtcOffer, SessionRef
 
 
@@ -36,29 +35,15 @@ class StaffNamespace(BaseNamespace):
         self.media = media
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
-        token = auth.get("token") if isinstance(auth, dict) else None
-        principal = self.tokens.verify(token) if isinstance(token, str) else None
-        if principal is None or principal.role != "staff":
-            raise refuse("a valid staff token is required")
-        account = await asyncio.to_thread(self.accounts.get_staff, principal.id)
-        if account is None or account.disabled:
-            raise refuse("this staff account is disabled")
-        # Departments come from the account, so a change applies at the next connect.
-        principal = Principal(
-            "staff", account.username, account.display_name, tuple(account.departments)
-        )
+        principal = await self.account_principal(auth, "staff", self.tokens, self.accounts)
         first_socket = not self.sockets_of(principal.id)
         await self.remember(sid, principal, f"staff:{principal.id}")
-        self.metrics.connections.labels(self.namespace).inc()
         if first_socket:
             await self.router.staff_online(as_staff(principal))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        principal = self.principals.pop(sid, None)
-        if principal is None:
-            return
-        self.metrics.connections.labels(self.namespace).dec()
-        if not self.sockets_of(principal.id):
+        principal = self.forget(sid)
+        if principal is not None and not self.sockets_of(principal.id):
             await self.router.staff_offline(principal.id)
 
     def local_staff(self) -> list[str]:

@@ -3,7 +3,6 @@ member, barge into the call."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sessions.accounts import AccountDirectory
@@ -13,7 +12,7 @@ from sessions.router import CallRouter
 from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
 from .metrics import Metrics
-from .namespace import BaseNamespace, event, refuse
+from .namespace import BaseNamespace, event
 from .payloads import MonitorOffer, MonitorStart, SessionRef
 
 
@@ -35,21 +34,12 @@ class SupervisorNamespace(BaseNamespace):
         self.monitoring: dict[tuple[str, str], str] = {}
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
-        token = auth.get("token") if isinstance(auth, dict) else None
-        principal = self.tokens.verify(token) if isinstance(token, str) else None
-        if principal is None or principal.role != "supervisor":
-            raise refuse("a valid supervisor token is required")
-        account = await asyncio.to_thread(self.accounts.get_staff, principal.id)
-        if account is None or account.disabled or account.role != "supervisor":
-            raise refuse("this supervisor account is disabled")
+        principal = await self.account_principal(auth, "supervisor", self.tokens, self.accounts)
         await self.remember(sid, principal, f"supervisor:{principal.id}")
-        self.metrics.connections.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        principal = self.principals.pop(sid, None)
-        if principal is None:
+        if self.forget(sid) is None:
             return
-        self.metrics.connections.labels(self.namespace).dec()
         for key in [k for k in self.monitoring if k[0] == sid]:
             del self.monitoring[key]
             await self.media.leave(key[1], f"monitor:{sid}")

@@ -5,6 +5,7 @@ a participant's connection; hang-up frees everything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import json
 import os
@@ -111,20 +112,27 @@ async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") 
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
+async def open_call(server, stack: contextlib.AsyncExitStack) -> tuple[Client, Client, str]:
+    """Kiosk k1 calls tax and alice accepts; both clients close when ``stack`` does."""
+    staff = Client("/staff")
+    stack.push_async_callback(staff.close)
+    await staff.connect(server.url, await server.login("alice"))
+    await staff.call("presence.set", {"state": "available"})
+    kiosk = Client("/kiosk")
+    stack.push_async_callback(kiosk.close)
+    await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+    ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
+    await staff.wait_for("call.offer", session_id=ack["session_id"])
+    assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
+    return kiosk, staff, ack["session_id"]
+
+
 @pytest.fixture(params=["forward", "transcode"])
 async def call(request, tmp_path):
     async with running_server(tmp_path, relay=request.param) as server:
-        staff = Client("/staff")
-        await staff.connect(server.url, await server.login("alice"))
-        await staff.call("presence.set", {"state": "available"})
-        kiosk = Client("/kiosk")
-        await kiosk.connect(server.url, server.kiosk_tokens["k1"])
-        ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
-        await staff.wait_for("call.offer", session_id=ack["session_id"])
-        assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
-        yield server, kiosk, staff, ack["session_id"]
-        for c in (kiosk, staff):
-            await c.close()
+        async with contextlib.AsyncExitStack() as stack:
+            kiosk, staff, sid = await open_call(server, stack)
+            yield server, kiosk, staff, sid
 
 
 async def test_media_is_relayed_both_ways(call):
@@ -186,15 +194,8 @@ async def ffprobe(path) -> dict:
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe (ffmpeg) is not installed")
 async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tmp_path):
-    async with running_server(tmp_path) as server:
-        staff_client = Client("/staff")
-        await staff_client.connect(server.url, await server.login("alice"))
-        await staff_client.call("presence.set", {"state": "available"})
-        kiosk_client = Client("/kiosk")
-        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
-        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff_client.wait_for("call.offer", session_id=sid)
-        await staff_client.call("call.accept", {"session_id": sid})
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        kiosk_client, staff_client, sid = await open_call(server, stack)
         kiosk, staff = Peer(kiosk_client, (200, 40, 40)), Peer(staff_client, (40, 40, 200))
         try:
             await kiosk.connect(sid)
@@ -233,8 +234,6 @@ async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tm
         assert abs(streams["vp8"] - sent) <= 0.1 * sent, (streams, sent)
         duration = float(info["format"]["duration"])
         assert abs(duration - elapsed) <= 0.1 * elapsed + 0.5, (duration, elapsed)
-        for c in (kiosk_client, staff_client):
-            await c.close()
 
 
 class Monitor:
@@ -377,15 +376,8 @@ class ToneTrack(AudioStreamTrack):
 
 @pytest.mark.parametrize("mode,kiosk_hears", [("whisper", False), ("barge", True)])
 async def test_whisper_reaches_staff_only_and_barge_both(tmp_path, mode, kiosk_hears):
-    async with running_server(tmp_path) as server:
-        staff_client = Client("/staff")
-        await staff_client.connect(server.url, await server.login("alice"))
-        await staff_client.call("presence.set", {"state": "available"})
-        kiosk_client = Client("/kiosk")
-        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
-        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff_client.wait_for("call.offer", session_id=sid)
-        await staff_client.call("call.accept", {"session_id": sid})
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        kiosk_client, staff_client, sid = await open_call(server, stack)
         # Both parties send silence, so whatever they hear above it is the supervisor.
         kiosk, staff = Peer(kiosk_client, (200, 0, 0)), Peer(staff_client, (0, 0, 200))
         supervisor = Client("/supervisor")
@@ -443,8 +435,7 @@ async def test_whisper_reaches_staff_only_and_barge_both(tmp_path, mode, kiosk_h
             await pc.close()
             for p in (kiosk, staff):
                 await p.close()
-            for c in (supervisor, kiosk_client, staff_client):
-                await c.close()
+            await supervisor.close()
 
 
 async def test_teardown_frees_peer_connections_tasks_and_threads(tmp_path):
@@ -487,20 +478,11 @@ async def test_teardown_frees_peer_connections_tasks_and_threads(tmp_path):
         await wait_until(lambda: decoder_threads() == 0, timeout=20, what="decoders end")
         after = snapshot()
         assert all(a <= b for a, b in zip(after, before, strict=True)), (before, after)
-        for c in (kiosk_client, staff_client):
-            await c.close()
 
 
 async def test_h264_when_the_first_offer_has_no_vp8_and_legs_must_match(tmp_path):
-    async with running_server(tmp_path) as server:
-        staff_client = Client("/staff")
-        await staff_client.connect(server.url, await server.login("alice"))
-        await staff_client.call("presence.set", {"state": "available"})
-        kiosk_client = Client("/kiosk")
-        await kiosk_client.connect(server.url, server.kiosk_tokens["k1"])
-        sid = (await kiosk_client.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff_client.wait_for("call.offer", session_id=sid)
-        await staff_client.call("call.accept", {"session_id": sid})
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        kiosk_client, staff_client, sid = await open_call(server, stack)
         kiosk = Peer(kiosk_client, (220, 30, 30), video_codec="video/H264")
         staff = Peer(staff_client, (30, 30, 220))  # offers VP8 and H.264
         vp8_only = Peer(staff_client, (30, 30, 220), video_codec="video/VP8")
@@ -527,5 +509,3 @@ async def test_h264_when_the_first_offer_has_no_vp8_and_legs_must_match(tmp_path
         recording = tmp_path / "recordings" / sid / "kiosk-1.ts"
         info = await ffprobe(recording)
         assert {s["codec_name"] for s in info["streams"]} == {"h264", "opus"}
-        for c in (kiosk_client, staff_client):
-            await c.close()

@@ -27,7 +27,7 @@ from aiortc import (
 )
 
 from .errors import BadOffer, MediaClosed
-from .forwarder import Consumer, Producer
+from .forwarder import FRAME_STEP, Consumer, Producer
 from .mixer import AudioMixer, Voice
 from .recorder import Recording, RecordingWriter, recordings_of
 from .relay import Fanout, RelayTrack
@@ -96,6 +96,7 @@ class SessionMedia:
         # The video codec every leg of this call uses (forwarding relay).
         self.video_codec: str | None = None
         self.participants: dict[str, Participant] = {}
+        self._timelines: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self.closed = False
@@ -128,10 +129,11 @@ class SessionMedia:
             previous = self.participants.pop(key, None)
             if previous is not None:
                 self._mix_voices()
+                self._remember_timelines(key, previous)
                 await previous.close()
             participant = Participant(role, RTCPeerConnection(self._configuration()), mode=mode)
             try:
-                answer = await self._negotiate(participant, sdp)
+                answer = await self._negotiate(participant, sdp, key)
             except BaseException:
                 await participant.close()
                 raise
@@ -174,10 +176,17 @@ class SessionMedia:
             for voice in voices:
                 voice.feed(consumer.mixer)
 
-    def _make_source(self, participant: Participant, track: Any) -> Any:
+    def _remember_timelines(self, key: str, previous: Participant) -> None:
+        """Where a replaced participant's decoded tracks left off (transcoding relay;
+        the forwarding consumers keep their own timelines)."""
+        for kind, source in previous.sources.items():
+            if isinstance(source, Fanout) and source.last_pts is not None:
+                self._timelines[(key, kind)] = source.last_pts + FRAME_STEP[kind]
+
+    def _make_source(self, participant: Participant, track: Any, key: str) -> Any:
         name = f"{self.session_id}:{participant.role}:{track.kind}"
         if self.relay == "transcode":
-            return Fanout(track, name)
+            return Fanout(track, name, self._timelines.pop((key, track.kind), None))
         receiver = next(
             t.receiver for t in participant.pc.getTransceivers() if t.receiver.track is track
         )
@@ -186,12 +195,12 @@ class SessionMedia:
     def _sender(self, role: str) -> Participant | None:
         return next((p for p in self.participants.values() if p.role == role), None)
 
-    async def _negotiate(self, participant: Participant, sdp: str) -> str:
+    async def _negotiate(self, participant: Participant, sdp: str, key: str) -> str:
         pc = participant.pc
 
         @pc.on("track")
         def on_track(track) -> None:
-            source = self._make_source(participant, track)
+            source = self._make_source(participant, track, key)
             participant.sources[track.kind] = source
             if participant.role == "monitor":
                 if track.kind == "audio" and isinstance(source, Producer):

@@ -59,10 +59,18 @@ class Fanout:
     """Reads one received track (always, so frames never pile up in aiortc) and pushes
     each frame to the attached :class:`RelayTrack` consumers."""
 
-    def __init__(self, source: MediaStreamTrack, name: str) -> None:
+    def __init__(
+        self, source: MediaStreamTrack, name: str, continue_from: int | None = None
+    ) -> None:
+        """``continue_from``: the timestamp this source's first frame gets, so that a
+        participant who reconnects does not send the receivers' timeline backwards (a
+        browser drops video whose timestamps jump back)."""
         self.source = source
         self.kind = source.kind
         self.name = name
+        self._continue_from = continue_from
+        self._offset = 0
+        self.last_pts: int | None = None
         self.frames = 0
         self._consumers: set[RelayTrack] = set()
         self._task = asyncio.create_task(self._run(), name=f"fanout:{name}")
@@ -80,6 +88,11 @@ class Fanout:
             except MediaStreamError:
                 logger.debug("source %s ended", self.name)
                 return
+            if self.frames == 0 and self._continue_from is not None:
+                self._offset = self._continue_from - frame.pts
+            if self._offset:
+                frame.pts += self._offset  # before anyone else sees the frame
+            self.last_pts = frame.pts
             self.frames += 1
             for consumer in tuple(self._consumers):
                 consumer.push(frame)

@@ -6,6 +6,7 @@ import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } f
 import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "./media.js";
 import { startRinging, stopRinging, unlockAudio } from "./ringer.js";
 import { MediaLink } from "./rtc.js";
+import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
 import { connect, connectErrorCode } from "./socket.js";
 
 const DEFAULT_LANGUAGE = "zh-Hans";
@@ -490,7 +491,7 @@ async function submitLogin(event) {
       expires_at: answer.expires_at,
       display_name: answer.display_name || username,
     };
-    sessionStorage.setItem(AUTH_KEY, JSON.stringify(state.auth));
+    saveAuth(AUTH_KEY, state.auth);
     dom.password.value = "";
     startWork();
   } catch (err) {
@@ -526,25 +527,10 @@ async function logout(messageKey = null) {
   state.wrapup = null;
   state.presence = "away";
   syncCamera();
-  sessionStorage.removeItem(AUTH_KEY);
+  clearAuth(AUTH_KEY);
   render();
   setStatus(null);
   showLogin(messageKey);
-}
-
-function restoreAuth() {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(AUTH_KEY) || "null");
-    if (!saved || !saved.token) return null;
-    if (saved.expires_at && Date.parse(saved.expires_at) <= Date.now()) {
-      sessionStorage.removeItem(AUTH_KEY);
-      return null;
-    }
-    return saved;
-  } catch {
-    sessionStorage.removeItem(AUTH_KEY);
-    return null;
-  }
 }
 
 function init() {
@@ -605,7 +591,7 @@ function init() {
   dom.wrapupDone.addEventListener("click", wrapupDone);
   replayOnGesture([dom.remoteVideo, dom.selfVideo]);
 
-  state.auth = restoreAuth();
+  state.auth = restoreAuth(AUTH_KEY, "staff");
   if (state.auth) startWork();
   else showLogin();
 }

@@ -10,6 +10,7 @@ import { byId, el, formatDuration, showOnly } from "./dom.js";
 import { localName } from "./i18n.js";
 import { playQuietly } from "./media.js";
 import { loadIceServers, waitForIceGathering } from "./rtc.js";
+import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
 import { connect, connectErrorCode } from "./socket.js";
 
 const LANGUAGES = ["zh-Hans", "zh-Hant", "en"];
@@ -682,7 +683,7 @@ async function submitLogin(event) {
       expires_at: answer.expires_at,
       display_name: answer.display_name || username,
     };
-    sessionStorage.setItem(AUTH_KEY, JSON.stringify(state.auth));
+    saveAuth(AUTH_KEY, state.auth);
     dom.password.value = "";
     startWork();
   } catch (err) {
@@ -706,24 +707,9 @@ async function logout(messageKey = null) {
   state.calls.clear();
   for (const entry of state.rows.values()) entry.row.remove();
   state.rows.clear();
-  sessionStorage.removeItem(AUTH_KEY);
+  clearAuth(AUTH_KEY);
   setStatus(null);
   showLogin(messageKey);
-}
-
-function restoreAuth() {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(AUTH_KEY) || "null");
-    if (!saved || !saved.token || saved.role !== "supervisor") return null;
-    if (saved.expires_at && Date.parse(saved.expires_at) <= Date.now()) {
-      sessionStorage.removeItem(AUTH_KEY);
-      return null;
-    }
-    return saved;
-  } catch {
-    sessionStorage.removeItem(AUTH_KEY);
-    return null;
-  }
 }
 
 function init() {
@@ -763,7 +749,7 @@ function init() {
   dom.monitorStop.addEventListener("click", () => stopMonitor("monitorStopped"));
   dom.monitorUnmute.addEventListener("click", unmute);
 
-  state.auth = restoreAuth();
+  state.auth = restoreAuth(AUTH_KEY, "supervisor");
   if (state.auth) startWork();
   else showLogin();
 }

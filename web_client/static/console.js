@@ -1,6 +1,6 @@
 // Staff console (/console): sign in, set presence, answer calls from kiosks on video,
 // wrap up. Protocol v1, namespace /staff.
-import { getCatalog, login } from "./api.js";
+import { apiFetch, getCatalog, login } from "./api.js";
 import { byId, formatDuration, showOnly } from "./dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
 import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "./media.js";
@@ -385,6 +385,33 @@ function onCallEnded(msg) {
 
 // ---------------------------------------------------------------- connection & sign-in
 
+/** After a reload mid-call: take the call back (a new offer replaces the old media). */
+async function rejoinCall(sessionId) {
+  let record;
+  try {
+    record = await apiFetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}`, {
+      token: state.auth.token,
+    });
+  } catch (err) {
+    console.warn("cannot read the call to rejoin", err);
+    return;
+  }
+  if (record.state !== "connected" || state.call) {
+    return;
+  }
+  state.wrapup = null;
+  state.call = {
+    session_id: record.session_id,
+    department_id: record.department_id,
+    service_id: record.service_id,
+    kiosk: record.kiosk,
+    startedAt: record.answered_at ? record.answered_at * 1000 : Date.now(),
+  };
+  dom.hangup.disabled = false;
+  render();
+  startMedia();
+}
+
 function connectSocket() {
   client = connect("/staff", state.auth.token);
   const { socket } = client;
@@ -396,6 +423,7 @@ function connectSocket() {
     // The server's view of our presence (e.g. busy or wrap-up after a reload mid-call).
     const ack = await client.request("presence.get", {}, 5000).catch(() => null);
     if (ack && ack.state) setPresence(ack.state);
+    if (ack && ack.state === "busy" && ack.session_id && !state.call) await rejoinCall(ack.session_id);
     // After a reconnect, say again that we take calls (the server may have set us away).
     if (wasAvailable && (!ack || ack.state === "away")) requestPresence("available");
   });

@@ -64,7 +64,6 @@ class Consumer(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.producer: Producer | None = None
-        self.sender: RTCRtpSender | None = None
         self._clock = clock
         self._queue: collections.deque[tuple[av.Packet, float]] = collections.deque()
         self._ready = asyncio.Event()
@@ -124,7 +123,6 @@ class Consumer(MediaStreamTrack):
 
     def watch_feedback(self, sender: RTCRtpSender) -> None:
         """Pass the receiving browser's keyframe requests and estimates to the producer."""
-        self.sender = sender
 
         def keyframe_requested() -> None:
             if self.producer is not None:
@@ -165,7 +163,6 @@ class Producer:
         self._keyframe_task: asyncio.Task | None = None
         self._bandwidth_task: asyncio.Task | None = None
         self.frames = 0
-        self.bytes = 0
         self.closed = False
         self._decoders = 0
         self.codec_name: str | None = None  # of the first frame: "VP8", "H264", "opus"
@@ -183,7 +180,6 @@ class Producer:
         test = KEYFRAME_TESTS.get(codec.name) if self.kind == "video" else None
         keyframe = bool(test and test(data))
         self.frames += 1
-        self.bytes += len(data)
         for consumer in tuple(self._consumers):
             consumer.push(self, packet, keyframe, at)
         for listener in tuple(self._listeners):

@@ -67,7 +67,6 @@ class AudioMixer:
         self._encoder.options = {"application": "voip"}
         self._backlog: collections.deque[np.ndarray] = collections.deque()
         self._backlog_samples = 0
-        self.mixed = 0
 
     def add_samples(self, samples: np.ndarray) -> None:
         self._backlog.append(samples)
@@ -109,5 +108,4 @@ class AudioMixer:
             return None
         result = av.Packet(bytes(out[0]))
         result.pts, result.time_base = packet.pts, packet.time_base
-        self.mixed += 1
         return result

@@ -59,7 +59,10 @@ class RecordingWriter:
 
     def submit(self, job: Callable[[], None]) -> bool:
         if len(self._jobs) >= self._backlog:
-            self.dropped += 1  # the disk is behind: lose recording, never the call
+            # The disk is behind: lose recording, never the call, and say so.
+            if self.dropped % 1000 == 0:
+                logger.warning("recording writer is behind: %d packets dropped", self.dropped + 1)
+            self.dropped += 1
             return False
         self._jobs.append(job)
         return True
@@ -94,7 +97,6 @@ class _Track:
     stream: Any = None
     first_pts: int | None = None
     start: float = 0.0  # seconds into the recording at which this track's first frame came
-    frames: int = 0
 
 
 class Recording:
@@ -170,7 +172,6 @@ class Recording:
             packet.is_keyframe = True
         try:
             self._container.mux(packet)
-            track.frames += 1
         except av.FFmpegError as exc:  # e.g. a timestamp out of order after packet loss
             logger.debug("dropped a %s packet of %s: %s", kind, self.path.name, exc)
 

@@ -34,12 +34,9 @@ class RelayTrack(MediaStreamTrack):
         self.kind = kind
         self._frames: collections.deque = collections.deque(maxlen=BUFFER_FRAMES[kind])
         self._ready = asyncio.Event()
-        self.dropped = 0
 
     def push(self, frame) -> None:
-        if len(self._frames) == self._frames.maxlen:
-            self.dropped += 1
-        self._frames.append(frame)
+        self._frames.append(frame)  # a full deque drops its oldest frame
         self._ready.set()
 
     async def recv(self):

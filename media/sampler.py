@@ -31,7 +31,6 @@ class FrameSampler:
         self.interval = 1.0 / fps
         self._on_frame = on_frame
         self._source = source
-        self.delivered = 0
         if isinstance(source, Producer):
             source.set_decoding(True)  # aiortc decodes into the receiver's own track
             self._track = source.receiver.track
@@ -59,7 +58,6 @@ class FrameSampler:
                     await result
             except Exception:
                 logger.exception("frame handler failed")
-            self.delivered += 1
 
     async def close(self) -> None:
         self._task.cancel()

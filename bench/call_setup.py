@@ -55,7 +55,7 @@ from tests.e2e.browser import (
     new_page,
     open_kiosk,
 )
-from tests.harness import Server, running_server
+from tests.harness import Server, drop_redis_prefix, running_server
 
 TARGET_MEDIAN_MS = 1500.0  # DESIGN.md, "Call setup"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -378,18 +378,6 @@ def report(calls: list[dict], meta: dict) -> dict:
             f"page within {FRAME_TIMEOUT_S} s); they count as infinitely slow above"
         )
     return summary
-
-
-async def drop_redis_prefix(url: str, prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(url)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 async def run(args: argparse.Namespace) -> int:

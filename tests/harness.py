@@ -10,11 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 
 from smartcounter.app import build_app
 from smartcounter.config import Settings
+
+
+async def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` (what a test or benchmark run left in Redis)."""
+    client = aioredis.from_url(url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def free_port() -> int:

@@ -39,7 +39,25 @@ class ColourTrack(VideoStreamTrack):
         return frame
 
 
-class Peer:
+def mean_colour(frame: VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+
+
+class AiortcPeer:
+    """An aiortc peer connection whose track readers stop when it closes."""
+
+    pc: RTCPeerConnection
+    _readers: list[asyncio.Task]
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self._readers:
+            task.cancel()
+        if self._readers:
+            await asyncio.wait(self._readers)
+
+
+class Peer(AiortcPeer):
     """A participant's browser stand-in: sends a colour and some audio, counts frames."""
 
     def __init__(
@@ -92,14 +110,7 @@ class Peer:
         return ack
 
     def mean_colour(self) -> np.ndarray:
-        return self.video_frames[-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
-
-    async def close(self) -> None:
-        await self.pc.close()
-        for task in self._readers:
-            task.cancel()
-        if self._readers:
-            await asyncio.wait(self._readers)
+        return mean_colour(self.video_frames[-1])
 
 
 async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
@@ -236,7 +247,7 @@ async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tm
         assert abs(duration - elapsed) <= 0.1 * elapsed + 0.5, (duration, elapsed)
 
 
-class Monitor:
+class Monitor(AiortcPeer):
     """A supervisor's receive-only peer: kiosk video and audio, then staff video and audio."""
 
     def __init__(self, client: Client) -> None:
@@ -263,14 +274,7 @@ class Monitor:
             del frames[:-3]
 
     def colour(self, mid: str) -> np.ndarray:
-        return self.frames[mid][-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
-
-    async def close(self) -> None:
-        await self.pc.close()
-        for task in self._readers:
-            task.cancel()
-        if self._readers:
-            await asyncio.wait(self._readers)
+        return mean_colour(self.frames[mid][-1])
 
 
 async def test_silent_monitor_receives_both_directions_and_sends_nothing(call):
@@ -354,7 +358,7 @@ async def test_decoded_side_branch_samples_at_the_asked_rate(call):
         await sampler.close()
         elapsed = asyncio.get_running_loop().time() - first
         assert 0.6 * 5 * elapsed <= count <= 5 * elapsed + 1, (count, elapsed)
-        colour = frames[-1].to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+        colour = mean_colour(frames[-1])
         assert np.argmax(colour) == 0  # the kiosk's red, decoded
         if producer is not None:
             assert producer.tap.decode is False

@@ -163,12 +163,13 @@ async def test_wrong_kiosk_token_shows_error(
 
 
 @pytest.mark.parametrize("e2e_server", ["forward", "transcode"], indirect=True)
-async def test_kiosk_reload_mid_call_gets_video_back(
-    e2e_server: Server, open_page, browser_log: BrowserLog
+@pytest.mark.parametrize("reloaded", ["kiosk", "alice"])
+async def test_page_reloaded_mid_call_takes_the_call_back(
+    e2e_server: Server, open_page, browser_log: BrowserLog, reloaded: str
 ) -> None:
-    """A kiosk page reloaded during a call resumes the same session and renegotiates; the
-    staff member's video must reach it again (the relay asks the staff's browser for a
-    keyframe)."""
+    """A kiosk or staff console reloaded during a call resumes the same session and
+    renegotiates: media flows both ways again (the relay asks the other side's browser
+    for a keyframe) and hanging up still ends the call on both sides."""
     server = e2e_server
     alice = await open_page("alice")
     kiosk = await open_page("kiosk")
@@ -182,45 +183,16 @@ async def test_kiosk_reload_mid_call_gets_video_back(
     await media_sample(kiosk)
     await media_sample(alice)
     session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")
+    page, other = (kiosk, alice) if reloaded == "kiosk" else (alice, kiosk)
 
-    await kiosk.reload()
-    await expect(kiosk.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
-    assert await kiosk.evaluate("() => window.smartcounter.sessionId") == session_id
-    first = await media_sample(kiosk, timeout=10)
-    await media_sample(kiosk, after=first)
-    await media_sample(alice, after=await media_sample(alice))
+    await page.reload()
+    await expect(page.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
+    assert await page.evaluate("() => window.smartcounter.sessionId") == session_id
+    first = await media_sample(page, timeout=10)
+    await media_sample(page, after=first)
+    await media_sample(other, after=await media_sample(other))
 
-    await kiosk.get_by_test_id("hangup").click()
-    await expect(alice.get_by_test_id("wrapup-done")).to_be_visible(timeout=10_000)
-    assert browser_log.unexpected() == []
-
-
-async def test_console_reload_mid_call_takes_the_call_back(
-    e2e_server: Server, open_page, browser_log: BrowserLog
-) -> None:
-    """A staff console reloaded during a call shows the call again, with the kiosk's
-    video, and can still hang up."""
-    server = e2e_server
-    alice = await open_page("alice")
-    kiosk = await open_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
-    await media_sample(alice)
-    session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")
-
-    await alice.reload()
-    await expect(alice.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
-    assert await alice.evaluate("() => window.smartcounter.sessionId") == session_id
-    first = await media_sample(alice, timeout=10)
-    await media_sample(alice, after=first)
-    await media_sample(kiosk, after=await media_sample(kiosk))
-
-    await alice.get_by_test_id("hangup").click()
+    await page.get_by_test_id("hangup").click()
     await expect(kiosk.get_by_test_id("call-ended")).to_be_visible(timeout=10_000)
     await expect(alice.get_by_test_id("wrapup-done")).to_be_visible(timeout=10_000)
     assert browser_log.unexpected() == []

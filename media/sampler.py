@@ -59,6 +59,11 @@ class FrameSampler:
             except Exception:
                 logger.exception("frame handler failed")
 
+    @property
+    def ended(self) -> bool:
+        """The track ended (its participant left or reconnected with a new one)."""
+        return self._task.done()
+
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.wait([self._task])

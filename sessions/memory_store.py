@@ -23,6 +23,9 @@ class MemoryStore:
         self._queues: dict[str, dict[str, float]] = {}
         self._deadlines: dict[str, float] = {}
         self._live: set[str] = set()
+        self._documents: dict[str, dict[str, Any]] = {}
+        self._session_documents: dict[str, list[str]] = {}
+        self._verifications: dict[str, dict[str, Any]] = {}
 
     def _index(self, raw: dict[str, Any]) -> None:
         sid = raw["id"]
@@ -130,6 +133,29 @@ class MemoryStore:
             if raw["state"] == PresenceState.AVAILABLE and department_id in raw["departments"]:
                 bisect.insort(idle, (raw["idle_since"], staff_id))
         return [staff_id for _, staff_id in idle]
+
+
+    async def add_document(self, document: Mapping[str, Any]) -> None:
+        document_id = document["document_id"]
+        if document_id in self._documents:
+            raise Conflict(f"document {document_id} exists")
+        self._documents[document_id] = copy.deepcopy(dict(document))
+        self._session_documents.setdefault(document["session_id"], []).append(document_id)
+
+    async def get_document(self, document_id: str) -> dict[str, Any] | None:
+        raw = self._documents.get(document_id)
+        return copy.deepcopy(raw) if raw is not None else None
+
+    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+        ids = self._session_documents.get(session_id, [])
+        return [copy.deepcopy(self._documents[i]) for i in ids]
+
+    async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
+        self._verifications[session_id] = copy.deepcopy(dict(result))
+
+    async def get_verification(self, session_id: str) -> dict[str, Any] | None:
+        raw = self._verifications.get(session_id)
+        return copy.deepcopy(raw) if raw is not None else None
 
 
 def _check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> None:

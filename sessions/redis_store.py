@@ -153,6 +153,13 @@ return nil
 """
 )
 
+# The record and its place in the session's list, both or neither.
+_ADD_DOCUMENT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+return 1
+"""
+
 # cjson turns an empty JSON array into an empty object; these fields are lists.
 _LIST_FIELDS = ("declined_by", "departments")
 
@@ -180,6 +187,7 @@ class RedisStore:
         self._update = self._redis.register_script(_UPDATE)
         self._put_presence = self._redis.register_script(_PUT_PRESENCE)
         self._reserve = self._redis.register_script(_RESERVE)
+        self._add_document = self._redis.register_script(_ADD_DOCUMENT)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -271,3 +279,33 @@ class RedisStore:
 
     async def available_staff(self, department_id: str) -> list[str]:
         return await self._redis.zrange(self._key("av", department_id), 0, -1)
+
+    # Documents and verification results are written whole and never merged in Lua, so
+    # they go through Python's json (cjson would turn their empty lists into objects).
+
+    async def add_document(self, document: Mapping[str, Any]) -> None:
+        document_id = document["document_id"]
+        created = await self._add_document(
+            keys=[self._key("doc", document_id), self._key("sdocs", document["session_id"])],
+            args=[json.dumps(dict(document)), document_id],
+        )
+        if not created:
+            raise Conflict(f"document {document_id} exists")
+
+    async def get_document(self, document_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("doc", document_id))
+        return json.loads(raw) if raw is not None else None
+
+    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+        ids = await self._redis.lrange(self._key("sdocs", session_id), 0, -1)
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("doc", i) for i in ids])
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
+        await self._redis.set(self._key("ver", session_id), json.dumps(dict(result)))
+
+    async def get_verification(self, session_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("ver", session_id))
+        return json.loads(raw) if raw is not None else None

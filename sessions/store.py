@@ -76,3 +76,17 @@ class Store(Protocol):
 
     async def available_staff(self, department_id: str) -> list[str]:
         """Available staff of the department, longest idle first."""
+
+    async def add_document(self, document: Mapping[str, Any]) -> None:
+        """Index a stored document (``document_id``, ``session_id``, ...); raises
+        :class:`Conflict` if the id is taken."""
+
+    async def get_document(self, document_id: str) -> dict[str, Any] | None: ...
+
+    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's documents, oldest first."""
+
+    async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
+        """Store the session's latest identity verification result (replacing any)."""
+
+    async def get_verification(self, session_id: str) -> dict[str, Any] | None: ...

@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 import socketio
 from aiohttp import web
 
+from document_share.intake import Limits
+from document_share.storage import BlobStore
 from media.peer import IceServer, MediaHub
+from media.vision.analyzer import FaceAnalyzer, VisionPool
+from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.catalog import Catalog
 from sessions.router import CallRouter
 from sessions.store import Store
+from sessions.verification import VerificationPolicy
 
 from .auth import TokenIssuer
 from .http_api import add_routes
@@ -31,6 +36,17 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
+class Vision:
+    """The face models as loaded at start: ``analyzer`` is None when they could not be,
+    and ``problem`` says why (for /readyz and the ``unavailable`` answers)."""
+
+    pool: VisionPool
+    analyzer: FaceAnalyzer | None
+    problem: str | None = None
+    policy: VerificationPolicy = field(default_factory=VerificationPolicy)
+
+
+@dataclass
 class Services:
     store: Store
     accounts: AccountDirectory
@@ -38,6 +54,9 @@ class Services:
     catalog: Catalog
     hub: MediaHub
     ice_servers: list[IceServer]
+    blobs: BlobStore
+    vision: Vision
+    upload_limits: Limits = field(default_factory=Limits)
     ice_ttl_s: int = 3600
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
@@ -46,6 +65,7 @@ class Services:
     # Set by create_app.
     router: CallRouter = field(init=False)
     sio: socketio.AsyncServer = field(init=False)
+    verifier: Verifier = field(init=False)
 
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
@@ -55,10 +75,20 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         max_http_buffer_size=256 * 1024,
     )
     gateway = MediaGateway(services.hub, services.store, services.metrics)
-    router = make_router(SocketNotifier(sio, gateway))
-    services.router, services.sio = router, sio
+    notifier = SocketNotifier(sio, gateway)
+    router = make_router(notifier)
+    vision = services.vision
+    verifier = Verifier(
+        services.hub, services.store, notifier, router.record, vision.policy, vision.pool,
+        vision.analyzer, vision.problem,
+    )
+    gateway.on_release(verifier.stop)
+    services.router, services.sio, services.verifier = router, sio, verifier
     kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics)
-    staff = StaffNamespace(router, services.accounts, services.tokens, gateway, services.metrics)
+    staff = StaffNamespace(
+        router, services.accounts, services.tokens, gateway, services.metrics, verifier,
+        services.blobs,
+    )
     supervisor = SupervisorNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics
     )
@@ -90,7 +120,9 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
+        await verifier.close()
         await services.hub.close()
+        await asyncio.to_thread(vision.pool.close)
         await services.store.close()
 
     async def disconnect_sockets(app: web.Application) -> None:

@@ -14,34 +14,12 @@ from pydantic import ValidationError
 from media.recorder import recordings_of
 
 from .auth import Principal
-from .errors import HTTP_STATUS
+from .documents_api import add_document_routes, public_document
+from .http_common import authenticate, json_error
 from .keys import SERVICES
 from .payloads import Login, describe
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web_client" / "static"
-
-
-def json_error(code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=HTTP_STATUS[code]
-    )
-
-
-async def authenticate(request: web.Request) -> Principal | None:
-    """The caller of an API request from its bearer token: a staff/supervisor login
-    token or a kiosk device token."""
-    services = request.app[SERVICES]
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    principal = services.tokens.verify(token)
-    if principal is not None:
-        return principal
-    device = await asyncio.to_thread(services.accounts.authenticate_kiosk, token)
-    if device is None:
-        return None
-    return Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -96,12 +74,17 @@ async def get_session(request: web.Request) -> web.Response:
         return json_error("unauthorized", "a valid bearer token is required")
     if principal.role not in ("staff", "supervisor"):
         return json_error("forbidden", "only staff and supervisors may read sessions")
-    session = await request.app[SERVICES].store.get_session(request.match_info["sid"])
+    services = request.app[SERVICES]
+    session = await services.store.get_session(request.match_info["sid"])
     if session is None:
         return json_error("not_found", "no such session")
     if principal.role == "staff" and session.department_id not in principal.departments:
         return json_error("forbidden", "this session belongs to another department")
-    return web.json_response(session.public())
+    record = session.public()
+    documents = await services.store.session_documents(session.id)
+    record["documents"] = [public_document(d) for d in documents]
+    record["verification"] = await services.store.get_verification(session.id)
+    return web.json_response(record)
 
 
 async def _supervisor(request: web.Request) -> Principal | web.Response:
@@ -167,13 +150,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
+    checks = {"store": "ok", "models": "ok"}
     try:
         await asyncio.wait_for(services.store.ping(), timeout=2)
     except Exception as exc:
-        return web.json_response(
-            {"status": "unready", "checks": {"store": f"unreachable: {exc}"}}, status=503
-        )
-    return web.json_response({"status": "ready", "checks": {"store": "ok"}})
+        checks["store"] = f"unreachable: {exc}"
+    if services.vision.problem is not None:
+        checks["models"] = services.vision.problem
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unready", "checks": checks}, status=200 if ready else 503
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -197,6 +184,7 @@ async def favicon(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    add_document_routes(app)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_get("/api/v1/catalog", catalog)
     app.router.add_get("/api/v1/ice-servers", ice_servers)

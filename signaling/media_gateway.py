@@ -4,6 +4,7 @@ session ends while an offer is being answered."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from media.peer import MediaHub
 from sessions.errors import Conflict
@@ -18,6 +19,12 @@ class MediaGateway:
         self.hub = hub
         self.store = store
         self.metrics = metrics
+        self._release_hooks: list[Callable[[str], Awaitable[None]]] = []
+
+    def on_release(self, hook: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``hook(session_id)`` before a session's media is released (parts that
+        look at the media, such as the verifier, stop first)."""
+        self._release_hooks.append(hook)
 
     async def answer(
         self, session: Session, role: str, sdp: str, key: str | None = None, mode: str = "silent"
@@ -41,5 +48,7 @@ class MediaGateway:
             await media.leave(key)
 
     async def release(self, session_id: str) -> None:
+        for hook in self._release_hooks:
+            await hook(session_id)
         await self.hub.release(session_id)
         self.metrics.media_sessions.set(len(self.hub))

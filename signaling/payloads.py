@@ -58,3 +58,13 @@ class MonitorStart(Payload):
 
 class MonitorOffer(RtcOffer):
     purpose: Literal["monitor"]
+
+
+class VerificationStart(Payload):
+    session_id: SessionId
+    id_document_id: Identifier
+
+
+class VerificationChallenge(Payload):
+    session_id: SessionId
+    challenge: Literal["turn_left", "turn_right", "blink"]

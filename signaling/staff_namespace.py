@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from document_share.storage import BlobStore
+from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
-from sessions.errors import Forbidden
+from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
 from sessions.router import CallRouter, Staff
+from sessions.session import Session, SessionState
 
 from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event
-from .payloads import Empty, PresenceSet, RtcOffer, SessionRef
+from .payloads import (
+    Empty,
+    PresenceSet,
+    RtcOffer,
+    SessionRef,
+    VerificationChallenge,
+    VerificationStart,
+)
 
 
 def as_staff(who: Principal) -> Staff:
@@ -27,12 +38,16 @@ class StaffNamespace(BaseNamespace):
         tokens: TokenIssuer,
         media: MediaGateway,
         metrics: Metrics,
+        verifier: Verifier,
+        blobs: BlobStore,
     ) -> None:
         super().__init__("/staff", metrics)
         self.router = router
         self.accounts = accounts
         self.tokens = tokens
         self.media = media
+        self.verifier = verifier
+        self.blobs = blobs
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         principal = await self.account_principal(auth, "staff", self.tokens, self.accounts)
@@ -83,3 +98,32 @@ class StaffNamespace(BaseNamespace):
         if session.staff_id != who.id:
             raise Forbidden("this call is handled by another staff member")
         return await self.media.answer(session, "staff", p.sdp)
+
+    async def _own_call(self, who: Principal, session_id: str) -> Session:
+        session = await self.router.session_of_staff(as_staff(who), session_id)
+        if session.staff_id != who.id:
+            raise Forbidden("this call is handled by another staff member")
+        if session.state != SessionState.CONNECTED:
+            raise Conflict(f"the session is {session.state}, not in a call")
+        return session
+
+    @event(VerificationStart)
+    async def on_verification_start(self, sid: str, who: Principal, p: VerificationStart) -> None:
+        session = await self._own_call(who, p.session_id)
+        self.verifier.ensure_available()
+        document = await self.router.store.get_document(p.id_document_id)
+        if document is None or document["session_id"] != session.id:
+            raise NotFound("no such document in this session")
+        if document["kind"] != "id_card":
+            raise BadRequest(f"document {p.id_document_id} is a {document['kind']}, not an id_card")
+        image = await asyncio.to_thread(self.blobs.read, document["sha256"])
+        await self.verifier.start(session, document, image)
+
+    @event(VerificationChallenge)
+    async def on_verification_challenge(
+        self, sid: str, who: Principal, p: VerificationChallenge
+    ) -> None:
+        session = await self._own_call(who, p.session_id)
+        if p.challenge == "blink":
+            raise BadRequest("challenge: blink is not supported; use turn_left or turn_right")
+        await self.verifier.challenge(session, p.challenge)

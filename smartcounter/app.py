@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
+from document_share.intake import Limits
+from document_share.storage import BlobStore
 from media.peer import MediaHub
+from media.vision.analyzer import FaceAnalyzer, VisionPool
+from media.vision.models import ModelError, prepare
 from sessions.accounts import AccountDirectory
 from sessions.audit import AuditLog
 from sessions.catalog import Catalog, ensure_catalog_file
 from sessions.factory import create_store
 from sessions.router import CallRouter
-from signaling.app import Services, create_app
+from signaling.app import Services, Vision, create_app
 from signaling.auth import TokenIssuer, load_or_create_secret
 
 from .config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def load_vision(settings: Settings) -> Vision:
+    """The face models, converted first if missing (unless turned off). A problem is
+    logged with its fix and reported by /readyz; calls work without verification."""
+    pool = VisionPool(settings.vision_workers)
+    models_dir = settings.resolved_models_dir
+    try:
+        if settings.models_auto_prepare:
+            prepare(models_dir)
+        analyzer = FaceAnalyzer.load(
+            models_dir, settings.antispoof_model, settings.inference_threads
+        )
+    except ModelError as exc:
+        logger.error("identity verification is unavailable: %s", exc)
+        return Vision(pool, None, str(exc), settings.verification)
+    logger.info(
+        "face models ready: %s", ", ".join(f"{m.name} {m.sha256[:12]}" for m in analyzer.models)
+    )
+    return Vision(pool, analyzer, None, settings.verification)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -31,6 +59,9 @@ def build_app(settings: Settings) -> web.Application:
             settings.recordings_dir if settings.recording else None,
         ),
         ice_servers=settings.ice_servers,
+        blobs=BlobStore(settings.documents_dir),
+        vision=load_vision(settings),
+        upload_limits=Limits(settings.max_upload_bytes, settings.max_upload_pixels),
         tick_interval_s=settings.tick_interval_s,
         heartbeat_interval_s=settings.heartbeat_interval_s,
     )

@@ -3,6 +3,7 @@ by command-line options."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from media.peer import IceServer
+from media.vision.models import DEFAULT_ANTISPOOF
 from sessions.router import RoutingConfig
+from sessions.verification import VerificationPolicy
 
 
 class ConfigError(ValueError):
@@ -38,6 +41,17 @@ class Settings:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
+    # Face models: converted ones live here (default DATA_DIR/models); converted on
+    # start when missing unless models_auto_prepare is off.
+    models_dir: Path | None = None
+    models_auto_prepare: bool = True
+    antispoof_model: Path = DEFAULT_ANTISPOOF
+    # Worker threads running models, and onnxruntime threads per model run.
+    vision_workers: int = 2
+    inference_threads: int = 1
+    verification: VerificationPolicy = field(default_factory=VerificationPolicy)
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_pixels: int = 40_000_000
 
     @property
     def catalog_path(self) -> Path:
@@ -50,6 +64,14 @@ class Settings:
     @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
 
 def _parse_ice_servers(raw: str) -> list[IceServer]:
@@ -101,4 +123,47 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     r.staff_lost_grace_s = _float_env(env, "SMARTCOUNTER_STAFF_GRACE_S", r.staff_lost_grace_s)
     r.kiosk_lost_grace_s = _float_env(env, "SMARTCOUNTER_KIOSK_GRACE_S", r.kiosk_lost_grace_s)
     r.average_handle_s = _float_env(env, "SMARTCOUNTER_AVERAGE_HANDLE_S", r.average_handle_s)
+    if env.get("SMARTCOUNTER_MODELS_DIR"):
+        s.models_dir = Path(env["SMARTCOUNTER_MODELS_DIR"])
+    s.models_auto_prepare = _flag(env, "SMARTCOUNTER_MODELS_AUTO_PREPARE", True)
+    if env.get("SMARTCOUNTER_ANTISPOOF_MODEL"):
+        s.antispoof_model = Path(env["SMARTCOUNTER_ANTISPOOF_MODEL"])
+    s.vision_workers = int(_float_env(env, "SMARTCOUNTER_VISION_WORKERS", s.vision_workers))
+    s.inference_threads = int(
+        _float_env(env, "SMARTCOUNTER_INFERENCE_THREADS", s.inference_threads)
+    )
+    if s.vision_workers < 1 or s.inference_threads < 1:
+        raise ConfigError("SMARTCOUNTER_VISION_WORKERS and _INFERENCE_THREADS must be >= 1")
+    s.verification = _verification_policy(env, s.verification)
+    s.max_upload_bytes = int(_float_env(env, "SMARTCOUNTER_MAX_UPLOAD_BYTES", s.max_upload_bytes))
+    s.max_upload_pixels = int(
+        _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
+    )
     return s
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.lower() not in ("0", "off", "false", "no")
+
+
+# SMARTCOUNTER_VERIFY_<FIELD> for each number of VerificationPolicy, e.g.
+# SMARTCOUNTER_VERIFY_MATCH_THRESHOLD=0.4; SMARTCOUNTER_VERIFY_CHALLENGE_MODE=staff.
+def _verification_policy(env: dict[str, str], policy: VerificationPolicy) -> VerificationPolicy:
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(policy):
+        name = f"SMARTCOUNTER_VERIFY_{f.name.upper()}"
+        if name not in env or env[name] == "":
+            continue
+        default = getattr(policy, f.name)
+        if isinstance(default, str):
+            changes[f.name] = env[name]
+        elif isinstance(default, int):
+            changes[f.name] = int(_float_env(env, name, default))
+        else:
+            changes[f.name] = _float_env(env, name, default)
+    if changes.get("challenge_mode", policy.challenge_mode) not in ("auto", "staff"):
+        raise ConfigError("SMARTCOUNTER_VERIFY_CHALLENGE_MODE must be 'auto' or 'staff'")
+    return dataclasses.replace(policy, **changes)

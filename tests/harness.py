@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ async def drop_redis_prefix(url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+# Converted face models shared by every test server (preparing them takes seconds; a
+# prepared directory is checked and reused).
+SHARED_MODELS_DIR = Path(tempfile.gettempdir()) / "smartcounter-test-models"
 
 
 def free_port() -> int:
@@ -70,8 +76,11 @@ async def running_server(
     redis_url: str | None = None,
     prefix: str = "sc",
     relay: str = "forward",
+    models_dir: Path | None = None,
+    configure=None,
     **routing,
 ):
+    """``configure(settings)`` may change any setting before the app is built."""
     from sessions.accounts import AccountDirectory
 
     settings = Settings(
@@ -79,6 +88,7 @@ async def running_server(
     )
     settings.tick_interval_s = 0.05
     settings.media_relay = relay
+    settings.models_dir = models_dir or SHARED_MODELS_DIR
     for name, value in routing.items():
         setattr(settings.routing, name, value)
     accounts = AccountDirectory(data_dir)
@@ -90,6 +100,8 @@ async def running_server(
         accounts.add_staff(username, passwords[username], depts, "staff", username.title())
     passwords["sup"] = "pw-sup-1234"
     accounts.add_staff("sup", passwords["sup"], ["tax", "housing"], "supervisor", "Sup")
+    if configure is not None:
+        configure(settings)
     app = build_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -178,3 +178,43 @@ async def test_live_index_follows_state(store):
     await store.update_session("a", {"state": "abandoned"})
     await store.update_session("b", {"state": "closed"})
     assert await store.live_sessions() == []
+
+
+def make_document(document_id: str, session_id: str = "s1", kind: str = "id_card") -> dict:
+    return {
+        "document_id": document_id,
+        "session_id": session_id,
+        "kind": kind,
+        "sha256": "ab" * 32,
+        "pages": 1,
+        "content_type": "image/jpeg",
+        "size": 10,
+        "created_at": 1.0,
+    }
+
+
+async def test_documents_indexed_by_session_in_order(store):
+    await store.add_document(make_document("d2"))
+    await store.add_document(make_document("d1"))
+    await store.add_document(make_document("d3", session_id="s2"))
+    assert [d["document_id"] for d in await store.session_documents("s1")] == ["d2", "d1"]
+    assert await store.get_document("d3") == make_document("d3", session_id="s2")
+    assert await store.get_document("nope") is None
+    assert await store.session_documents("empty") == []
+
+
+async def test_document_id_taken_conflicts_and_changes_nothing(store):
+    await store.add_document(make_document("d1"))
+    with pytest.raises(Conflict):
+        await store.add_document(make_document("d1", session_id="s9", kind="form"))
+    assert (await store.get_document("d1"))["kind"] == "id_card"
+    assert await store.session_documents("s9") == []
+
+
+async def test_verification_result_replaced_whole_with_empty_lists_kept(store):
+    assert await store.get_verification("s1") is None
+    await store.put_verification("s1", {"status": "failed", "frame_times": []})
+    await store.put_verification("s1", {"status": "passed", "frame_times": [], "match": {}})
+    assert await store.get_verification("s1") == {
+        "status": "passed", "frame_times": [], "match": {}
+    }

@@ -1,0 +1,2 @@
+"""Face models on onnxruntime: detection (YuNet), embedding (SFace), passive
+anti-spoofing, and the verifier that runs them on a call's video."""

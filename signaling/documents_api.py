@@ -1,0 +1,164 @@
+"""Document upload and download (PROTOCOL.md ``/sessions/{sid}/documents``,
+``/documents/{id}``). Uploads stream to disk, are recognised by their bytes and fully
+decoded once, and are durable (file fsynced, audit event fsynced, index written) before
+the 201 answer; a refused upload leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from document_share.intake import KINDS, Rejected, inspect
+from document_share.storage import TooLarge, Upload
+from sessions.session import Session
+
+from .auth import Principal
+from .http_common import authenticate, json_error
+from .keys import SERVICES
+
+CHUNK = 256 * 1024
+
+
+def public_document(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: document[key]
+        for key in ("document_id", "kind", "sha256", "pages", "content_type", "size", "created_at")
+    }
+
+
+def rejected(status: int, message: str) -> web.Response:
+    code = "bad_request" if status != 409 else "conflict"
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _receive_file(part: BodyPartReader, upload: Upload) -> None:
+    while chunk := await part.read_chunk(CHUNK):
+        await asyncio.to_thread(upload.write, chunk)
+
+
+async def upload_document(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    who = await authenticate(request)
+    if who is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    if who.role != "kiosk":
+        return json_error("forbidden", "only the session's kiosk may upload documents")
+    session = await services.store.get_session(request.match_info["sid"])
+    if session is None:
+        return json_error("not_found", "no such session")
+    if session.kiosk_id != who.id:
+        return json_error("forbidden", "this session belongs to another kiosk")
+    if not session.live:
+        return rejected(409, f"the session is {session.state}; documents can no longer be added")
+    if not request.content_type.startswith("multipart/"):
+        return rejected(400, "send the document as multipart/form-data with 'file' and 'kind'")
+    limits = services.upload_limits
+    upload = services.blobs.begin(limits.max_bytes)
+    kind: str | None = None
+    got_file = False
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "kind":
+                kind = (await part.read(decode=True))[:64].decode("utf-8", "replace").strip()
+            elif part.name == "file" and not got_file:
+                got_file = True
+                await _receive_file(part, upload)
+            else:
+                await part.release()
+        if not got_file:
+            raise Rejected(400, "the 'file' field is missing")
+        if kind not in KINDS:
+            raise Rejected(400, f"kind must be one of {', '.join(KINDS)}")
+        sha256 = await asyncio.to_thread(upload.finish)
+        content_type, pages = await asyncio.to_thread(inspect, upload.path, limits)
+        await asyncio.to_thread(services.blobs.commit, upload, sha256)
+    except TooLarge as exc:
+        upload.discard()
+        return rejected(413, str(exc))
+    except Rejected as exc:
+        upload.discard()
+        return rejected(exc.status, str(exc))
+    except (ValueError, AssertionError) as exc:  # aiohttp's multipart parser on bad framing
+        upload.discard()
+        return rejected(400, f"malformed multipart body: {exc}")
+    except BaseException:
+        upload.discard()
+        raise
+    document = {
+        "document_id": "doc_" + secrets.token_urlsafe(12),
+        "session_id": session.id,
+        "kiosk_id": session.kiosk_id,
+        "kind": kind,
+        "sha256": sha256,
+        "pages": pages,
+        "content_type": content_type,
+        "size": upload.size,
+        "created_at": time.time(),
+    }
+    await services.router.record(
+        session.id, "document.added",
+        **{k: document[k] for k in ("document_id", "kind", "sha256", "size", "content_type")},
+    )
+    await services.store.add_document(document)
+    await _announce(request, session, document)
+    return web.json_response(
+        {k: document[k] for k in ("document_id", "sha256", "pages", "kind")}, status=201
+    )
+
+
+async def _announce(request: web.Request, session: Session, document: dict[str, Any]) -> None:
+    services = request.app[SERVICES]
+    if session.staff_id:
+        await services.router.notifier.to_staff(
+            session.staff_id,
+            "document.added",
+            {
+                "session_id": session.id,
+                "document_id": document["document_id"],
+                "kind": document["kind"],
+                "pages": document["pages"],
+                "sha256": document["sha256"],
+                "thumbnail_url": None,
+            },
+        )
+
+
+def _may_read(who: Principal, session: Session) -> bool:
+    if who.role == "supervisor":
+        return True
+    if who.role == "kiosk":
+        return session.kiosk_id == who.id
+    return who.role == "staff" and session.department_id in who.departments
+
+
+async def get_document(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    who = await authenticate(request)
+    if who is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    document = await services.store.get_document(request.match_info["document_id"])
+    session = await services.store.get_session(document["session_id"]) if document else None
+    if document is None or session is None:
+        return json_error("not_found", "no such document")
+    if not _may_read(who, session):
+        return json_error("forbidden", "this document belongs to another session")
+    return web.FileResponse(
+        services.blobs.path_of(document["sha256"]),
+        headers={
+            "Content-Type": document["content_type"],
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def add_document_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/sessions/{sid}/documents", upload_document)
+    app.router.add_get("/api/v1/documents/{document_id}", get_document)

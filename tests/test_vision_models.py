@@ -132,7 +132,7 @@ def test_prepare_records_hashes_and_sources_and_skips_work_already_done(tmp_path
     prepare(tmp_path)
     assert (tmp_path / EMBEDDER.file).stat().st_mtime_ns == before
     infos = check_models(tmp_path, DEFAULT_ANTISPOOF)
-    assert [i.name for i in infos] == [DETECTOR.name, EMBEDDER.name, "antispoof_human"]
+    assert [i.name for i in infos] == [DETECTOR.name, EMBEDDER.name, "liveness_human"]
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
 
 
@@ -157,3 +157,27 @@ def test_a_shipped_file_with_another_hash_is_not_converted(tmp_path, monkeypatch
     with pytest.raises(ModelError, match="expected 0000"):
         prepare(tmp_path)
     assert not (tmp_path / DETECTOR.file).exists()
+
+
+def test_antispoof_crop_is_enlarged_squared_and_black_outside_the_frame():
+    from media.vision.antispoof import square_crop
+
+    rgb = np.full((100, 100, 3), 255, np.uint8)
+    crop = square_crop(rgb, np.array([80.0, 10.0, 20.0, 40.0]))  # near the right edge
+    assert crop.shape == (56, 56, 3)  # 40 × 1.4, square
+    assert crop[:, :10].min() == 255 and crop[:, -10:].max() == 0
+
+
+@pytest.mark.parametrize("model", ["liveness_human.onnx", "antispoof_human.onnx"])
+def test_both_bundled_passive_models_load_and_score_real_faces(model):
+    from media.vision.antispoof import AntiSpoof
+    from media.vision.models import BUNDLED_DIR, open_session
+
+    prepare(SHARED_MODELS_DIR)
+    analyzer = FaceAnalyzer.load(SHARED_MODELS_DIR, BUNDLED_DIR / model)
+    assert isinstance(analyzer.antispoof, AntiSpoof)
+    scores = [analyzer.analyze(photo(name)).passive for name in PHOTOS]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    if model == "liveness_human.onnx":  # the default must not turn real people away
+        assert min(scores) > 0.5, scores
+    assert open_session(BUNDLED_DIR / model, 1) is not None

@@ -67,7 +67,7 @@ EMBEDDER = ShippedModel(
     licence="Apache-2.0, OpenCV Zoo",
 )
 CONVERTED = (DETECTOR, EMBEDDER)
-DEFAULT_ANTISPOOF = BUNDLED_DIR / "antispoof_human.onnx"
+DEFAULT_ANTISPOOF = BUNDLED_DIR / "liveness_human.onnx"
 
 
 class ModelError(RuntimeError):

@@ -27,7 +27,7 @@ from .http_api import add_routes
 from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
 from .media_gateway import MediaGateway
-from .metrics import ForwardingCollector, Metrics
+from .metrics import ForwardingCollector, Metrics, VerificationCollector
 from .notifier import SocketNotifier
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
@@ -96,6 +96,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         sio.register_namespace(namespace)
 
     services.metrics.registry.register(ForwardingCollector(services.hub.consumers))
+    services.metrics.registry.register(VerificationCollector(verifier))
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICES] = services
     sio.attach(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -66,4 +66,36 @@ class ForwardingCollector(Collector):
         )
         yield GaugeMetricFamily(
             "smartcounter_forward_dropped_frames", "Frames dropped by live consumers", dropped
+        )
+
+
+class VerificationCollector(Collector):
+    """Identity verification figures, read from the verifier when scraped."""
+
+    def __init__(self, verifier) -> None:
+        self._verifier = verifier
+
+    def collect(self):
+        outcomes = CounterMetricFamily(
+            "smartcounter_verifications",
+            "Identity verifications finished, by status and reason",
+            labels=["status", "reason"],
+        )
+        for (status, reason), count in sorted(self._verifier.outcomes.items()):
+            outcomes.add_metric([status, reason], count)
+        yield outcomes
+        latency = GaugeMetricFamily(
+            "smartcounter_face_analysis_seconds",
+            "Time to analyse one video frame (detection, embedding, anti-spoofing), recent frames",
+            labels=["quantile"],
+        )
+        samples = sorted(self._verifier.analysis_seconds)
+        for q in (0.5, 0.95, 0.99):
+            if samples:
+                latency.add_metric([str(q)], samples[min(len(samples) - 1, int(q * len(samples)))])
+        yield latency
+        yield GaugeMetricFamily(
+            "smartcounter_face_models_loaded",
+            "1 when the face models are loaded, 0 when verification is unavailable",
+            1 if self._verifier.available else 0,
         )

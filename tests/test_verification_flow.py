@@ -129,6 +129,14 @@ async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
                          if e["type"] == "verification.completed")
         assert completed["data"]["match"]["passed"] is match
 
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/metrics") as resp:
+                metrics = await resp.text()
+        assert ('smartcounter_verifications_total{reason="challenge_failed",status="failed"} 1.0'
+                in metrics)
+        assert 'smartcounter_face_analysis_seconds{quantile="0.95"}' in metrics
+        assert "smartcounter_face_models_loaded 1.0" in metrics
+
 
 async def test_presence_watch_warns_when_the_person_leaves_and_someone_else_sits_down(
     tmp_path,

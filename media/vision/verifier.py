@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import logging
 import time
@@ -107,6 +108,10 @@ class Verifier:
         self.unavailable_reason = unavailable_reason or "the face models are not loaded"
         self.clock = clock
         self._runs: dict[str, Run] = {}
+        # Read by the metrics collector when scraped: results by (status, reason), and the
+        # durations of recent frame analyses (seconds, in the pool).
+        self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.analysis_seconds: collections.deque[float] = collections.deque(maxlen=512)
 
     @property
     def available(self) -> bool:
@@ -226,7 +231,10 @@ class Verifier:
         analyzer = self._analyzer()
 
         def work() -> Analysis:
-            return analyzer.analyze(frame.to_ndarray(format="bgr24"), passive=passive)
+            started = time.perf_counter()
+            analysis = analyzer.analyze(frame.to_ndarray(format="bgr24"), passive=passive)
+            self.analysis_seconds.append(time.perf_counter() - started)
+            return analysis
 
         return await self.pool.run(work)
 
@@ -340,5 +348,6 @@ class Verifier:
             )
 
     async def _record_result(self, result: dict[str, Any]) -> None:
+        self.outcomes[(result["status"], result.get("reason") or "")] += 1
         data = {k: v for k, v in result.items() if k != "session_id"}
         await self.record(result["session_id"], "verification.completed", **data)

@@ -39,6 +39,7 @@ class FrameSampler:
             self._relay_track = RelayTrack("video")
             source.attach(self._relay_track)  # the transcoding relay decodes anyway
             self._track = self._relay_track
+        self._closed = False
         self._task = asyncio.create_task(self._run(), name="frame-sampler")
 
     async def _run(self) -> None:
@@ -65,6 +66,9 @@ class FrameSampler:
         return self._task.done()
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._task.cancel()
         await asyncio.wait([self._task])
         if isinstance(self._source, Producer):

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from signaling.keys import SERVICES
 from tests.harness import Client, running_server
 from tests.test_media import ImageTrack, Peer, open_call, wait_until
 
@@ -104,6 +105,9 @@ async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
         assert final["liveness"]["passed"] is False
         assert final["reason"] == "challenge_failed"
         assert final["live_face"].startswith("data:image/jpeg;base64,")
+        assert final["id_face"] == first["id_face"]
+        updates = [d for e, d in staff.events if e == "verification.update"]
+        assert all("id_face" not in u for u in updates[1:-1])  # sent once, kept by the console
 
         token = await server.login("alice")
         async with aiohttp.ClientSession() as http:
@@ -122,6 +126,7 @@ async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
         assert record["documents"][0]["sha256"] == doc["sha256"]
 
         types = [e["type"] for e in audit_events(server, sid)]
+        assert "verification.interrupted" not in types
         for expected in ("document.added", "verification.started", "verification.challenge",
                          "verification.completed"):
             assert expected in types
@@ -242,3 +247,19 @@ async def test_a_corrupt_antispoof_model_makes_verification_unavailable(tmp_path
             async with http.get(f"{server.url}/readyz") as resp:
                 assert resp.status == 503
                 assert "cannot load" in (await resp.json())["checks"]["models"]
+
+
+async def test_hanging_up_mid_verification_stops_it_and_records_the_interruption(tmp_path):
+    async with call_with_camera(tmp_path, "obama2.jpg") as (server, _kiosk, staff, sid):
+        _, doc = await upload(server, sid, (ASSETS / "obama.jpg").read_bytes())
+        await staff.call(
+            "verification.start", {"session_id": sid, "id_document_id": doc["document_id"]}
+        )
+        await staff.wait_for("verification.update", session_id=sid, status="pending")
+        assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
+        verifier = server.app[SERVICES].verifier
+        await wait_until(lambda: not verifier.watched_sessions, what="the verification to stop")
+        events = audit_events(server, sid)
+        interrupted = [e for e in events if e["type"] == "verification.interrupted"]
+        assert [e["data"]["reason"] for e in interrupted] == ["call_ended"]
+        assert "verification.completed" not in [e["type"] for e in events]

@@ -117,6 +117,11 @@ class Verifier:
     def available(self) -> bool:
         return self.analyzer is not None
 
+    @property
+    def watched_sessions(self) -> list[str]:
+        """Sessions with a verification or presence watch running on this node."""
+        return list(self._runs)
+
     def ensure_available(self) -> None:
         self._analyzer()
 
@@ -138,7 +143,7 @@ class Verifier:
         except IdPhotoError as exc:
             await self._refuse_id(session, id_document, exc)
             raise BadRequest(str(exc)) from exc
-        await self.stop(session.id)
+        await self.stop(session.id, reason="restarted")
         run = Run(
             session=session,
             verification=Verification(self.policy, id_face.embedding),
@@ -154,7 +159,7 @@ class Verifier:
             models=[m.public() for m in analyzer.models],
         )
         run.task = asyncio.create_task(self._verify(run), name=f"verify-{session.id}")
-        await self._send_update(run, run.verification.report())
+        await self._send_update(run, run.verification.report(), with_id_face=True)
 
     async def challenge(self, session: Session, kind: str) -> None:
         run = self._runs.get(session.id)
@@ -163,10 +168,14 @@ class Verifier:
         run.verification.issue_challenge(kind, self.clock() - run.started_at)
         await self._announce_challenge(run)
 
-    async def stop(self, session_id: str) -> None:
+    async def stop(self, session_id: str, reason: str = "call_ended") -> None:
+        """End the session's verification or presence watch; a verification still
+        undecided is recorded as interrupted."""
         run = self._runs.pop(session_id, None)
         if run is None:
             return
+        if not run.verification.finished:
+            await self.record(session_id, "verification.interrupted", reason=reason)
         if run.task is not None and run.task is not asyncio.current_task():
             run.task.cancel()
             await asyncio.wait([run.task])
@@ -300,7 +309,9 @@ class Verifier:
         }
         await self.store.put_verification(run.session.id, result)
         await self._record_result(result)
-        await self._send_update(run, {**report, "live_face": run.last_live_crop})
+        await self._send_update(
+            run, {**report, "live_face": run.last_live_crop}, with_id_face=True
+        )
         logger.info(
             "verification of %s %s (%s)", run.session.id, report["status"], report.get("reason")
         )
@@ -320,8 +331,14 @@ class Verifier:
             {"session_id": run.session.id, "state": changed, "at": time.time()},
         )
 
-    async def _send_update(self, run: Run, report: dict[str, Any]) -> None:
-        payload = {"session_id": run.session.id, **report, "id_face": run.id_crop}
+    async def _send_update(
+        self, run: Run, report: dict[str, Any], with_id_face: bool = False
+    ) -> None:
+        """The ID face crop goes with the first and the final update only (it does not
+        change; the console keeps it)."""
+        payload = {"session_id": run.session.id, **report}
+        if with_id_face:
+            payload["id_face"] = run.id_crop
         payload.pop("frame_times", None)
         if run.session.staff_id:
             await self.notifier.to_staff(run.session.staff_id, "verification.update", payload)

@@ -6,6 +6,7 @@ mDNS host candidates, nothing that phones home).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 CHROMIUM_PATH = Path("/usr/bin/chromium")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FACE_JPG = ASSETS / "obama.jpg"
+# Another photo of the person on FACE_JPG: the kiosk's camera in the verification tests.
+LIVE_FACE_JPG = ASSETS / "obama2.jpg"
 
 
 def chromium_args(fake_video: Path) -> list[str]:
@@ -72,6 +75,17 @@ def make_fake_camera(dest: Path, source: Path = FACE_JPG) -> Path:
     )
     tmp.replace(dest)
     return dest
+
+
+def require_chromium() -> None:
+    """Skip the test (fail it on CI) when Chromium is not installed."""
+    import pytest  # only the tests need it, not the benchmark that shares this module
+
+    if not CHROMIUM_PATH.exists():
+        reason = f"{CHROMIUM_PATH} is missing (apt-get install chromium): browser tests not run"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " — CI must run them", pytrace=False)
+        pytest.skip(reason)
 
 
 async def launch_chromium(pw: Playwright, fake_video: Path, headless: bool = True) -> Browser:
@@ -173,3 +187,20 @@ async def console_login(page: Page, base_url: str, username: str, password: str)
     await expect(page.get_by_test_id("presence-state")).to_have_attribute(
         "data-state", "available", timeout=10_000
     )
+
+
+async def remote_video_playing(page: Page, timeout: float = 15_000) -> None:
+    """Wait until the page's remote <video> shows a picture (frames decoded)."""
+    await page.wait_for_function(
+        "() => { const v = document.querySelector('[data-testid=remote-video]');"
+        " return v && v.videoWidth > 0 && v.currentTime > 0; }",
+        timeout=timeout,
+    )
+
+
+def audit_events(audit_dir: Path, session_id: str) -> list[dict]:
+    """The session's audit trail (``DATA_DIR/audit/{session_id}.jsonl``), oldest first."""
+    path = audit_dir / f"{session_id}.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -125,8 +125,9 @@ async def open_live_face_page(
         await context.close()
 
 
-# Verification made fast for the browser tests: a head-turn challenge times out after 3 s.
-E2E_VERIFICATION = {"challenge_timeout_s": 3.0, "window_s": 8.0}
+# Verification made fast for the browser tests: a head-turn challenge times out after 3 s,
+# the presence watch after the check looks twice a second.
+E2E_VERIFICATION = {"challenge_timeout_s": 3.0, "window_s": 8.0, "presence_fps": 2.0}
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -1,5 +1,6 @@
 // Staff console (/console): sign in, set presence, answer calls from kiosks on video,
-// wrap up. Protocol v1, namespace /staff.
+// verify the caller's identity against their ID card, wrap up. Protocol v1, namespace
+// /staff.
 import { apiFetch, getCatalog, login } from "./api.js";
 import { byId, formatDuration, showOnly } from "./dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
@@ -7,7 +8,8 @@ import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream 
 import { startRinging, stopRinging, unlockAudio } from "./ringer.js";
 import { MediaLink } from "./rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
-import { connect, connectErrorCode } from "./socket.js";
+import { connect, connectErrorCode, requestOn } from "./socket.js";
+import { VerificationPanel } from "./verification.js";
 
 const DEFAULT_LANGUAGE = "zh-Hans";
 const AUTH_KEY = "smartcounter.console.auth";
@@ -31,6 +33,7 @@ const state = {
 };
 let client = null;
 let ticker = null;
+let verification = null; // VerificationPanel of the current call
 
 window.smartcounter = {
   get pc() {
@@ -69,6 +72,7 @@ function switchLanguage(lang) {
   renderPresence();
   render();
   renderTitle();
+  if (verification) verification.render();
 }
 
 function renderTitle() {
@@ -130,6 +134,7 @@ async function requestPresence(value) {
 function render() {
   const { offer, call, wrapup } = state;
   dom.incoming.hidden = !offer;
+  dom.callArea.hidden = !call;
   dom.callPanel.hidden = !call;
   dom.wrapupPanel.hidden = !wrapup;
   dom.idlePanel.hidden = Boolean(offer || call || wrapup);
@@ -293,6 +298,7 @@ async function accept() {
     startedAt: Date.now(),
   };
   dom.hangup.disabled = false;
+  verification.reset(offer.session_id);
   if (state.presence !== "busy") setPresence("busy");
   setStatus(null);
   render();
@@ -331,6 +337,7 @@ function endCall(sessionId, reason) {
   if (!state.call || state.call.session_id !== sessionId) return;
   stopMedia();
   state.call = null;
+  verification.reset(null);
   state.wrapup = { session_id: sessionId, reason };
   if (state.presence === "busy") setPresence("wrapup");
   setStatus("console.callEnded");
@@ -408,6 +415,8 @@ async function rejoinCall(sessionId) {
     startedAt: record.answered_at ? record.answered_at * 1000 : Date.now(),
   };
   dom.hangup.disabled = false;
+  verification.reset(record.session_id);
+  verification.restore(record); // documents and a verification result from before the reload
   render();
   startMedia();
 }
@@ -446,6 +455,9 @@ function connectSocket() {
   socket.on("call.offer", onCallOffer);
   socket.on("call.offer_revoked", onOfferRevoked);
   socket.on("call.ended", onCallEnded);
+  socket.on("document.added", (msg) => verification.onDocumentAdded(msg));
+  socket.on("verification.update", (msg) => verification.onUpdate(msg));
+  socket.on("verification.presence", (msg) => verification.onPresence(msg));
 }
 
 async function loadCatalog() {
@@ -552,6 +564,7 @@ async function logout(messageKey = null) {
   stopMedia();
   state.auth = null;
   state.call = null;
+  verification.reset(null);
   state.wrapup = null;
   state.presence = "away";
   syncCamera();
@@ -587,6 +600,7 @@ function init() {
     incomingProgress: byId("incoming-progress"),
     accept: byId("accept"),
     decline: byId("decline"),
+    callArea: byId("call-area"),
     callPanel: byId("call-panel"),
     callInfo: byId("call-info"),
     callDuration: byId("call-duration"),
@@ -600,6 +614,10 @@ function init() {
     idlePanel: byId("idle-panel"),
     idleText: byId("idle-text"),
   });
+
+  verification = new VerificationPanel(byId("verify-panel"), (event, payload) =>
+    requestOn(client && client.socket, event, payload),
+  );
 
   const savedLang = localStorage.getItem(LANG_KEY);
   switchLanguage(savedLang === "en" || savedLang === "zh-Hans" ? savedLang : DEFAULT_LANGUAGE);

@@ -1,17 +1,21 @@
 // Kiosk page (/kiosk#token=...): pick a department and a service, wait in the queue,
-// talk to an officer on video. Protocol v1, namespace /kiosk.
+// talk to an officer on video, scan the ID card and follow the head-turn prompt of the
+// identity check. Protocol v1, namespace /kiosk.
 import { getCatalog } from "./api.js";
 import { byId, el, showOnly } from "./dom.js";
-import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
-import { attachStream, detachStream, getLocalMedia, replayOnGesture } from "./media.js";
+import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t, tIn } from "./i18n.js";
+import { attachStream, detachStream, getLocalMedia, playQuietly, replayOnGesture } from "./media.js";
 import { MediaLink } from "./rtc.js";
 import { connect, connectErrorCode } from "./socket.js";
+import { CHALLENGES, FileInputScanner, isScanner, uploadDocument, uploadErrorKey } from "./verification.js";
 
 const DEFAULT_LANGUAGE = "zh-Hant";
 const ENDED_SCREEN_MS = 6000;
 const IDLE_RESET_MS = 120000;
 const CATALOG_RETRY_MS = 5000;
 const SESSION_KEY = "smartcounter.kiosk.session";
+const DEFAULT_CHALLENGE_TIMEOUT_S = 6;
+const CHALLENGE_TICK_MS = 200;
 
 const dom = {};
 const screens = {};
@@ -39,6 +43,13 @@ const state = {
 let client = null;
 let endedTimer = null;
 let idleTimer = null;
+// The ID card scanner: anything with scan() → Promise<File|Blob|null> (see verification.js).
+let scanner = null;
+// The ID scan of the current call: {state, key, vars, documentId, errorStatus, controller}.
+const scan = { state: "idle", key: null, vars: null, documentId: null, error: null, controller: null };
+// The head-turn prompt on screen: {kind, total, deadline} or null.
+let challenge = null;
+let challengeTimer = null;
 
 window.smartcounter = {
   get pc() {
@@ -49,6 +60,14 @@ window.smartcounter = {
   },
   get sessionId() {
     return state.sessionId;
+  },
+  /** The ID card scanner; a driver replaces it with its own {scan() → Promise<Blob|null>}. */
+  get scanner() {
+    return scanner;
+  },
+  set scanner(value) {
+    if (!isScanner(value)) throw new TypeError("a scanner needs a scan() method");
+    scanner = value;
   },
 };
 
@@ -90,6 +109,8 @@ function switchLanguage(lang) {
   renderStatus();
   setNotice(state.notice);
   setMediaState(state.mediaKey);
+  renderScan();
+  renderChallenge();
   renderDepartments();
   renderServices();
   renderSessionLabels();
@@ -100,6 +121,24 @@ function switchLanguage(lang) {
 function show(screen) {
   showOnly(screens, screen);
   document.body.dataset.screen = screen;
+  placeSelfView(screen === "call");
+  if (screen !== "call") {
+    // Out of the call: no prompt stays up, and the next call starts with a fresh scan.
+    hideChallenge();
+    resetScan();
+  }
+}
+
+/**
+ * In a call the self view sits in a corner of the officer's video (picture in picture),
+ * leaving the side column to the call's controls; elsewhere in the corner of the page.
+ */
+function placeSelfView(inCall) {
+  const home = inCall ? dom.callStage : dom.kioskMain;
+  if (dom.selfView.parentElement === home) return;
+  home.append(dom.selfView); // a synchronous move: the video keeps playing
+  dom.selfView.classList.toggle("self-view-pip", inCall);
+  if (dom.selfVideo.srcObject && dom.selfVideo.paused) playQuietly(dom.selfVideo);
 }
 
 function findDepartment(id) {
@@ -232,6 +271,8 @@ function restoreSession() {
 }
 
 function clearSession() {
+  hideChallenge();
+  resetScan();
   stopMedia();
   state.sessionId = null;
   state.serviceId = null;
@@ -408,6 +449,7 @@ function enterCall(staff) {
   if (staff) state.staff = staff;
   saveSession();
   setNotice(null);
+  resetScan();
   dom.hangup.disabled = false;
   renderSessionLabels();
   show("call");
@@ -464,6 +506,152 @@ async function resumeSession() {
   }
 }
 
+// ---------------------------------------------------------------- ID card scan
+
+function setScan(stateName, key = null, vars = null) {
+  scan.state = stateName;
+  scan.key = key;
+  scan.vars = vars;
+  renderScan();
+}
+
+function renderScan() {
+  dom.idScanStatus.dataset.state = scan.state;
+  dom.idScanStatus.dataset.kind = scan.state === "error" ? "error" : scan.state === "done" ? "ok" : "info";
+  dom.idScanStatus.textContent = scan.key ? t(scan.key, scan.vars) : "";
+  if (scan.documentId) dom.idScanStatus.dataset.documentId = scan.documentId;
+  else delete dom.idScanStatus.dataset.documentId;
+  if (scan.error) {
+    dom.idScanStatus.dataset.error = scan.error.code || "";
+    dom.idScanStatus.dataset.httpStatus = String(scan.error.status ?? "");
+  } else {
+    delete dom.idScanStatus.dataset.error;
+    delete dom.idScanStatus.dataset.httpStatus;
+  }
+  const uploading = scan.state === "uploading" || scan.state === "checking";
+  dom.idScanProgress.hidden = !uploading;
+  dom.idScan.disabled = uploading || state.phase !== "call";
+}
+
+function resetScan() {
+  if (scan.controller) scan.controller.abort();
+  scan.controller = null;
+  scan.documentId = null;
+  scan.error = null;
+  dom.idScanProgress.value = 0;
+  setScan("idle");
+}
+
+/** The "Scan ID card" button: ask the scanner for a picture, then upload it. */
+async function scanIdCard() {
+  if (state.phase !== "call" || scan.controller) return;
+  const sessionId = state.sessionId;
+  scan.error = null;
+  setScan("scanning", "kiosk.scan.scanning");
+  let file;
+  try {
+    file = await scanner.scan();
+  } catch (err) {
+    console.warn("ID scan failed", err);
+    file = null;
+    if (sessionId === state.sessionId && state.phase === "call" && !scan.controller) {
+      scan.error = { code: "scanner", status: null };
+      setScan("error", "kiosk.scan.error.generic");
+    }
+    return;
+  }
+  if (sessionId !== state.sessionId || state.phase !== "call" || scan.controller) return;
+  if (!file) {
+    setScan("cancelled", "kiosk.scan.cancelled");
+    return;
+  }
+  await uploadScan(file);
+}
+
+/** Send a scanned picture as the call's id_card document. */
+async function uploadScan(file) {
+  if (state.phase !== "call" || !state.sessionId || scan.controller) return;
+  const sessionId = state.sessionId;
+  const controller = new AbortController();
+  scan.controller = controller;
+  scan.error = null;
+  scan.documentId = null;
+  dom.idScanProgress.value = 0;
+  setScan("uploading", "kiosk.scan.uploading", { percent: 0 });
+  try {
+    const uploaded = await uploadDocument({
+      sessionId,
+      token: state.token,
+      file,
+      kind: "id_card",
+      signal: controller.signal,
+      onProgress: (fraction) => {
+        if (scan.controller !== controller) return;
+        dom.idScanProgress.value = fraction;
+        if (fraction >= 1) setScan("checking", "kiosk.scan.checking");
+        else setScan("uploading", "kiosk.scan.uploading", { percent: Math.floor(fraction * 100) });
+      },
+    });
+    if (scan.controller !== controller) return;
+    scan.controller = null;
+    scan.documentId = uploaded.document_id;
+    setScan("done", "kiosk.scan.done");
+  } catch (err) {
+    if (scan.controller !== controller) return; // reset meanwhile (the call ended)
+    scan.controller = null;
+    console.warn("ID upload failed", err);
+    scan.error = { code: err.code, status: err.status };
+    setScan("error", uploadErrorKey(err));
+  }
+}
+
+// ---------------------------------------------------------------- head-turn prompt
+
+function showChallenge(kind, timeoutS) {
+  const total = Number(timeoutS) > 0 ? Number(timeoutS) : DEFAULT_CHALLENGE_TIMEOUT_S;
+  challenge = { kind, total, deadline: performance.now() + total * 1000 };
+  clearInterval(challengeTimer);
+  challengeTimer = setInterval(tickChallenge, CHALLENGE_TICK_MS);
+  renderChallenge();
+}
+
+function hideChallenge() {
+  challenge = null;
+  clearInterval(challengeTimer);
+  challengeTimer = null;
+  renderChallenge();
+}
+
+function tickChallenge() {
+  if (!challenge) return;
+  if (performance.now() >= challenge.deadline) hideChallenge();
+  else renderCountdown();
+}
+
+function renderCountdown() {
+  const left = Math.max(0, (challenge.deadline - performance.now()) / 1000);
+  const seconds = Math.ceil(left);
+  dom.challengeCountdown.textContent = t("kiosk.challenge.seconds", { seconds });
+  dom.challengeCountdown.dataset.seconds = String(seconds);
+  dom.challengeProgress.max = challenge.total;
+  dom.challengeProgress.value = left;
+}
+
+function renderChallenge() {
+  dom.challengePrompt.hidden = !challenge;
+  dom.challengePrompt.dataset.challenge = challenge ? challenge.kind : "";
+  if (!challenge) return;
+  const lang = getLanguage();
+  const other = lang === "en" ? "zh-Hant" : "en";
+  const key = `kiosk.challenge.${challenge.kind}`;
+  dom.challengeArrow.textContent = challenge.kind === "turn_left" ? "←" : "→";
+  dom.challengeText.textContent = t(key);
+  dom.challengeText.lang = lang;
+  dom.challengeTextOther.textContent = tIn(other, key);
+  dom.challengeTextOther.lang = other;
+  renderCountdown();
+}
+
 // ---------------------------------------------------------------- server events
 
 function onQueueUpdate(msg) {
@@ -489,10 +677,18 @@ function onCallConnected(msg) {
   if (state.phase === "requesting" || state.phase === "waiting") enterCall(msg.staff || null);
 }
 
+function onChallenge(msg) {
+  if (!msg || msg.session_id !== state.sessionId || state.phase !== "call") return;
+  if (!CHALLENGES.includes(msg.challenge)) return;
+  showChallenge(msg.challenge, msg.timeout_s);
+}
+
 function onCallEnded(msg) {
   if (!msg || msg.session_id !== state.sessionId) return;
   if (msg.reason === "transferred") {
     // The session goes back to a queue in another department; queue.update follows.
+    hideChallenge();
+    resetScan();
     stopMedia();
     state.adoptNextSession = true;
     state.staff = null;
@@ -527,6 +723,7 @@ function connectSocket() {
   socket.on("queue.update", onQueueUpdate);
   socket.on("call.connected", onCallConnected);
   socket.on("call.ended", onCallEnded);
+  socket.on("verification.challenge", onChallenge);
 }
 
 async function loadCatalog() {
@@ -586,6 +783,19 @@ function init() {
     endedReason: byId("ended-reason"),
     remoteVideo: byId("remote-video"),
     selfVideo: byId("self-video"),
+    selfView: byId("self-view"),
+    callStage: byId("call-stage"),
+    kioskMain: byId("kiosk-main"),
+    idScan: byId("id-scan"),
+    idScanInput: byId("id-scan-input"),
+    idScanProgress: byId("id-scan-progress"),
+    idScanStatus: byId("id-scan-status"),
+    challengePrompt: byId("challenge-prompt"),
+    challengeArrow: byId("challenge-arrow"),
+    challengeText: byId("challenge-text"),
+    challengeTextOther: byId("challenge-text-other"),
+    challengeCountdown: byId("challenge-countdown"),
+    challengeProgress: byId("challenge-progress"),
   });
   Object.assign(screens, {
     departments: byId("screen-departments"),
@@ -602,6 +812,9 @@ function init() {
   dom.back.addEventListener("click", goHome);
   dom.cancel.addEventListener("click", cancelCall);
   dom.hangup.addEventListener("click", hangup);
+  // A file input stands in for the scanner; a file put in it directly is uploaded too.
+  scanner = new FileInputScanner(dom.idScanInput, (file) => uploadScan(file));
+  dom.idScan.addEventListener("click", scanIdCard);
   screens.ended.addEventListener("click", () => {
     if (state.phase === "ended") resetToHome();
   });

@@ -131,7 +131,12 @@ class Verification:
     challenge: Challenge | None = None
     finished: bool = False
     reason: str | None = None
+    refused: str | None = None
     last_face_present: bool = False
+
+    def refuse(self, reason: str) -> None:
+        """End before any frame: the ID could not be used (``reason`` says why)."""
+        self.finished, self.refused = True, reason
 
     def add(self, sample: FaceSample) -> None:
         if self.finished:
@@ -228,6 +233,8 @@ class Verification:
 
     def _failure_reason(self, match: bool, passive: bool, challenge: bool,
                         consistency: dict[str, Any]) -> str | None:
+        if self.refused:
+            return self.refused
         if not self.good:
             return "no_face"
         if self.reason:

@@ -178,6 +178,8 @@ async def test_id_without_a_face_is_refused_with_a_clear_status(tmp_path):
         assert "no face" in ack["error"]["message"]
         update = await staff.wait_for("verification.update", session_id=sid)
         assert update["status"] == "failed" and update["reason"] == "id_no_face"
+        assert update["match"]["threshold"] == 0.363 and update["match"]["passed"] is False
+        assert "consistency" in update["liveness"] and "no face" in update["message"]
 
 
 async def test_verification_events_check_role_session_and_document(tmp_path):

@@ -191,3 +191,13 @@ def test_presence_warns_after_confirmed_changes_only():
     assert watch.check(sample(12, person=PERSON_B)) == "changed"
     assert watch.check(sample(14)) is None
     assert watch.check(sample(16)) == "present"
+
+
+def test_a_refused_id_gives_a_failed_report_of_the_usual_shape():
+    v = verification()
+    v.refuse("id_no_face")
+    report = v.report()
+    assert report["status"] == "failed" and report["reason"] == "id_no_face"
+    assert report["match"] == {"score": None, "threshold": 0.363, "passed": False}
+    assert report["liveness"]["passed"] is False
+    assert report["liveness"]["consistency"]["frames"] == 0

@@ -346,10 +346,13 @@ class Verifier:
     async def _refuse_id(
         self, session: Session, id_document: dict[str, Any], exc: IdPhotoError
     ) -> None:
+        """The ID gave no usable face: a failed result of the usual shape, with the ID
+        problem as its reason."""
+        verification = Verification(self.policy, np.zeros(128, dtype=np.float32))
+        verification.refuse(exc.reason)
         result = {
+            **verification.report(),
             "session_id": session.id,
-            "status": "failed",
-            "reason": exc.reason,
             "message": str(exc),
             "id_document_id": id_document["document_id"],
             "id_sha256": id_document["sha256"],
@@ -358,11 +361,8 @@ class Verifier:
         await self.store.put_verification(session.id, result)
         await self._record_result(result)
         if session.staff_id:
-            undecided = {"score": None, "passed": False}
-            await self.notifier.to_staff(
-                session.staff_id, "verification.update",
-                {**result, "face_present": False, "liveness": undecided, "match": undecided},
-            )
+            update = {k: v for k, v in result.items() if k != "frame_times"}
+            await self.notifier.to_staff(session.staff_id, "verification.update", update)
 
     async def _record_result(self, result: dict[str, Any]) -> None:
         self.outcomes[(result["status"], result.get("reason") or "")] += 1

@@ -131,6 +131,12 @@ def test_prepare_records_hashes_and_sources_and_skips_work_already_done(tmp_path
     before = (tmp_path / EMBEDDER.file).stat().st_mtime_ns
     prepare(tmp_path)
     assert (tmp_path / EMBEDDER.file).stat().st_mtime_ns == before
+    # A file made by an older converter is made again.
+    stale = {**manifest, EMBEDDER.name: {**manifest[EMBEDDER.name], "converter_version": 1}}
+    (tmp_path / "manifest.json").write_text(json.dumps(stale))
+    manifest = prepare(tmp_path)
+    assert (tmp_path / EMBEDDER.file).stat().st_mtime_ns != before
+    assert manifest[EMBEDDER.name]["converter_version"] == vision_models.CONVERTER_VERSION
     infos = check_models(tmp_path, DEFAULT_ANTISPOOF)
     assert [i.name for i in infos] == [DETECTOR.name, EMBEDDER.name, "liveness_human"]
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest

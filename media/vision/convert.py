@@ -99,6 +99,28 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def expand_prelu(model: onnx.ModelProto) -> None:
+    """Rewrites ``PRelu(x, slope)`` as ``Relu(x) - slope * Relu(-x)``: the same numbers
+    (bit for bit), but onnxruntime's CPU ``PRelu`` kernel broadcasts its per-channel slope
+    slowly, and the expanded form runs SFace about a quarter faster on one core."""
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        (y,) = node.output
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}/positive"]),
+            helper.make_node("Neg", [x], [f"{y}/negated"]),
+            helper.make_node("Relu", [f"{y}/negated"], [f"{y}/negative"]),
+            helper.make_node("Mul", [f"{y}/negative", slope], [f"{y}/scaled"]),
+            helper.make_node("Sub", [f"{y}/positive", f"{y}/scaled"], [y]),
+        ]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+
+
 def make_spatial_dims_dynamic(model: onnx.ModelProto) -> None:
     """Lets a fully convolutional detector take any input height and width (multiples
     of its largest stride) instead of the fixed size it was exported with."""
@@ -114,6 +136,7 @@ def make_spatial_dims_dynamic(model: onnx.ModelProto) -> None:
 def convert(source: bytes, dynamic_input: bool = False) -> bytes:
     """The fp32 ONNX bytes of a block-quantised model."""
     model = fold_constants(onnx.load_from_string(source))
+    expand_prelu(model)
     if dynamic_input:
         make_spatial_dims_dynamic(model)
     onnx.checker.check_model(model)

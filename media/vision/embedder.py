@@ -9,6 +9,8 @@ OpenCV out of the serving path.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 CROP_SIZE = 112
@@ -46,26 +48,46 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
+@functools.cache
+def _grid(size: int) -> np.ndarray:
+    return np.mgrid[0:size, 0:size].astype(np.float32)
+
+
 def warp_affine(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Bilinear ``size``×``size`` sampling of ``image`` through the forward affine
     ``matrix`` (source → destination), pixel centres at integer coordinates, zeros
-    outside (as ``cv2.warpAffine`` with ``INTER_LINEAR`` and a constant border)."""
-    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    outside (as ``cv2.warpAffine`` with ``INTER_LINEAR`` and a constant border).
+
+    Only the patch of ``image`` the output samples from is copied and padded, so the
+    cost depends on the face, not on the frame."""
+    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2].astype(np.float32)
+    ys, xs = _grid(size)
     src_x = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
     src_y = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
     x0, y0 = np.floor(src_x).astype(np.int64), np.floor(src_y).astype(np.int64)
     fx, fy = (src_x - x0)[..., None], (src_y - y0)[..., None]
     height, width = image.shape[:2]
-    padded = np.zeros((height + 2, width + 2, image.shape[2]), dtype=np.float32)
-    padded[1:-1, 1:-1] = image
-    x0p = np.clip(x0 + 1, 0, width + 1)
-    y0p = np.clip(y0 + 1, 0, height + 1)
-    x1p = np.clip(x0 + 2, 0, width + 1)
-    y1p = np.clip(y0 + 2, 0, height + 1)
-    top = padded[y0p, x0p] * (1 - fx) + padded[y0p, x1p] * fx
-    bottom = padded[y1p, x0p] * (1 - fx) + padded[y1p, x1p] * fx
-    return top * (1 - fy) + bottom * fy
+    # The patch [left, right) × [top, bottom) of image coordinates, one pixel of zeros
+    # around it standing for "outside the image".
+    left, top = int(x0.min()) - 1, int(y0.min()) - 1
+    right, bottom = int(x0.max()) + 3, int(y0.max()) + 3
+    patch = np.zeros((bottom - top, right - left, image.shape[2]), dtype=np.float32)
+    inner_l, inner_t = max(left, 0), max(top, 0)
+    inner_r, inner_b = min(right, width), min(bottom, height)
+    if inner_r > inner_l and inner_b > inner_t:
+        patch[inner_t - top : inner_b - top, inner_l - left : inner_r - left] = image[
+            inner_t:inner_b, inner_l:inner_r
+        ]
+    stride = patch.shape[1]
+    flat = patch.reshape(-1, patch.shape[2])
+    index = ((y0 - top) * stride + (x0 - left)).reshape(-1)
+
+    def at(offset: int) -> np.ndarray:
+        return np.take(flat, index + offset, axis=0).reshape(size, size, -1)
+
+    top_row = at(0) * (1 - fx) + at(1) * fx
+    bottom_row = at(stride) * (1 - fx) + at(stride + 1) * fx
+    return top_row * (1 - fy) + bottom_row * fy
 
 
 def align(bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

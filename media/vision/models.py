@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 MANIFEST = "manifest.json"
+# Bumped whenever media.vision.convert changes what it writes: prepared files made by an
+# older converter are converted again.
+CONVERTER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def prepare(models_dir: Path, force: bool = False) -> dict[str, Any]:
             not force
             and path.exists()
             and entry.get("source_sha256") == model.source_sha256
+            and entry.get("converter_version") == CONVERTER_VERSION
             and entry.get("sha256") == sha256_file(path)
         ):
             continue
@@ -147,7 +151,9 @@ def prepare(models_dir: Path, force: bool = False) -> dict[str, Any]:
             "source": model.source,
             "source_sha256": model.source_sha256,
             "licence": model.licence,
-            "converter": "media.vision.convert (block-int8 DequantizeLinear folded to fp32)",
+            "converter": "media.vision.convert (block-int8 DequantizeLinear folded to fp32, "
+            "PRelu expanded)",
+            "converter_version": CONVERTER_VERSION,
             "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         logger.info(

@@ -20,7 +20,8 @@ _SIGNATURES = {
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
+    max_pixels: int = 40_000_000  # per image, and per rendered PDF page
+    max_pdf_pages: int = 50
 
 
 class Rejected(ValueError):
@@ -38,8 +39,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def inspect(path: Path, limits: Limits) -> tuple[str, int]:
-    """``(content type, pages)`` of an uploaded file, or :class:`Rejected`. Blocking."""
+def inspect(path: Path, limits: Limits) -> tuple[str, int | None]:
+    """``(content type, pages)`` of an uploaded file, or :class:`Rejected`. Blocking.
+    A PDF's pages are counted by PDFium on its own thread (``None`` here)."""
     with path.open("rb") as f:
         head = f.read(16)
     if not head:
@@ -48,7 +50,7 @@ def inspect(path: Path, limits: Limits) -> tuple[str, int]:
     if content_type is None:
         raise Rejected(415, "only JPEG, PNG and PDF files are accepted")
     if content_type == "application/pdf":
-        raise Rejected(415, "PDF documents are not accepted yet; scan to JPEG or PNG")
+        return content_type, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -65,3 +67,12 @@ def inspect(path: Path, limits: Limits) -> tuple[str, int]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Rejected(422, f"the image is damaged or unreadable: {exc}") from exc
     return content_type, 1
+
+
+def check_pdf_pages(pages: int, limits: Limits) -> None:
+    if pages < 1:
+        raise Rejected(422, "the PDF has no pages")
+    if pages > limits.max_pdf_pages:
+        raise Rejected(
+            413, f"the PDF has {pages} pages; at most {limits.max_pdf_pages} are accepted"
+        )

@@ -85,5 +85,17 @@ class BlobStore:
             _fsync_dir(target.parent)
         return target
 
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` (durably) and return its sha256."""
+        upload = self.begin(len(data))
+        try:
+            upload.write(data)
+            sha256 = upload.finish()
+        except BaseException:
+            upload.discard()
+            raise
+        self.commit(upload, sha256)
+        return sha256
+
     def read(self, sha256: str) -> bytes:
         return self.path_of(sha256).read_bytes()

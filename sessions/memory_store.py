@@ -11,7 +11,7 @@ from typing import Any
 from .errors import Conflict, NotFound
 from .presence import Presence, PresenceState
 from .session import LIVE_STATES, Session, SessionState
-from .store import Expect
+from .store import Expect, check_expect
 
 
 class MemoryStore:
@@ -26,6 +26,8 @@ class MemoryStore:
         self._documents: dict[str, dict[str, Any]] = {}
         self._session_documents: dict[str, list[str]] = {}
         self._verifications: dict[str, dict[str, Any]] = {}
+        self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._cases: dict[str, dict[str, Any]] = {}
 
     def _index(self, raw: dict[str, Any]) -> None:
         sid = raw["id"]
@@ -64,7 +66,7 @@ class MemoryStore:
         raw = self._sessions.get(session_id)
         if raw is None:
             raise NotFound(f"no session {session_id}")
-        _check_expect(raw, expect, f"session {session_id}")
+        check_expect(raw, expect, f"session {session_id}")
         raw.update(copy.deepcopy(dict(changes)))
         self._index(raw)
         return Session.from_dict(copy.deepcopy(raw))
@@ -120,7 +122,7 @@ class MemoryStore:
         raw = self._presence.get(staff_id)
         if raw is None:
             raise NotFound(f"no presence for staff {staff_id}")
-        _check_expect(raw, expect, f"staff {staff_id}")
+        check_expect(raw, expect, f"staff {staff_id}")
         raw.update(copy.deepcopy(dict(changes)))
         return Presence.from_dict(copy.deepcopy(raw))
 
@@ -158,7 +160,40 @@ class MemoryStore:
         return copy.deepcopy(raw) if raw is not None else None
 
 
-def _check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> None:
-    for name, allowed in (expect or {}).items():
-        if raw.get(name) not in allowed:
-            raise Conflict(f"{what}: {name} is {raw.get(name)!r}, expected one of {list(allowed)}")
+    async def put_record(
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+    ) -> None:
+        if create and (kind, record_id) in self._records:
+            raise Conflict(f"{kind} {record_id} exists")
+        self._records[(kind, record_id)] = copy.deepcopy(dict(record))
+
+    async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        raw = self._records.get((kind, record_id))
+        return copy.deepcopy(raw) if raw is not None else None
+
+    async def create_case(self, case: Mapping[str, Any]) -> None:
+        if case["receipt_no"] in self._cases:
+            raise Conflict(f"case {case['receipt_no']} exists")
+        self._cases[case["receipt_no"]] = copy.deepcopy(dict(case))
+
+    async def get_case(self, receipt_no: str) -> dict[str, Any] | None:
+        raw = self._cases.get(receipt_no)
+        return copy.deepcopy(raw) if raw is not None else None
+
+    async def update_case(
+        self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> dict[str, Any]:
+        raw = self._cases.get(receipt_no)
+        if raw is None:
+            raise NotFound(f"no case {receipt_no}")
+        check_expect(raw, expect, f"case {receipt_no}")
+        raw.update(copy.deepcopy(dict(changes)))
+        return copy.deepcopy(raw)
+
+    async def cases(self, state: str) -> list[dict[str, Any]]:
+        found = [c for c in self._cases.values() if c["state"] == state]
+        return copy.deepcopy(sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"])))
+
+    async def session_cases(self, session_id: str) -> list[dict[str, Any]]:
+        found = [c for c in self._cases.values() if c["session_id"] == session_id]
+        return copy.deepcopy(sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"])))

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from .errors import Conflict, NotFound
 from .presence import Presence
 from .session import Session
-from .store import Expect
+from .store import Expect, check_expect
 
 _LIB = r"""
 local function is_null(v) return v == nil or v == cjson.null end
@@ -160,6 +161,14 @@ redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 """
 
+# The case, its state index and its session's list, all or none.
+_CREATE_CASE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
+
 # cjson turns an empty JSON array into an empty object; these fields are lists.
 _LIST_FIELDS = ("declined_by", "departments")
 
@@ -188,6 +197,7 @@ class RedisStore:
         self._put_presence = self._redis.register_script(_PUT_PRESENCE)
         self._reserve = self._redis.register_script(_RESERVE)
         self._add_document = self._redis.register_script(_ADD_DOCUMENT)
+        self._create_case = self._redis.register_script(_CREATE_CASE)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -309,3 +319,75 @@ class RedisStore:
     async def get_verification(self, session_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(self._key("ver", session_id))
         return json.loads(raw) if raw is not None else None
+
+    async def put_record(
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+    ) -> None:
+        stored = await self._redis.set(
+            self._key("rec", kind, record_id), json.dumps(dict(record)), nx=create or None
+        )
+        if create and not stored:
+            raise Conflict(f"{kind} {record_id} exists")
+
+    async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("rec", kind, record_id))
+        return json.loads(raw) if raw is not None else None
+
+    async def create_case(self, case: Mapping[str, Any]) -> None:
+        receipt_no = case["receipt_no"]
+        created = await self._create_case(
+            keys=[
+                self._key("case", receipt_no),
+                self._key("cases", case["state"]),
+                self._key("scases", case["session_id"]),
+            ],
+            args=[json.dumps(dict(case)), receipt_no, case["submitted_at"]],
+        )
+        if not created:
+            raise Conflict(f"case {receipt_no} exists")
+
+    async def get_case(self, receipt_no: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key("case", receipt_no))
+        return json.loads(raw) if raw is not None else None
+
+    async def update_case(
+        self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> dict[str, Any]:
+        key = self._key("case", receipt_no)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise NotFound(f"no case {receipt_no}")
+                    case = json.loads(raw)
+                    check_expect(case, expect, f"case {receipt_no}")
+                    updated = {**case, **changes}
+                    pipe.multi()
+                    pipe.set(key, json.dumps(updated))
+                    if updated["state"] != case["state"]:
+                        pipe.zrem(self._key("cases", case["state"]), receipt_no)
+                        pipe.zadd(
+                            self._key("cases", updated["state"]),
+                            {receipt_no: updated["submitted_at"]},
+                        )
+                    await pipe.execute()
+                    return updated
+                except WatchError:
+                    continue
+
+    async def _cases_by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        raws = await self._redis.mget([self._key("case", i) for i in ids])
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    async def cases(self, state: str) -> list[dict[str, Any]]:
+        return await self._cases_by_ids(await self._redis.zrange(self._key("cases", state), 0, -1))
+
+    async def session_cases(self, session_id: str) -> list[dict[str, Any]]:
+        found = await self._cases_by_ids(
+            sorted(await self._redis.smembers(self._key("scases", session_id)))
+        )
+        return sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"]))

@@ -18,11 +18,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from .errors import Conflict
 from .presence import Presence
 from .session import Session
 
 # Field → the values it must have for a compare-and-set update to go ahead.
 Expect = Mapping[str, Sequence[Any]]
+
+
+def check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> None:
+    for name, allowed in (expect or {}).items():
+        if raw.get(name) not in allowed:
+            raise Conflict(f"{what}: {name} is {raw.get(name)!r}, expected one of {list(allowed)}")
 
 
 class Store(Protocol):
@@ -90,3 +97,27 @@ class Store(Protocol):
         """Store the session's latest identity verification result (replacing any)."""
 
     async def get_verification(self, session_id: str) -> dict[str, Any] | None: ...
+
+    async def put_record(
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+    ) -> None:
+        """Store a whole record (signature requests, signatures, print jobs); with
+        ``create``, raise :class:`Conflict` if it exists."""
+
+    async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
+
+    async def create_case(self, case: Mapping[str, Any]) -> None:
+        """A new application, keyed by ``receipt_no`` (:class:`Conflict` if taken), in
+        the index of its ``state``."""
+
+    async def get_case(self, receipt_no: str) -> dict[str, Any] | None: ...
+
+    async def update_case(
+        self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> dict[str, Any]:
+        """Compare-and-set, as :meth:`update_session`; the state index follows."""
+
+    async def cases(self, state: str) -> list[dict[str, Any]]:
+        """Cases in ``state``, oldest submission first."""
+
+    async def session_cases(self, session_id: str) -> list[dict[str, Any]]: ...

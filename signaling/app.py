@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 import socketio
 from aiohttp import web
 
+from document_share.desk import CaseDesk
 from document_share.intake import Limits
+from document_share.pages import PageRenderer
 from document_share.storage import BlobStore
 from media.peer import IceServer, MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
@@ -29,6 +31,7 @@ from .kiosk_namespace import KioskNamespace
 from .media_gateway import MediaGateway
 from .metrics import ForwardingCollector, Metrics, VerificationCollector
 from .notifier import SocketNotifier
+from .signed_urls import UrlSigner, signed_url
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
 
@@ -55,6 +58,8 @@ class Services:
     hub: MediaHub
     ice_servers: list[IceServer]
     blobs: BlobStore
+    renderer: PageRenderer
+    signer: UrlSigner
     vision: Vision
     upload_limits: Limits = field(default_factory=Limits)
     ice_ttl_s: int = 3600
@@ -66,6 +71,7 @@ class Services:
     router: CallRouter = field(init=False)
     sio: socketio.AsyncServer = field(init=False)
     verifier: Verifier = field(init=False)
+    desk: CaseDesk = field(init=False)
 
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
@@ -83,11 +89,16 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         vision.analyzer, vision.problem,
     )
     gateway.on_release(verifier.stop)
+    desk = CaseDesk(
+        services.store, router.record, notifier, services.blobs,
+        lambda kind, item_id: signed_url(services.signer, kind, item_id),
+    )
     services.router, services.sio, services.verifier = router, sio, verifier
-    kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics)
+    services.desk = desk
+    kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics, desk)
     staff = StaffNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics, verifier,
-        services.blobs,
+        services.blobs, desk,
     )
     supervisor = SupervisorNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics
@@ -124,6 +135,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         await verifier.close()
         await services.hub.close()
         await asyncio.to_thread(vision.pool.close)
+        await asyncio.to_thread(services.renderer.close)
         await services.store.close()
 
     async def disconnect_sockets(app: web.Application) -> None:

@@ -6,21 +6,26 @@ the 201 answer; a refused upload leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from document_share.intake import KINDS, Rejected, inspect
+from document_share.intake import KINDS, Rejected, check_pdf_pages, inspect
+from document_share.pages import THUMBNAIL_WIDTH, PageError, served_width
 from document_share.storage import TooLarge, Upload
 from sessions.session import Session
 
 from .auth import Principal
 from .http_common import authenticate, json_error
 from .keys import SERVICES
+from .signed_urls import UrlSigner
 
 CHUNK = 256 * 1024
+PRIVATE_FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
+logger = logging.getLogger(__name__)
 
 
 def public_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +83,12 @@ async def upload_document(request: web.Request) -> web.Response:
             raise Rejected(400, f"kind must be one of {', '.join(KINDS)}")
         sha256 = await asyncio.to_thread(upload.finish)
         content_type, pages = await asyncio.to_thread(inspect, upload.path, limits)
+        if pages is None:  # a PDF
+            try:
+                pages = await services.renderer.pdf_pages(upload.path)
+            except PageError as exc:
+                raise Rejected(422, str(exc)) from exc
+            check_pdf_pages(pages, limits)
         await asyncio.to_thread(services.blobs.commit, upload, sha256)
     except TooLarge as exc:
         upload.discard()
@@ -107,6 +118,7 @@ async def upload_document(request: web.Request) -> web.Response:
         **{k: document[k] for k in ("document_id", "kind", "sha256", "size", "content_type")},
     )
     await services.store.add_document(document)
+    await _prepare_thumbnail(request, document)
     await _announce(request, session, document)
     return web.json_response(
         {k: document[k] for k in ("document_id", "sha256", "pages", "kind")}, status=201
@@ -125,9 +137,28 @@ async def _announce(request: web.Request, session: Session, document: dict[str, 
                 "kind": document["kind"],
                 "pages": document["pages"],
                 "sha256": document["sha256"],
-                "thumbnail_url": None,
+                "thumbnail_url": page_url(services.signer, document["document_id"], 1,
+                                          THUMBNAIL_WIDTH),
             },
         )
+
+
+def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
+    """A signed URL of a page image, loadable by ``<img>`` for a few minutes."""
+    return signer.sign(f"/api/v1/documents/{document_id}/pages/{page}.png", w=width)
+
+
+async def _prepare_thumbnail(request: web.Request, document: dict[str, Any]) -> None:
+    """Render the first page's thumbnail before the staff hears of the document, so
+    their console shows it at once; a failure only delays it to the first request."""
+    services = request.app[SERVICES]
+    try:
+        await services.renderer.page(
+            services.blobs.path_of(document["sha256"]), document["sha256"],
+            document["content_type"], 1, THUMBNAIL_WIDTH,
+        )
+    except (PageError, OSError, ValueError):
+        logger.warning("thumbnail of %s failed", document["document_id"], exc_info=True)
 
 
 def _may_read(who: Principal, session: Session) -> bool:
@@ -140,25 +171,61 @@ def _may_read(who: Principal, session: Session) -> bool:
 
 async def get_document(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    who = await authenticate(request)
-    if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
+    found = await _readable_document(request)
+    if isinstance(found, web.Response):
+        return found
+    document, _ = found
+    return web.FileResponse(
+        services.blobs.path_of(document["sha256"]),
+        headers=PRIVATE_FILE_HEADERS | {"Content-Type": document["content_type"]},
+    )
+
+
+async def _readable_document(
+    request: web.Request,
+) -> tuple[dict[str, Any], Session] | web.Response:
+    """The document the URL names, if the caller may read it: by bearer token, or by a
+    valid signature on this very URL."""
+    services = request.app[SERVICES]
+    signed = "sig" in request.query and services.signer.verify(
+        request.path, dict(request.query)
+    )
+    who = None if signed else await authenticate(request)
+    if not signed and who is None:
+        return json_error("unauthorized", "a valid bearer token or signed URL is required")
     document = await services.store.get_document(request.match_info["document_id"])
     session = await services.store.get_session(document["session_id"]) if document else None
     if document is None or session is None:
         return json_error("not_found", "no such document")
-    if not _may_read(who, session):
+    if who is not None and not _may_read(who, session):
         return json_error("forbidden", "this document belongs to another session")
-    return web.FileResponse(
-        services.blobs.path_of(document["sha256"]),
-        headers={
-            "Content-Type": document["content_type"],
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return document, session
+
+
+async def get_page(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    found = await _readable_document(request)
+    if isinstance(found, web.Response):
+        return found
+    document, _ = found
+    try:
+        number = int(request.match_info["page"])
+        width = served_width(int(request.query["w"]) if "w" in request.query else None)
+    except ValueError:
+        return json_error("bad_request", "page and w must be whole numbers")
+    if not 1 <= number <= document["pages"]:
+        return json_error("not_found", f"the document has {document['pages']} page(s)")
+    try:
+        path = await services.renderer.page(
+            services.blobs.path_of(document["sha256"]), document["sha256"],
+            document["content_type"], number, width,
+        )
+    except PageError as exc:
+        return json_error("not_found", str(exc))
+    return web.FileResponse(path, headers=PRIVATE_FILE_HEADERS | {"Content-Type": "image/png"})
 
 
 def add_document_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/sessions/{sid}/documents", upload_document)
     app.router.add_get("/api/v1/documents/{document_id}", get_document)
+    app.router.add_get(r"/api/v1/documents/{document_id}/pages/{page:\d+}.png", get_page)

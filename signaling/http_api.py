@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from media.recorder import recordings_of
 
 from .auth import Principal
+from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
 from .http_common import authenticate, json_error
 from .keys import SERVICES
@@ -84,6 +85,8 @@ async def get_session(request: web.Request) -> web.Response:
     documents = await services.store.session_documents(session.id)
     record["documents"] = [public_document(d) for d in documents]
     record["verification"] = await services.store.get_verification(session.id)
+    cases = await services.store.session_cases(session.id)
+    record["case"] = public_case(cases[0]) if cases else None
     return web.json_response(record)
 
 
@@ -185,6 +188,7 @@ async def favicon(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     add_document_routes(app)
+    add_case_routes(app)
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_get("/api/v1/catalog", catalog)
     app.router.add_get("/api/v1/ice-servers", ice_servers)
@@ -199,5 +203,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/kiosk", page("kiosk.html"))
     app.router.add_get("/console", page("console.html"))
     app.router.add_get("/supervisor", page("supervisor.html"))
+    app.router.add_get("/print", page("print.html"))
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

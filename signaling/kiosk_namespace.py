@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from document_share.desk import CaseDesk
 from sessions.accounts import AccountDirectory
 from sessions.errors import Conflict
 from sessions.router import CallRouter, Kiosk
@@ -13,7 +14,7 @@ from .auth import Principal
 from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event, refuse
-from .payloads import CallRequest, RtcOffer, SessionRef
+from .payloads import CallRequest, PrintDone, RtcOffer, SessionRef, SignatureSubmit
 
 
 class KioskNamespace(BaseNamespace):
@@ -23,11 +24,13 @@ class KioskNamespace(BaseNamespace):
         accounts: AccountDirectory,
         media: MediaGateway,
         metrics: Metrics,
+        desk: CaseDesk,
     ) -> None:
         super().__init__("/kiosk", metrics)
         self.router = router
         self.accounts = accounts
         self.media = media
+        self.desk = desk
         # The session each kiosk on this node is in (one at a time per kiosk).
         self.current: dict[str, str] = {}
 
@@ -86,3 +89,14 @@ class KioskNamespace(BaseNamespace):
     async def on_rtc_offer(self, sid: str, who: Principal, p: RtcOffer) -> dict:
         session = await self.router.session_of_kiosk(who.id, p.session_id)
         return await self.media.answer(session, "kiosk", p.sdp)
+
+    @event(SignatureSubmit)
+    async def on_signature_submit(self, sid: str, who: Principal, p: SignatureSubmit) -> dict:
+        signature_id = await self.desk.submit_signature(
+            who.id, p.request_id, p.png_base64, p.strokes
+        )
+        return {"signature_id": signature_id}
+
+    @event(PrintDone)
+    async def on_print_done(self, sid: str, who: Principal, p: PrintDone) -> None:
+        await self.desk.print_done(who.id, p.job_id, p.status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from document_share.desk import CaseDesk
 from document_share.storage import BlobStore
 from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
@@ -17,10 +18,15 @@ from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event
 from .payloads import (
+    CaseDecide,
+    DocumentAnnotate,
     Empty,
     PresenceSet,
+    PrintSend,
+    RescanRequest,
     RtcOffer,
     SessionRef,
+    SignatureRequest,
     VerificationChallenge,
     VerificationStart,
 )
@@ -40,6 +46,7 @@ class StaffNamespace(BaseNamespace):
         metrics: Metrics,
         verifier: Verifier,
         blobs: BlobStore,
+        desk: CaseDesk,
     ) -> None:
         super().__init__("/staff", metrics)
         self.router = router
@@ -48,6 +55,7 @@ class StaffNamespace(BaseNamespace):
         self.media = media
         self.verifier = verifier
         self.blobs = blobs
+        self.desk = desk
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         principal = await self.account_principal(auth, "staff", self.tokens, self.accounts)
@@ -127,3 +135,36 @@ class StaffNamespace(BaseNamespace):
         if p.challenge == "blink":
             raise BadRequest("challenge: blink is not supported; use turn_left or turn_right")
         await self.verifier.challenge(session, p.challenge)
+
+    @event(DocumentAnnotate)
+    async def on_document_annotate(self, sid: str, who: Principal, p: DocumentAnnotate) -> None:
+        session = await self._own_call(who, p.session_id)
+        shapes = [shape.model_dump(exclude_none=True) for shape in p.shapes]
+        await self.desk.annotate(session, p.document_id, p.page, shapes)
+
+    @event(RescanRequest)
+    async def on_document_request_rescan(self, sid: str, who: Principal, p: RescanRequest) -> None:
+        session = await self._own_call(who, p.session_id)
+        await self.desk.request_rescan(session, p.document_id, p.reason)
+
+    @event(SignatureRequest)
+    async def on_signature_request(self, sid: str, who: Principal, p: SignatureRequest) -> dict:
+        session = await self._own_call(who, p.session_id)
+        return {"request_id": await self.desk.request_signature(session, p.document_id, p.title)}
+
+    @event(SessionRef)
+    async def on_case_submit(self, sid: str, who: Principal, p: SessionRef) -> dict:
+        session = await self._own_call(who, p.session_id)
+        return {"receipt_no": await self.desk.submit_case(session)}
+
+    @event(CaseDecide)
+    async def on_case_decide(self, sid: str, who: Principal, p: CaseDecide) -> dict:
+        case = await self.desk.decide(
+            who.id, who.departments, p.receipt_no, p.decision, p.reason, p.result_document_ids
+        )
+        return {"state": case["state"], "result_document_ids": case["result_document_ids"]}
+
+    @event(PrintSend)
+    async def on_print_send(self, sid: str, who: Principal, p: PrintSend) -> dict:
+        session = await self._own_call(who, p.session_id)
+        return {"job_id": await self.desk.send_print(session, p.document_id)}

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from document_share.intake import Limits
+from document_share.pages import PageRenderer
 from document_share.storage import BlobStore
 from media.peer import MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
@@ -18,6 +19,7 @@ from sessions.factory import create_store
 from sessions.router import CallRouter
 from signaling.app import Services, Vision, create_app
 from signaling.auth import TokenIssuer, load_or_create_secret
+from signaling.signed_urls import UrlSigner
 
 from .config import Settings
 
@@ -48,10 +50,11 @@ def build_app(settings: Settings) -> web.Application:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
     store = create_store(settings.redis_url, settings.redis_prefix)
+    secret = load_or_create_secret(settings.data_dir)
     services = Services(
         store=store,
         accounts=AccountDirectory(settings.data_dir),
-        tokens=TokenIssuer(load_or_create_secret(settings.data_dir), settings.token_ttl_s),
+        tokens=TokenIssuer(secret, settings.token_ttl_s),
         catalog=catalog,
         hub=MediaHub(
             settings.ice_servers,
@@ -60,8 +63,12 @@ def build_app(settings: Settings) -> web.Application:
         ),
         ice_servers=settings.ice_servers,
         blobs=BlobStore(settings.documents_dir),
+        renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
+        signer=UrlSigner(secret),
         vision=load_vision(settings),
-        upload_limits=Limits(settings.max_upload_bytes, settings.max_upload_pixels),
+        upload_limits=Limits(
+            settings.max_upload_bytes, settings.max_upload_pixels, settings.max_pdf_pages
+        ),
         tick_interval_s=settings.tick_interval_s,
         heartbeat_interval_s=settings.heartbeat_interval_s,
     )

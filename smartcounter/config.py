@@ -52,6 +52,7 @@ class Settings:
     verification: VerificationPolicy = field(default_factory=VerificationPolicy)
     max_upload_bytes: int = 20 * 1024 * 1024
     max_upload_pixels: int = 40_000_000
+    max_pdf_pages: int = 50
 
     @property
     def catalog_path(self) -> Path:
@@ -139,6 +140,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.max_upload_pixels = int(
         _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
     )
+    s.max_pdf_pages = int(_float_env(env, "SMARTCOUNTER_MAX_PDF_PAGES", s.max_pdf_pages))
     return s
 
 

@@ -57,7 +57,8 @@ async def test_jpeg_is_stored_once_by_content_and_survives_in_the_index(call):
     assert first[0] == second[0] == 201
     assert first[1]["sha256"] == second[1]["sha256"]
     assert first[1]["document_id"] != second[1]["document_id"]
-    assert [p.name for p in stored_files(server)] == [first[1]["sha256"]]
+    originals = [p for p in stored_files(server) if "pages" not in p.parts]
+    assert [p.name for p in originals] == [first[1]["sha256"]]
     store = server.app[SERVICES].store
     assert [d["kind"] for d in await store.session_documents(sid)] == ["id_card", "supporting"]
     token = await server.login("alice")
@@ -73,6 +74,16 @@ async def test_jpeg_is_stored_once_by_content_and_survives_in_the_index(call):
         other_kiosk = {"Authorization": f"Bearer {server.kiosk_tokens['k2']}"}
         async with http.get(url, headers=other_kiosk) as resp:
             assert resp.status == 403
+
+
+# A PDF whose page tree declares 10 000 pages (PDFium believes the count).
+PDF_10000_PAGES = b"""%PDF-1.4
+1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj
+2 0 obj << /Type /Pages /Kids [3 0 R] /Count 10000 >> endobj
+3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj
+trailer << /Root 1 0 R >>
+%%EOF
+"""
 
 
 def truncated_jpeg() -> bytes:
@@ -92,10 +103,12 @@ def big_png() -> bytes:
         (b"", 422, "empty"),
         (truncated_jpeg(), 422, "damaged"),
         (png_bomb(), 413, "pixels"),
-        (b"%PDF-1.7\n" + b"1 0 obj\n" * 10, 415, "PDF"),
+        (b"%PDF-1.7\n" + b"1 0 obj\n" * 10, 422, "PDF cannot be read"),
+        (PDF_10000_PAGES, 413, "10000 pages"),
         (b"\xff\xd8\xff" + b"\x00" * 400_000, 413, "larger than"),
     ],
-    ids=["gif-named-jpg", "empty", "truncated-jpeg", "png-bomb", "pdf", "over-limit"],
+    ids=["gif-named-jpg", "empty", "truncated-jpeg", "png-bomb", "broken-pdf", "pdf-10000-pages",
+         "over-limit"],
 )
 async def test_bad_uploads_are_refused_and_leave_nothing(call, data, status, words):
     server, _kiosk, staff, sid = call

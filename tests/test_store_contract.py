@@ -218,3 +218,56 @@ async def test_verification_result_replaced_whole_with_empty_lists_kept(store):
     assert await store.get_verification("s1") == {
         "status": "passed", "frame_times": [], "match": {}
     }
+
+
+async def test_records_are_whole_and_create_refuses_a_taken_id(store):
+    assert await store.get_record("signature", "x") is None
+    await store.put_record("signature", "x", {"strokes": [], "n": 1}, create=True)
+    with pytest.raises(Conflict):
+        await store.put_record("signature", "x", {"n": 2}, create=True)
+    await store.put_record("signature", "x", {"strokes": [], "n": 3})
+    assert await store.get_record("signature", "x") == {"strokes": [], "n": 3}
+    assert await store.get_record("print_job", "x") is None  # kinds are separate
+
+
+def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> dict:
+    return {"receipt_no": receipt_no, "session_id": session_id, "state": state,
+            "department_id": "tax", "submitted_at": at, "result_document_ids": []}
+
+
+async def test_cases_indexed_by_state_and_session_and_updated_by_compare_and_set(store):
+    await store.create_case(make_case("B-2", 20.0))
+    await store.create_case(make_case("A-1", 10.0, session_id="s2"))
+    with pytest.raises(Conflict):
+        await store.create_case(make_case("A-1", 30.0))
+    assert [c["receipt_no"] for c in await store.cases("submitted")] == ["A-1", "B-2"]
+    assert [c["receipt_no"] for c in await store.session_cases("s2")] == ["A-1"]
+    decided = await store.update_case(
+        "A-1", {"state": "approved", "result_document_ids": ["d1"]},
+        expect={"state": ["submitted"]},
+    )
+    assert decided["state"] == "approved" and decided["result_document_ids"] == ["d1"]
+    with pytest.raises(Conflict):
+        await store.update_case("A-1", {"state": "rejected"}, expect={"state": ["submitted"]})
+    with pytest.raises(NotFound):
+        await store.update_case("nope", {"state": "approved"})
+    assert [c["receipt_no"] for c in await store.cases("submitted")] == ["B-2"]
+    assert [c["receipt_no"] for c in await store.cases("approved")] == ["A-1"]
+    assert (await store.get_case("B-2"))["result_document_ids"] == []
+
+
+async def test_concurrent_decisions_on_one_case_let_exactly_one_win(store):
+    await store.create_case(make_case("C-3", 1.0))
+
+    async def decide(decision: str):
+        try:
+            return await store.update_case(
+                "C-3", {"state": decision}, expect={"state": ["submitted"]}
+            )
+        except Conflict:
+            return None
+
+    results = await asyncio.gather(*(decide(d) for d in ["approved", "rejected"] * 5))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert (await store.get_case("C-3"))["state"] == winners[0]["state"]

@@ -1,0 +1,424 @@
+"""The case from scan to printed result: annotations and rescan requests on the kiosk's
+documents, signatures, the application (receipt number) and its decision, and print
+jobs. Every step is checked against the session, appended to its audit trail (durable
+before it is acknowledged) and then announced to the kiosk or the staff member."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import io
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from PIL import Image, ImageDraw, UnidentifiedImageError
+
+from sessions.cases import new_receipt_no, normalise_receipt_no
+from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
+from sessions.router import Notifier
+from sessions.session import Session, SessionState
+from sessions.store import Store
+
+from .storage import BlobStore
+
+Recorder = Callable[..., Awaitable[None]]
+# A signed URL for a stored file (document page, signature image), made by the web layer.
+UrlFor = Callable[[str, str], str]
+
+MAX_SIGNATURE_PNG = 150_000
+MAX_SIGNATURE_SIDE = 2000
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def check_signature_png(data: bytes) -> tuple[int, int]:
+    """The size of a signature PNG, or :class:`BadRequest`. Blocking (decodes it)."""
+    if len(data) > MAX_SIGNATURE_PNG:
+        raise BadRequest(f"png_base64: the signature image is over {MAX_SIGNATURE_PNG} bytes")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest("png_base64: not a PNG image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if max(image.size) > MAX_SIGNATURE_SIDE:
+                raise BadRequest("png_base64: the signature image is too large")
+            image.load()
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise BadRequest(f"png_base64: the image is damaged: {exc}") from exc
+
+
+def render_decision_letter(case: dict[str, Any], decided_at: float) -> bytes:
+    """A one-page PDF stating the decision: the result document printed by receipt
+    number when the staff attaches none of their own. Blocking."""
+    page = Image.new("RGB", (1240, 1754), "white")  # A4 at 150 dpi
+    draw = ImageDraw.Draw(page)
+    lines = [
+        "SMART COUNTER — DECISION",
+        "",
+        f"Receipt number: {case['receipt_no']}",
+        f"Department: {case['department_id']}",
+        f"Service: {case['service_id']}",
+        f"Lodged: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(case['submitted_at']))}",
+        f"Decided: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(decided_at))}",
+        "",
+        "Decision: APPROVED",
+    ]
+    for i, line in enumerate(lines):
+        draw.text((120, 160 + i * 56), line, fill="black", font_size=36)
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=150.0)
+    return out.getvalue()
+
+
+class CaseDesk:
+    def __init__(
+        self,
+        store: Store,
+        record: Recorder,
+        notifier: Notifier,
+        blobs: BlobStore,
+        url_for: UrlFor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.record = record
+        self.notifier = notifier
+        self.blobs = blobs
+        self.url_for = url_for
+        self.clock = clock
+
+    async def _document(self, session: Session, document_id: str) -> dict[str, Any]:
+        document = await self.store.get_document(document_id)
+        if document is None or document["session_id"] != session.id:
+            raise NotFound("no such document in this session")
+        return document
+
+    @staticmethod
+    def _in_call(session: Session) -> None:
+        if session.state != SessionState.CONNECTED:
+            raise Conflict(f"the session is {session.state}, not in a call")
+
+    # -- documents -------------------------------------------------------------------
+
+    async def annotate(
+        self, session: Session, document_id: str, page: int, shapes: list[dict[str, Any]]
+    ) -> None:
+        self._in_call(session)
+        document = await self._document(session, document_id)
+        if page > document["pages"]:
+            raise BadRequest(f"page: the document has {document['pages']} page(s)")
+        await self.record(
+            session.id, "document.annotated", document_id=document_id, page=page,
+            shapes=shapes,
+        )
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "document.annotation",
+            {"session_id": session.id, "document_id": document_id, "page": page,
+             "shapes": shapes},
+        )
+
+    async def request_rescan(self, session: Session, document_id: str, reason: str) -> None:
+        self._in_call(session)
+        await self._document(session, document_id)
+        await self.record(
+            session.id, "document.rescan_requested", document_id=document_id, reason=reason
+        )
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "document.rescan_requested",
+            {"session_id": session.id, "document_id": document_id, "reason": reason},
+        )
+
+    # -- signatures ------------------------------------------------------------------
+
+    async def request_signature(self, session: Session, document_id: str, title: str) -> str:
+        self._in_call(session)
+        document = await self._document(session, document_id)
+        request_id = _new_id("sigreq")
+        request = {
+            "request_id": request_id,
+            "session_id": session.id,
+            "kiosk_id": session.kiosk_id,
+            "staff_id": session.staff_id,
+            "document_id": document_id,
+            "document_sha256": document["sha256"],
+            "title": title,
+            "state": "open",
+            "requested_at": self.clock(),
+        }
+        await self.record(
+            session.id, "signature.requested", request_id=request_id, document_id=document_id,
+            document_sha256=document["sha256"], title=title,
+        )
+        await self.store.put_record("signature_request", request_id, request, create=True)
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "signature.requested",
+            {"session_id": session.id, "request_id": request_id, "document_id": document_id,
+             "title": title},
+        )
+        return request_id
+
+    async def submit_signature(
+        self,
+        kiosk_id: str,
+        request_id: str,
+        png_base64: str | None,
+        strokes: Sequence[Sequence[Sequence[float]]] | None,
+    ) -> str:
+        request = await self.store.get_record("signature_request", request_id)
+        if request is None:
+            raise NotFound("no such signature request")
+        if request["kiosk_id"] != kiosk_id:
+            raise Forbidden("this signature request is for another kiosk")
+        if request["state"] != "open":
+            raise Conflict("this signature request has been answered already")
+        session = await self.store.get_session(request["session_id"])
+        if session is None or session.state != SessionState.CONNECTED:
+            raise Conflict("the call this signature was asked in has ended")
+        png = None
+        if png_base64:
+            try:
+                png = base64.b64decode(png_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise BadRequest("png_base64: not base64") from exc
+            await asyncio.to_thread(check_signature_png, png)
+        signature_id = _new_id("sig")
+        # Only one submission wins the request (a kiosk retrying, two tabs).
+        await self.store.put_record(
+            "signature_claim", request_id, {"signature_id": signature_id}, create=True
+        )
+        png_sha256 = await asyncio.to_thread(self.blobs.put_bytes, png) if png else None
+        stroke_list = [[list(point) for point in stroke] for stroke in strokes or []]
+        strokes_sha256 = hashlib.sha256(
+            json.dumps(stroke_list, separators=(",", ":")).encode()
+        ).hexdigest()
+        signed_at = self.clock()
+        signature = {
+            "signature_id": signature_id,
+            "request_id": request_id,
+            "session_id": session.id,
+            "kiosk_id": kiosk_id,
+            "document_id": request["document_id"],
+            "document_sha256": request["document_sha256"],
+            "png_sha256": png_sha256,
+            "strokes": stroke_list,
+            "strokes_sha256": strokes_sha256,
+            "signed_at": signed_at,
+        }
+        await self.record(
+            session.id, "signature.submitted", signature_id=signature_id,
+            request_id=request_id, document_sha256=request["document_sha256"],
+            png_sha256=png_sha256, strokes_sha256=strokes_sha256, kiosk_id=kiosk_id,
+        )
+        await self.store.put_record("signature", signature_id, signature, create=True)
+        await self.store.put_record(
+            "signature_request", request_id,
+            {**request, "state": "signed", "signature_id": signature_id},
+        )
+        if session.staff_id:
+            await self.notifier.to_staff(
+                session.staff_id,
+                "signature.completed",
+                {
+                    "session_id": session.id,
+                    "request_id": request_id,
+                    "signature_id": signature_id,
+                    "document_sha256": request["document_sha256"],
+                    "image_url": self.url_for("signature", signature_id) if png_sha256 else None,
+                },
+            )
+        return signature_id
+
+    # -- the application -------------------------------------------------------------
+
+    async def submit_case(self, session: Session) -> str:
+        self._in_call(session)
+        existing = await self.store.session_cases(session.id)
+        if existing:
+            lodged = existing[0]["receipt_no"]
+            raise Conflict(f"this call's application is lodged already: {lodged}")
+        documents = await self.store.session_documents(session.id)
+        case = {
+            "receipt_no": new_receipt_no(),
+            "session_id": session.id,
+            "kiosk_id": session.kiosk_id,
+            "department_id": session.department_id,
+            "service_id": session.service_id,
+            "staff_id": session.staff_id,
+            "state": "submitted",
+            "submitted_at": self.clock(),
+            "documents": [{"document_id": d["document_id"], "sha256": d["sha256"],
+                           "kind": d["kind"]} for d in documents],
+            "decision": None,
+            "result_document_ids": [],
+        }
+        await self.record(
+            session.id, "case.submitted", receipt_no=case["receipt_no"],
+            documents=case["documents"],
+        )
+        await self.store.create_case(case)
+        await self.notifier.to_kiosk(
+            session.kiosk_id, "case.receipt",
+            {"session_id": session.id, "receipt_no": case["receipt_no"]},
+        )
+        return case["receipt_no"]
+
+    async def case_for(self, receipt_no: str, departments: Sequence[str] | None) -> dict:
+        """The case, if the caller (staff of ``departments``, or a supervisor: None) may
+        see it."""
+        case = await self.store.get_case(normalise_receipt_no(receipt_no))
+        if case is None:
+            raise NotFound("no such case")
+        if departments is not None and case["department_id"] not in departments:
+            raise Forbidden("this case belongs to another department")
+        return case
+
+    async def decide(
+        self,
+        staff_id: str,
+        departments: Sequence[str],
+        receipt_no: str,
+        decision: str,
+        reason: str | None,
+        result_document_ids: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        case = await self.case_for(receipt_no, departments)
+        if case["state"] != "submitted":
+            raise Conflict(f"this case is {case['state']} already")
+        if decision == "rejected" and not (reason or "").strip():
+            raise BadRequest("reason: say why the application is rejected")
+        decided_at = self.clock()
+        results: list[dict[str, Any]] = []
+        if decision == "approved":
+            for document_id in result_document_ids or []:
+                document = await self.store.get_document(document_id)
+                if document is None or document["session_id"] != case["session_id"]:
+                    raise BadRequest(f"result_document_ids: {document_id} is not this case's")
+                results.append(document)
+            if not results:
+                results.append(await self._decision_letter(case, decided_at))
+        jobs = [
+            {"job_id": _new_id("job"), "document_id": d["document_id"],
+             "title": d.get("title") or d["kind"]}
+            for d in results
+        ]
+        changes = {
+            "state": decision,
+            "decision": {"decision": decision, "reason": reason, "staff_id": staff_id,
+                         "decided_at": decided_at},
+            "result_document_ids": [d["document_id"] for d in results],
+            "print_jobs": jobs,
+        }
+        await self.record(
+            case["session_id"], "case.decided", receipt_no=case["receipt_no"],
+            decision=decision, reason=reason, staff_id=staff_id,
+            result_documents=[{"document_id": d["document_id"], "sha256": d["sha256"]}
+                              for d in results],
+        )
+        updated = await self.store.update_case(
+            case["receipt_no"], changes, expect={"state": ["submitted"]}
+        )
+        session = await self.store.get_session(case["session_id"])
+        if session is not None and session.state == SessionState.CONNECTED:
+            await self.notifier.to_kiosk(
+                session.kiosk_id,
+                "case.decided",
+                {"session_id": session.id, "decision": decision,
+                 "receipt_no": case["receipt_no"], "message": reason or ""},
+            )
+        return updated
+
+    async def _decision_letter(self, case: dict[str, Any], decided_at: float) -> dict:
+        pdf = await asyncio.to_thread(render_decision_letter, case, decided_at)
+        sha256 = await asyncio.to_thread(self.blobs.put_bytes, pdf)
+        document = {
+            "document_id": _new_id("doc"),
+            "session_id": case["session_id"],
+            "kiosk_id": case["kiosk_id"],
+            "kind": "result",
+            "title": "Decision",
+            "sha256": sha256,
+            "pages": 1,
+            "content_type": "application/pdf",
+            "size": len(pdf),
+            "created_at": decided_at,
+        }
+        await self.store.add_document(document)
+        return document
+
+    # -- printing --------------------------------------------------------------------
+
+    async def send_print(self, session: Session, document_id: str) -> str:
+        self._in_call(session)
+        document = await self._document(session, document_id)
+        job = {
+            "job_id": _new_id("job"),
+            "session_id": session.id,
+            "kiosk_id": session.kiosk_id,
+            "staff_id": session.staff_id,
+            "document_id": document_id,
+            "document_sha256": document["sha256"],
+            "status": "queued",
+            "queued_at": self.clock(),
+        }
+        await self.record(
+            session.id, "print.queued", job_id=job["job_id"], document_id=document_id,
+            document_sha256=document["sha256"],
+        )
+        await self.store.put_record("print_job", job["job_id"], job, create=True)
+        await self.notifier.to_kiosk(
+            session.kiosk_id,
+            "print.job",
+            {"session_id": session.id, "job_id": job["job_id"], "document_id": document_id,
+             "url": self.url_for("document", document_id),
+             "content_type": document["content_type"], "pages": document["pages"]},
+        )
+        return job["job_id"]
+
+    async def print_done(self, kiosk_id: str, job_id: str, status: str) -> None:
+        job = await self.store.get_record("print_job", job_id)
+        if job is None:
+            raise NotFound("no such print job")
+        if job["kiosk_id"] != kiosk_id:
+            raise Forbidden("this print job is for another kiosk")
+        if job["status"] != "queued":
+            raise Conflict(f"this print job is {job['status']} already")
+        await self.record(job["session_id"], "print.done", job_id=job_id, status=status)
+        await self.store.put_record(
+            "print_job", job_id, {**job, "status": status, "done_at": self.clock()}
+        )
+        if job["staff_id"]:
+            await self.notifier.to_staff(
+                job["staff_id"], "print.status",
+                {"session_id": job["session_id"], "job_id": job_id, "status": status},
+            )
+
+    async def lookup(self, receipt_no: str) -> dict[str, Any]:
+        """What the Citizen's Window shows for a receipt number: the state, and once
+        approved the result documents to print."""
+        case = await self.store.get_case(normalise_receipt_no(receipt_no))
+        if case is None:
+            raise NotFound("no application has this receipt number")
+        answer: dict[str, Any] = {"receipt_no": case["receipt_no"], "state": case["state"],
+                                  "jobs": []}
+        if case["state"] == "approved":
+            for job in case.get("print_jobs", []):
+                document = await self.store.get_document(job["document_id"])
+                if document is None:
+                    continue
+                answer["jobs"].append({
+                    **job,
+                    "url": self.url_for("document", job["document_id"]),
+                    "content_type": document["content_type"],
+                    "pages": document["pages"],
+                })
+        return answer

@@ -1,0 +1,142 @@
+"""Page images of stored documents: a JPEG or PNG is one page (EXIF orientation
+applied), a PDF has its pages rendered by PDFium. Rendered on first request at one of a
+few widths and kept on disk beside the originals, keyed by the original's sha256.
+
+All of it is CPU work: it runs on this module's executors, never on the event loop.
+PDFium is not thread-safe, so every PDF call goes through one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pypdfium2
+from PIL import Image, ImageOps
+
+# Widths a page is served at (a request for ``w`` gets the next one up): a handful of
+# cached files per page, whatever widths clients ask for.
+WIDTHS = (120, 240, 480, 960, 1600, 2400)
+FULL_WIDTH = WIDTHS[-1]
+THUMBNAIL_WIDTH = 240
+PDF_DPI = 150
+
+
+class PageError(ValueError):
+    pass
+
+
+def served_width(requested: int | None) -> int:
+    if requested is None:
+        return FULL_WIDTH
+    return next((w for w in WIDTHS if w >= requested), FULL_WIDTH)
+
+
+def count_pdf_pages(path: Path) -> int:
+    """Raises :class:`PageError` for a file PDFium cannot open. Call on the PDF thread."""
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError as exc:
+        raise PageError(f"the PDF cannot be read: {exc}") from exc
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
+def _render_pdf_page(path: Path, number: int, width: int, max_pixels: int) -> Image.Image:
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        if not 1 <= number <= len(pdf):
+            raise PageError(f"the document has no page {number}")
+        page = pdf[number - 1]
+        try:
+            page_w, page_h = page.get_size()  # points
+            scale = min(PDF_DPI / 72, width / max(page_w, 1))
+            if page_w * page_h * scale * scale > max_pixels:
+                scale = (max_pixels / max(page_w * page_h, 1)) ** 0.5
+            return page.render(scale=scale).to_pil().copy()  # detached from PDFium's bitmap
+        finally:
+            page.close()
+    finally:
+        pdf.close()
+
+
+def _render_image(path: Path, width: int, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(path)
+        if image.width * image.height > max_pixels:
+            raise PageError("the image has too many pixels")
+        if image.format == "JPEG":
+            image.draft("RGB", (width, width * 4))  # decode at a reduced scale when small
+        image = ImageOps.exif_transpose(image)
+    if image.width > width:
+        height = max(1, round(image.height * width / image.width))
+        image = image.resize((width, height), Image.LANCZOS)
+    return image.convert("RGB") if image.mode not in ("RGB", "RGBA", "L", "LA") else image
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=False, compress_level=3)
+    return out.getvalue()
+
+
+class PageRenderer:
+    def __init__(self, cache_dir: Path, max_pixels: int, image_workers: int = 2) -> None:
+        self.cache_dir = cache_dir
+        self.max_pixels = max_pixels
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self._images = ThreadPoolExecutor(image_workers, thread_name_prefix="pages")
+        self._pdf = ThreadPoolExecutor(1, thread_name_prefix="pdfium")
+
+    async def pdf_pages(self, path: Path) -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pdf, count_pdf_pages, path)
+
+    def cached(self, sha256: str, number: int, width: int) -> Path:
+        return self.cache_dir / sha256[:2] / sha256 / f"{number}-{width}.png"
+
+    async def page(
+        self, source: Path, sha256: str, content_type: str, number: int, width: int
+    ) -> Path:
+        """The PNG file of page ``number`` at ``width`` (a :data:`WIDTHS` value)."""
+        target = self.cached(sha256, number, width)
+        if target.exists():
+            return target
+        loop = asyncio.get_running_loop()
+        if content_type == "application/pdf":
+            image = await loop.run_in_executor(
+                self._pdf, _render_pdf_page, source, number, width, self.max_pixels
+            )
+        elif number != 1:
+            raise PageError(f"the document has no page {number}")
+        else:
+            image = await loop.run_in_executor(
+                self._images, _render_image, source, width, self.max_pixels
+            )
+        data = await loop.run_in_executor(self._images, _png, image)
+        await loop.run_in_executor(self._images, _write_atomic, target, data)
+        return target
+
+    def close(self) -> None:
+        self._images.shutdown(wait=True, cancel_futures=True)
+        self._pdf.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".page-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,28 @@
+"""Token buckets per client key (an address, an account), kept in this node's memory:
+enough to make guessing slow; a deployment behind a load balancer also limits there."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+
+class RateLimiter:
+    def __init__(self, per_minute: float, burst: int, max_keys: int = 100_000,
+                 clock=time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        """Take a token from ``key``'s bucket; False when it is empty."""
+        now = self._clock()
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self._buckets) > self.max_keys:  # forget the least recently seen
+            self._buckets.popitem(last=False)
+        return allowed

@@ -109,6 +109,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.port = int(_float_env(env, "SMARTCOUNTER_PORT", s.port))
     s.data_dir = Path(env.get("SMARTCOUNTER_DATA_DIR", str(s.data_dir)))
     s.redis_url = env.get("SMARTCOUNTER_REDIS_URL") or None
+    s.redis_prefix = env.get("SMARTCOUNTER_REDIS_PREFIX") or s.redis_prefix
     s.node_id = env.get("SMARTCOUNTER_NODE_ID", s.node_id)
     if env.get("SMARTCOUNTER_ICE_SERVERS"):
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])

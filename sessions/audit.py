@@ -8,6 +8,7 @@ can never be missing from the trail.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -52,7 +53,7 @@ class AuditLog:
     async def append(self, session_id: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
-            return await asyncio.to_thread(self._append_sync, session_id, type_, data)
+            return await asyncio.to_thread(self.append_sync, session_id, type_, data)
 
     def forget(self, session_id: str) -> None:
         """Drop the per-session lock once the session is over (keeps memory flat)."""
@@ -60,8 +61,21 @@ class AuditLog:
         if lock is not None and not lock.locked():
             del self._locks[session_id]
 
-    def _append_sync(self, session_id: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+    def append_sync(self, session_id: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The blocking append (for commands that run outside the event loop)."""
         path = self._path(session_id)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            # The file lock orders appends from several processes (nodes sharing the
+            # directory, the purge command); the asyncio lock those of this one.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._append_locked(fd, path, type_, data)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _append_locked(
+        self, fd: int, path: Path, type_: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
         last = _last_event(path)
         event = {
             "seq": (last["seq"] + 1) if last else 1,
@@ -72,18 +86,14 @@ class AuditLog:
         }
         event["hash"] = event_hash(event)
         line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        os.write(fd, line.encode())
+        os.fsync(fd)
         return event
 
     async def read(self, session_id: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._read_sync, session_id)
+        return await asyncio.to_thread(self.read_sync, session_id)
 
-    def _read_sync(self, session_id: str) -> list[dict[str, Any]]:
+    def read_sync(self, session_id: str) -> list[dict[str, Any]]:
         path = self._path(session_id)
         if not path.exists():
             return []

@@ -35,6 +35,14 @@ def public_document(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def purged() -> web.Response:
+    return web.json_response(
+        {"error": {"code": "not_found",
+                   "message": "deleted under the retention policy; its sha256 stays on record"}},
+        status=410,
+    )
+
+
 def rejected(status: int, message: str) -> web.Response:
     code = "bad_request" if status != 409 else "conflict"
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
@@ -175,8 +183,11 @@ async def get_document(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     document, _ = found
+    path = services.blobs.path_of(document["sha256"])
+    if not path.exists():
+        return purged()
     return web.FileResponse(
-        services.blobs.path_of(document["sha256"]),
+        path,
         headers=PRIVATE_FILE_HEADERS | {"Content-Type": document["content_type"]},
     )
 
@@ -222,6 +233,8 @@ async def get_page(request: web.Request) -> web.StreamResponse:
         )
     except PageError as exc:
         return json_error("not_found", str(exc))
+    except FileNotFoundError:
+        return purged()
     return web.FileResponse(path, headers=PRIVATE_FILE_HEADERS | {"Content-Type": "image/png"})
 
 

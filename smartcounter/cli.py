@@ -9,8 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from document_share.retention import purge
+from document_share.storage import BlobStore
 from media.vision.models import ModelError, check_models, prepare
 from sessions.accounts import ROLES, AccountDirectory
+from sessions.audit import AuditLog
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 
@@ -94,6 +97,29 @@ def cmd_models_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.older_than < 0:
+        print("error: --older-than must be 0 or more days", file=sys.stderr)
+        return 2
+    report = purge(
+        AuditLog(settings.audit_dir),
+        BlobStore(settings.documents_dir),
+        settings.documents_dir / "pages",
+        args.older_than * 86400,
+        dry_run=args.dry_run,
+    )
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb} {len(report.files)} file(s) of {len(report.sessions)} session(s) closed over "
+        f"{args.older_than:g} day(s) ago; {len(set(report.kept_shared))} shared with newer "
+        "sessions kept"
+    )
+    for sha256 in report.files:
+        print(f"  {sha256}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -140,6 +166,15 @@ def parser() -> argparse.ArgumentParser:
     common(mprep)
     mprep.add_argument("--force", action="store_true", help="convert again even if present")
     mprep.set_defaults(func=cmd_models_prepare)
+
+    purge_cmd = sub.add_parser(
+        "purge", help="delete documents, page images and signatures of old closed sessions"
+    )
+    common(purge_cmd)
+    purge_cmd.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                           help="sessions that ended more than DAYS days ago")
+    purge_cmd.add_argument("--dry-run", action="store_true", help="only list what would go")
+    purge_cmd.set_defaults(func=cmd_purge)
     return p
 
 

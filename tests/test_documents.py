@@ -139,3 +139,25 @@ async def test_uploads_check_the_kiosk_the_session_and_the_kind(call):
     status, body = await upload(server, sid, photo)
     assert status == 409 and "closed" in body["error"]["message"]
     assert stored_files(server) == []
+
+
+async def test_pages_honour_exif_orientation(call):
+    server, _kiosk, staff, sid = call
+    image = Image.new("RGB", (300, 100), "white")
+    image.paste((255, 0, 0), (0, 0, 30, 100))  # a red band on the left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), quality=95)
+    status, doc = await upload(server, sid, out.getvalue())
+    assert status == 201
+    token = await server.login("alice")
+    async with aiohttp.ClientSession() as http:
+        url = f"{server.url}/api/v1/documents/{doc['document_id']}/pages/1.png"
+        async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            page = Image.open(io.BytesIO(await resp.read())).convert("RGB")
+    assert page.size == (100, 300)  # upright: the band is now along the top
+    red, green, _ = page.getpixel((50, 5))
+    assert red > 200 and green < 60
+    added = await staff.wait_for("document.added", document_id=doc["document_id"])
+    assert "sig=" in added["thumbnail_url"]

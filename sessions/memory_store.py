@@ -11,7 +11,8 @@ from typing import Any
 from .errors import Conflict, NotFound
 from .presence import Presence, PresenceState
 from .session import LIVE_STATES, Session, SessionState
-from .store import Expect, check_expect
+from .statistics import Outcome
+from .store import STATISTICS_RETENTION_S, Expect, check_expect
 
 
 class MemoryStore:
@@ -28,6 +29,8 @@ class MemoryStore:
         self._verifications: dict[str, dict[str, Any]] = {}
         self._records: dict[tuple[str, str], dict[str, Any]] = {}
         self._cases: dict[str, dict[str, Any]] = {}
+        self._outcomes: dict[str, dict[tuple[str, str], Outcome]] = {}
+        self._samples: dict[str, dict[int, dict[str, Any]]] = {}
 
     def _index(self, raw: dict[str, Any]) -> None:
         sid = raw["id"]
@@ -197,3 +200,29 @@ class MemoryStore:
     async def session_cases(self, session_id: str) -> list[dict[str, Any]]:
         found = [c for c in self._cases.values() if c["session_id"] == session_id]
         return copy.deepcopy(sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"])))
+
+    async def record_outcome(
+        self, department_id: str, session_id: str, kind: str, wait_s: float, at: float
+    ) -> None:
+        outcomes = self._outcomes.setdefault(department_id, {})
+        outcomes.setdefault((session_id, kind), Outcome(kind, wait_s, at))
+        cutoff = at - STATISTICS_RETENTION_S
+        for key in [k for k, o in outcomes.items() if o.at < cutoff]:
+            del outcomes[key]
+
+    async def outcomes(self, department_id: str, since: float) -> list[Outcome]:
+        found = [o for o in self._outcomes.get(department_id, {}).values() if o.at > since]
+        return sorted(found, key=lambda o: o.at)
+
+    async def record_sample(
+        self, department_id: str, minute: int, waiting: int, longest_wait_s: float
+    ) -> None:
+        samples = self._samples.setdefault(department_id, {})
+        samples[minute] = {"minute": minute, "waiting": waiting,
+                           "longest_wait_s": longest_wait_s}
+        for old in [m for m in samples if m < minute - STATISTICS_RETENTION_S // 60]:
+            del samples[old]
+
+    async def samples(self, department_id: str, since_minute: int) -> list[dict[str, Any]]:
+        samples = self._samples.get(department_id, {})
+        return [dict(samples[m]) for m in sorted(samples) if m >= since_minute]

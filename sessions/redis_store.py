@@ -16,7 +16,8 @@ from redis.exceptions import WatchError
 from .errors import Conflict, NotFound
 from .presence import Presence
 from .session import Session
-from .store import Expect, check_expect
+from .statistics import Outcome
+from .store import STATISTICS_RETENTION_S, Expect, check_expect
 
 _LIB = r"""
 local function is_null(v) return v == nil or v == cjson.null end
@@ -169,6 +170,15 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
+# Once per session and kind (a retried step adds nothing), and a day's worth kept.
+_RECORD_OUTCOME = """
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[4]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+return 1
+"""
+
 # cjson turns an empty JSON array into an empty object; these fields are lists.
 _LIST_FIELDS = ("declined_by", "departments")
 
@@ -198,6 +208,7 @@ class RedisStore:
         self._reserve = self._redis.register_script(_RESERVE)
         self._add_document = self._redis.register_script(_ADD_DOCUMENT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
+        self._record_outcome = self._redis.register_script(_RECORD_OUTCOME)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -391,3 +402,42 @@ class RedisStore:
             sorted(await self._redis.smembers(self._key("scases", session_id)))
         )
         return sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"]))
+
+    async def record_outcome(
+        self, department_id: str, session_id: str, kind: str, wait_s: float, at: float
+    ) -> None:
+        await self._record_outcome(
+            keys=[self._key("out", department_id), self._key("outseen", session_id, kind)],
+            args=[json.dumps([session_id, kind, wait_s]), at, at - STATISTICS_RETENTION_S,
+                  int(STATISTICS_RETENTION_S)],
+        )
+
+    async def outcomes(self, department_id: str, since: float) -> list[Outcome]:
+        entries = await self._redis.zrangebyscore(
+            self._key("out", department_id), f"({since}", "+inf", withscores=True
+        )
+        found = []
+        for member, at in entries:
+            _, kind, wait_s = json.loads(member)
+            found.append(Outcome(kind, float(wait_s), float(at)))
+        return found
+
+    async def record_sample(
+        self, department_id: str, minute: int, waiting: int, longest_wait_s: float
+    ) -> None:
+        key = self._key("samples", department_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, minute, minute)
+            pipe.zadd(key, {json.dumps([minute, waiting, longest_wait_s]): minute})
+            pipe.zremrangebyscore(key, "-inf", minute - STATISTICS_RETENTION_S // 60)
+            await pipe.execute()
+
+    async def samples(self, department_id: str, since_minute: int) -> list[dict[str, Any]]:
+        entries = await self._redis.zrangebyscore(
+            self._key("samples", department_id), since_minute, "+inf"
+        )
+        found = []
+        for member in entries:
+            minute, waiting, longest = json.loads(member)
+            found.append({"minute": minute, "waiting": waiting, "longest_wait_s": longest})
+        return found

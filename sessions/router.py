@@ -7,6 +7,7 @@ an audit event (durable before the caller is answered), then notifications.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -20,6 +21,7 @@ from .catalog import Catalog
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .presence import Presence, PresenceState
 from .session import HEAD_OFFSET, Session, SessionState, check_transition
+from .statistics import ABANDONED, ANSWERED
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -291,6 +293,10 @@ class CallRouter:
             },
         )
         await self._record(session.id, "session.abandoned", reason=reason, from_state=prev.state)
+        if prev.answered_at is None:
+            await self.store.record_outcome(
+                session.department_id, session.id, ABANDONED, now - session.created_at, now
+            )
         if prev.state == SessionState.RINGING and prev.offered_to:
             await self._revoke_offer(prev.offered_to, session.id, reason)
         await self.notifier.to_kiosk(
@@ -502,6 +508,10 @@ class CallRouter:
             {"state": PresenceState.BUSY, "session_id": session_id, "reason": None},
             expect={"state": [PresenceState.RINGING]},
         )
+        if prev.answered_at is None:
+            await self.store.record_outcome(
+                session.department_id, session_id, ANSWERED, now - session.created_at, now
+            )
         await self._record(
             session_id,
             "call.accepted",
@@ -572,6 +582,93 @@ class CallRouter:
         except (Conflict, NotFound):
             pass
         await self._dispatch_for(departments)
+
+    # -- supervision -----------------------------------------------------------------------
+    async def reassign(
+        self, session_id: str, by: str, staff_id: str | None = None,
+        department_id: str | None = None,
+    ) -> Session:
+        """A supervisor moves a waiting caller to another department's queue (keeping
+        their place by arrival) and/or offers them to one staff member now."""
+        if staff_id is None and department_id is None:
+            raise BadRequest("give staff_id, department_id or both")
+        if department_id is not None and self.catalog.department(department_id) is None:
+            raise NotFound(f"no department {department_id}")
+        prev = await self._session(session_id)
+        if prev.state not in (SessionState.QUEUED, SessionState.RINGING):
+            raise Conflict(f"only a waiting caller can be reassigned (this one is {prev.state})")
+        original_department = prev.department_id
+        target_department = department_id or prev.department_id
+        target: Presence | None = None
+        if staff_id is not None:
+            target = await self._presence(staff_id)
+            if target_department not in target.departments:
+                raise Conflict(f"{staff_id} does not work for {target_department}")
+            if target.state != PresenceState.AVAILABLE:
+                raise Conflict(f"{staff_id} is {target.state}, not available")
+        changes: dict[str, Any] = {}
+        if department_id is not None and department_id != prev.department_id:
+            changes.update(department_id=department_id, declined_by=[])
+        revoked = prev.offered_to if prev.state == SessionState.RINGING else None
+        if revoked:
+            # Back to the queue, and not straight back to the one it was ringing.
+            changes.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None,
+                           declined_by=[*changes.get("declined_by", prev.declined_by), revoked])
+        if changes:
+            prev = await self._transition(prev, changes)
+        if revoked:
+            await self._record(session_id, "call.offer_ended", staff_id=revoked,
+                               reason="reassigned")
+            await self.notifier.to_staff(
+                revoked, "call.offer_revoked", {"session_id": session_id, "reason": "reassigned"}
+            )
+            with contextlib.suppress(Conflict, NotFound):
+                await self._set_presence(
+                    revoked, {"state": PresenceState.AVAILABLE, "session_id": None,
+                              "reason": None},
+                    expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
+                )
+        await self._record(
+            session_id, "call.reassigned", by=by, staff_id=staff_id,
+            department_id=target_department,
+        )
+        if target is not None:
+            await self._offer_to(prev, target)
+        departments = {target_department, *(
+            (await self._presence(revoked)).departments if revoked else ()
+        )}
+        await self._dispatch_for(sorted(departments))
+        for department in {original_department, target_department}:
+            await self.push_queue_updates(department)
+        return await self._session(session_id)
+
+    async def _offer_to(self, prev: Session, target: Presence) -> None:
+        """Offer a queued caller to one available staff member (both compare-and-set;
+        the staff member is put back if the caller has moved on meanwhile)."""
+        now = self.clock()
+        presence = await self._set_presence(
+            target.staff_id,
+            {"state": PresenceState.RINGING, "session_id": prev.id, "since": now,
+             "reason": None},
+            expect={"state": [PresenceState.AVAILABLE]},
+        )
+        expires_at = now + self.config.offer_timeout_s
+        try:
+            session = await self._transition(
+                prev,
+                {"state": SessionState.RINGING, "offered_to": target.staff_id,
+                 "offer_expires_at": expires_at},
+            )
+        except Conflict:
+            await self._set_presence(
+                target.staff_id, {"state": PresenceState.AVAILABLE, "session_id": None},
+                expect={"state": [PresenceState.RINGING], "session_id": [prev.id]},
+            )
+            raise
+        await self._record(session.id, "call.offered", staff_id=target.staff_id,
+                           expires_at=expires_at)
+        await self.notifier.to_staff(target.staff_id, "presence.changed", presence.public())
+        await self.notifier.to_staff(target.staff_id, "call.offer", self._offer_payload(session))
 
     # -- time-driven transitions ---------------------------------------------------------
     async def tick(self) -> None:

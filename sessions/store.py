@@ -21,6 +21,10 @@ from typing import Any, Protocol
 from .errors import Conflict
 from .presence import Presence
 from .session import Session
+from .statistics import Outcome
+
+# Outcomes and samples are kept this long (the dashboard shows the last hour).
+STATISTICS_RETENTION_S = 24 * 3600
 
 # Field → the values it must have for a compare-and-set update to go ahead.
 Expect = Mapping[str, Sequence[Any]]
@@ -121,3 +125,20 @@ class Store(Protocol):
         """Cases in ``state``, oldest submission first."""
 
     async def session_cases(self, session_id: str) -> list[dict[str, Any]]: ...
+
+    async def record_outcome(
+        self, department_id: str, session_id: str, kind: str, wait_s: float, at: float
+    ) -> None:
+        """Count a call that left its department's queue (once per session and kind);
+        outcomes older than a day are dropped."""
+
+    async def outcomes(self, department_id: str, since: float) -> list[Outcome]:
+        """The department's outcomes after ``since``, oldest first."""
+
+    async def record_sample(
+        self, department_id: str, minute: int, waiting: int, longest_wait_s: float
+    ) -> None:
+        """The queue as seen in one minute (several nodes: the last write wins)."""
+
+    async def samples(self, department_id: str, since_minute: int) -> list[dict[str, Any]]:
+        """``[{"minute", "waiting", "longest_wait_s"}]`` from ``since_minute`` on."""

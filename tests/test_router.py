@@ -6,7 +6,7 @@ import pytest
 
 from sessions.audit import AuditLog, verify_chain
 from sessions.catalog import Catalog
-from sessions.errors import Conflict, Forbidden
+from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
 from sessions.router import CallRouter, Kiosk, RoutingConfig, Staff
 
 
@@ -332,3 +332,89 @@ async def test_eta_follows_the_number_of_staff_taking_calls(router, clock, notif
         "position": 1,
         "eta_s": 240,
     }
+
+
+async def test_dashboard_counts_answered_and_abandoned_calls_with_their_waits(
+    router, clock, notifier
+):
+    from sessions.dashboard import DashboardConfig, history, record_samples, snapshot
+
+    config = DashboardConfig(window_s=3600, target_s=60)
+    answered, _, _ = await router.request_call(K1, "tax-enquiry", "en")  # t = 1000
+    clock.advance(1)
+    abandoned, _, _ = await router.request_call(K2, "tax-enquiry", "en")
+    clock.advance(58)
+    await online_available(router, clock, TAX_A)  # offered at 1059; the clock moves to 1060
+    await router.accept(TAX_A, answered.id)  # answered after exactly the 60 s target
+    waiting = await snapshot(router.store, router.catalog, clock(), config)
+    tax = next(d for d in waiting["departments"] if d["id"] == "tax")
+    assert tax["waiting"] == 1 and tax["longest_wait_s"] == 59.0
+    assert tax["agents"]["busy"] == 1 and tax["answered"] == 1
+    assert tax["service_level"] == 1.0 and tax["asa_s"] == 60.0
+    await record_samples(router.store, router.catalog, clock())
+    clock.advance(10)
+    await router.cancel("k2", abandoned.id)
+    after = await snapshot(router.store, router.catalog, clock(), config)
+    tax = next(d for d in after["departments"] if d["id"] == "tax")
+    assert (tax["waiting"], tax["answered"], tax["abandoned"]) == (0, 1, 1)
+    assert tax["asa_s"] == 60.0 and tax["service_level"] == 1.0  # abandons do not count
+    assert [c["session_id"] for c in after["calls"]] == [answered.id]
+    assert after["calls"][0]["state"] == "connected" and after["calls"][0]["staff_id"] == "alice"
+    assert [a["staff_id"] for a in after["agents"]] == ["alice"]
+    housing = next(d for d in after["departments"] if d["id"] == "housing")
+    assert housing["answered"] == 0 and housing["service_level"] is None
+    chart = await history(router.store, router.catalog, clock())
+    tax_samples = next(d for d in chart["departments"] if d["id"] == "tax")["samples"]
+    assert [(s["waiting"], s["longest_wait_s"]) for s in tax_samples] == [(1, 59.0)]
+    # An hour on, the window has rolled past both calls.
+    clock.advance(3600)
+    later = await snapshot(router.store, router.catalog, clock(), config)
+    tax = next(d for d in later["departments"] if d["id"] == "tax")
+    assert (tax["answered"], tax["abandoned"]) == (0, 0)
+
+
+async def test_reassign_moves_a_waiting_caller_to_another_department_keeping_arrival_order(
+    router, clock, notifier
+):
+    early, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    clock.advance(1)
+    later, _, _ = await router.request_call(K2, "property-record-enquiry", "en")
+    moved = await router.reassign(early.id, by="sup", department_id="housing")
+    assert moved.state == "queued" and moved.department_id == "housing"
+    assert await router.store.queue("housing") == [early.id, later.id]  # it came first
+    assert await router.store.queue("tax") == []
+    await online_available(router, clock, HOUSING)
+    assert notifier.of("staff", "hana", "call.offer")[0]["session_id"] == early.id
+
+
+async def test_reassign_to_a_staff_member_offers_now_and_takes_it_from_whoever_rang(
+    router, clock, notifier
+):
+    await online_available(router, clock, TAX_A, TAX_B)  # alice idle longer
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    assert (await router.store.get_session(session.id)).offered_to == "alice"
+    offered = await router.reassign(session.id, by="sup", staff_id="bob")
+    assert offered.state == "ringing" and offered.offered_to == "bob"
+    assert notifier.of("staff", "alice", "call.offer_revoked")[-1]["reason"] == "reassigned"
+    assert (await router.store.get_presence("alice")).state == "available"
+    assert notifier.of("staff", "bob", "call.offer")[-1]["session_id"] == session.id
+    connected = await router.accept(TAX_B, session.id)
+    assert connected.staff_id == "bob"
+    with pytest.raises(Conflict):  # no longer waiting
+        await router.reassign(session.id, by="sup", department_id="housing")
+
+
+async def test_reassign_refuses_what_cannot_be_done_and_changes_nothing(router, clock, notifier):
+    await online_available(router, clock, HOUSING)
+    session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    with pytest.raises(Conflict, match="does not work for tax"):
+        await router.reassign(session.id, by="sup", staff_id="hana")
+    with pytest.raises(NotFound):
+        await router.reassign(session.id, by="sup", department_id="nowhere")
+    with pytest.raises(BadRequest):
+        await router.reassign(session.id, by="sup")
+    await router.staff_online(TAX_A)  # online but away
+    with pytest.raises(Conflict, match="not available"):
+        await router.reassign(session.id, by="sup", staff_id="alice")
+    after = await router.store.get_session(session.id)
+    assert (after.state, after.department_id) == ("queued", "tax")

@@ -271,3 +271,32 @@ async def test_concurrent_decisions_on_one_case_let_exactly_one_win(store):
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert (await store.get_case("C-3"))["state"] == winners[0]["state"]
+
+
+async def test_outcomes_counted_once_per_session_and_read_from_a_time(store):
+    await store.record_outcome("tax", "s1", "answered", 12.5, 100.0)
+    await store.record_outcome("tax", "s1", "answered", 99.0, 101.0)  # a retry: ignored
+    await store.record_outcome("tax", "s2", "abandoned", 3.0, 200.0)
+    await store.record_outcome("housing", "s3", "answered", 1.0, 150.0)
+    found = await store.outcomes("tax", since=0.0)
+    assert [(o.kind, o.wait_s, o.at) for o in found] == [
+        ("answered", 12.5, 100.0), ("abandoned", 3.0, 200.0)
+    ]
+    assert [o.at for o in await store.outcomes("tax", since=100.0)] == [200.0]
+    # A day later the old ones are gone.
+    await store.record_outcome("tax", "s4", "answered", 1.0, 200.0 + 86400 + 1)
+    assert [o.at for o in await store.outcomes("tax", since=0.0)] == [86601.0]
+
+
+async def test_samples_keep_one_per_minute_the_last_written(store):
+    await store.record_sample("tax", 100, 3, 40.0)
+    await store.record_sample("tax", 100, 4, 45.0)
+    await store.record_sample("tax", 101, 0, 0.0)
+    assert await store.samples("tax", 100) == [
+        {"minute": 100, "waiting": 4, "longest_wait_s": 45.0},
+        {"minute": 101, "waiting": 0, "longest_wait_s": 0.0},
+    ]
+    assert await store.samples("tax", 101) == [
+        {"minute": 101, "waiting": 0, "longest_wait_s": 0.0}
+    ]
+    assert await store.samples("housing", 0) == []

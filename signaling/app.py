@@ -20,6 +20,7 @@ from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.catalog import Catalog
+from sessions.dashboard import DashboardConfig
 from sessions.router import CallRouter
 from sessions.store import Store
 from sessions.verification import VerificationPolicy
@@ -62,6 +63,7 @@ class Services:
     signer: UrlSigner
     vision: Vision
     upload_limits: Limits = field(default_factory=Limits)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     ice_ttl_s: int = 3600
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
@@ -101,7 +103,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         services.blobs, desk,
     )
     supervisor = SupervisorNamespace(
-        router, services.accounts, services.tokens, gateway, services.metrics
+        router, services.accounts, services.tokens, gateway, services.metrics,
+        services.dashboard,
     )
     for namespace in (kiosk, staff, supervisor):
         sio.register_namespace(namespace)
@@ -122,6 +125,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "tick": (services.tick_interval_s, router.tick),
             "heartbeat": (services.heartbeat_interval_s, heartbeat),
             "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
+            "dashboard": (1.0, supervisor.push_dashboard),
+            "history": (15.0, supervisor.push_history),
         }
         tasks = [
             asyncio.create_task(_every(interval, job, stopping), name=name)

@@ -161,3 +161,9 @@ class PrintDone(Payload):
 
 class PrintLookup(Payload):
     receipt_no: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class CallReassign(Payload):
+    session_id: SessionId
+    staff_id: Identifier | None = None
+    department_id: Identifier | None = None

@@ -1,11 +1,14 @@
-"""``/supervisor``: supervisors watching calls: silent monitor, whisper to the staff
-member, barge into the call."""
+"""``/supervisor``: supervisors watching queues and calls: the live dashboard, silent
+monitor, whisper to the staff member, barge into the call, reassigning a waiting
+caller."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sessions.accounts import AccountDirectory
+from sessions.dashboard import DashboardConfig, history, record_samples, snapshot
 from sessions.errors import Conflict, NotFound, Unavailable
 from sessions.router import CallRouter
 
@@ -13,7 +16,9 @@ from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event
-from .payloads import MonitorOffer, MonitorStart, SessionRef
+from .payloads import CallReassign, Empty, MonitorOffer, MonitorStart, SessionRef
+
+DASHBOARD_ROOM = "dashboard"
 
 
 class SupervisorNamespace(BaseNamespace):
@@ -24,12 +29,20 @@ class SupervisorNamespace(BaseNamespace):
         tokens: TokenIssuer,
         media: MediaGateway,
         metrics: Metrics,
+        dashboard: DashboardConfig,
+        clock=time.time,
     ) -> None:
         super().__init__("/supervisor", metrics)
         self.router = router
         self.accounts = accounts
         self.tokens = tokens
         self.media = media
+        self.dashboard = dashboard
+        self.clock = clock
+        # Sockets on this node subscribed to the dashboard, and what they were last sent.
+        self.subscribers: set[str] = set()
+        self._last_sent: dict[str, Any] | None = None
+        self._last_sent_at = 0.0
         # (socket, session) → monitoring mode asked for with monitor.start.
         self.monitoring: dict[tuple[str, str], str] = {}
 
@@ -38,6 +51,7 @@ class SupervisorNamespace(BaseNamespace):
         await self.remember(sid, principal, f"supervisor:{principal.id}")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.subscribers.discard(sid)
         if self.forget(sid) is None:
             return
         for key in [k for k in self.monitoring if k[0] == sid]:
@@ -77,3 +91,49 @@ class SupervisorNamespace(BaseNamespace):
             raise NotFound(f"no session {p.session_id}")
         mode = self.monitoring[(sid, p.session_id)]
         return await self.media.answer(session, "monitor", p.sdp, f"monitor:{sid}", mode)
+
+    # -- the dashboard ---------------------------------------------------------------
+
+    async def _snapshot(self) -> dict[str, Any]:
+        return await snapshot(self.router.store, self.router.catalog, self.clock(),
+                              self.dashboard)
+
+    @event(Empty)
+    async def on_dashboard_subscribe(self, sid: str, who: Principal, p: Empty) -> None:
+        self.subscribers.add(sid)
+        await self.enter_room(sid, DASHBOARD_ROOM)
+        await self.emit("dashboard.snapshot", await self._snapshot(), to=sid)
+        await self.emit(
+            "dashboard.history",
+            await history(self.router.store, self.router.catalog, self.clock()), to=sid,
+        )
+
+    async def push_dashboard(self) -> None:
+        """Every second (a background job): the snapshot to this node's subscribers when
+        anything in it changed, and at least every 10 s."""
+        if not self.subscribers:
+            return
+        current = await self._snapshot()
+        comparable = {k: v for k, v in current.items() if k != "at"}
+        now = self.clock()
+        if comparable != self._last_sent or now - self._last_sent_at >= 10:
+            self._last_sent, self._last_sent_at = comparable, now
+            await self.emit("dashboard.snapshot", current, room=DASHBOARD_ROOM)
+
+    async def push_history(self) -> None:
+        """Every 15 s: this minute's queue sample, and the hour's chart to subscribers."""
+        now = self.clock()
+        await record_samples(self.router.store, self.router.catalog, now)
+        if self.subscribers:
+            await self.emit(
+                "dashboard.history",
+                await history(self.router.store, self.router.catalog, now), room=DASHBOARD_ROOM,
+            )
+
+    @event(CallReassign)
+    async def on_call_reassign(self, sid: str, who: Principal, p: CallReassign) -> dict:
+        session = await self.router.reassign(
+            p.session_id, by=who.id, staff_id=p.staff_id, department_id=p.department_id
+        )
+        return {"state": session.state, "department_id": session.department_id,
+                "offered_to": session.offered_to}

@@ -62,6 +62,7 @@ def build_app(settings: Settings) -> web.Application:
             settings.recordings_dir if settings.recording else None,
         ),
         ice_servers=settings.ice_servers,
+        dashboard=settings.dashboard,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

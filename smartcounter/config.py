@@ -12,6 +12,7 @@ from pathlib import Path
 
 from media.peer import IceServer
 from media.vision.models import DEFAULT_ANTISPOOF
+from sessions.dashboard import DashboardConfig
 from sessions.router import RoutingConfig
 from sessions.verification import VerificationPolicy
 
@@ -53,6 +54,7 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_upload_pixels: int = 40_000_000
     max_pdf_pages: int = 50
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     @property
     def catalog_path(self) -> Path:
@@ -142,6 +144,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
     )
     s.max_pdf_pages = int(_float_env(env, "SMARTCOUNTER_MAX_PDF_PAGES", s.max_pdf_pages))
+    s.dashboard = DashboardConfig(
+        window_s=_float_env(env, "SMARTCOUNTER_STATS_WINDOW_S", s.dashboard.window_s),
+        target_s=_float_env(env, "SMARTCOUNTER_SERVICE_LEVEL_TARGET_S", s.dashboard.target_s),
+    )
     return s
 
 

@@ -147,10 +147,16 @@ class Client:
 
     async def wait_for(self, event: str, timeout: float = 5, **match: Any) -> Any:
         """The first recorded ``event`` whose payload has the ``match`` fields."""
+        return await self.wait_for_match(
+            event, lambda data: all((data or {}).get(k) == v for k, v in match.items()), timeout
+        )
+
+    async def wait_for_match(self, event: str, predicate, timeout: float = 5) -> Any:
+        """The first recorded ``event`` whose payload satisfies ``predicate``."""
 
         def found():
             for name, data in self.events:
-                if name == event and all((data or {}).get(k) == v for k, v in match.items()):
+                if name == event and predicate(data):
                     return True, data
             return False, None
 

@@ -31,6 +31,7 @@ class MemoryStore:
         self._cases: dict[str, dict[str, Any]] = {}
         self._outcomes: dict[str, dict[tuple[str, str], Outcome]] = {}
         self._samples: dict[str, dict[int, dict[str, Any]]] = {}
+        self._hits: dict[str, tuple[int, float]] = {}
 
     def _index(self, raw: dict[str, Any]) -> None:
         sid = raw["id"]
@@ -226,3 +227,15 @@ class MemoryStore:
     async def samples(self, department_id: str, since_minute: int) -> list[dict[str, Any]]:
         samples = self._samples.get(department_id, {})
         return [dict(samples[m]) for m in sorted(samples) if m >= since_minute]
+
+    async def hit(self, key: str, window_s: float, now: float) -> int:
+        count, expires = self._hits.get(key, (0, 0.0))
+        if expires <= now:
+            count, expires = 0, now + window_s
+        self._hits[key] = (count + 1, expires)
+        for stale in [k for k, (_, e) in self._hits.items() if e <= now]:
+            del self._hits[stale]
+        return count + 1
+
+    async def reset_hits(self, key: str) -> None:
+        self._hits.pop(key, None)

@@ -441,3 +441,13 @@ class RedisStore:
             minute, waiting, longest = json.loads(member)
             found.append({"minute": minute, "waiting": waiting, "longest_wait_s": longest})
         return found
+
+    async def hit(self, key: str, window_s: float, now: float) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._key("hits", key))
+            pipe.expire(self._key("hits", key), max(1, round(window_s)), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def reset_hits(self, key: str) -> None:
+        await self._redis.delete(self._key("hits", key))

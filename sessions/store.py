@@ -135,6 +135,12 @@ class Store(Protocol):
     async def outcomes(self, department_id: str, since: float) -> list[Outcome]:
         """The department's outcomes after ``since``, oldest first."""
 
+    async def hit(self, key: str, window_s: float, now: float) -> int:
+        """Count one event under ``key`` (failed sign-ins, say); the count starts again
+        ``window_s`` after its first event. Returns the count including this one."""
+
+    async def reset_hits(self, key: str) -> None: ...
+
     async def record_sample(
         self, department_id: str, minute: int, waiting: int, longest_wait_s: float
     ) -> None:

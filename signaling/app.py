@@ -29,6 +29,7 @@ from .auth import TokenIssuer
 from .http_api import add_routes
 from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
+from .login_guard import LoginGuard, LoginPolicy
 from .media_gateway import MediaGateway
 from .metrics import ForwardingCollector, Metrics, VerificationCollector
 from .notifier import SocketNotifier
@@ -64,6 +65,7 @@ class Services:
     vision: Vision
     upload_limits: Limits = field(default_factory=Limits)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    login_policy: LoginPolicy = field(default_factory=LoginPolicy)
     ice_ttl_s: int = 3600
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
@@ -73,6 +75,7 @@ class Services:
     router: CallRouter = field(init=False)
     sio: socketio.AsyncServer = field(init=False)
     verifier: Verifier = field(init=False)
+    login_guard: LoginGuard = field(init=False)
     desk: CaseDesk = field(init=False)
 
 
@@ -97,6 +100,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     )
     services.router, services.sio, services.verifier = router, sio, verifier
     services.desk = desk
+    services.login_guard = LoginGuard(services.store, services.login_policy)
     kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics, desk)
     staff = StaffNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics, verifier,

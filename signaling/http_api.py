@@ -33,11 +33,26 @@ async def login(request: web.Request) -> web.Response:
         creds = Login.model_validate(body)
     except ValidationError as exc:
         return json_error("bad_request", describe(exc))
+    guard = services.login_guard
+    address = request.remote or "unknown"
+    if not guard.address_allowed(address):
+        return json_error("rate_limited", "too many sign-in attempts from here; wait a minute")
+    locked_for = await guard.locked_for(creds.username)
+    if locked_for:
+        minutes = max(1, round(locked_for / 60))
+        response = json_error(
+            "rate_limited",
+            f"too many failed sign-ins for this account; try again in {minutes} minute(s)",
+        )
+        response.headers["Retry-After"] = str(round(locked_for))
+        return response
     account = await asyncio.to_thread(
         services.accounts.authenticate_staff, creds.username, creds.password
     )
     if account is None:
+        await guard.failed(creds.username, address)
         return json_error("unauthorized", "wrong username or password")
+    await guard.succeeded(creds.username)
     token, expires_at = services.tokens.issue(account)
     return web.json_response(
         {

@@ -63,6 +63,7 @@ def build_app(settings: Settings) -> web.Application:
         ),
         ice_servers=settings.ice_servers,
         dashboard=settings.dashboard,
+        login_policy=settings.login,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

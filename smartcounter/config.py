@@ -15,6 +15,7 @@ from media.vision.models import DEFAULT_ANTISPOOF
 from sessions.dashboard import DashboardConfig
 from sessions.router import RoutingConfig
 from sessions.verification import VerificationPolicy
+from signaling.login_guard import LoginPolicy
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,7 @@ class Settings:
     max_upload_pixels: int = 40_000_000
     max_pdf_pages: int = 50
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    login: LoginPolicy = field(default_factory=LoginPolicy)
 
     @property
     def catalog_path(self) -> Path:
@@ -144,6 +146,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
     )
     s.max_pdf_pages = int(_float_env(env, "SMARTCOUNTER_MAX_PDF_PAGES", s.max_pdf_pages))
+    s.login = LoginPolicy(
+        max_failures=int(_float_env(env, "SMARTCOUNTER_LOGIN_MAX_FAILURES", s.login.max_failures)),
+        lockout_s=_float_env(env, "SMARTCOUNTER_LOGIN_LOCKOUT_S", s.login.lockout_s),
+    )
     s.dashboard = DashboardConfig(
         window_s=_float_env(env, "SMARTCOUNTER_STATS_WINDOW_S", s.dashboard.window_s),
         target_s=_float_env(env, "SMARTCOUNTER_SERVICE_LEVEL_TARGET_S", s.dashboard.target_s),

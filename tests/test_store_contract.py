@@ -300,3 +300,13 @@ async def test_samples_keep_one_per_minute_the_last_written(store):
         {"minute": 101, "waiting": 0, "longest_wait_s": 0.0}
     ]
     assert await store.samples("housing", 0) == []
+
+
+async def test_hits_count_within_a_window_and_reset(store):
+    import time as _time
+
+    now = _time.time()
+    assert [await store.hit("login:alice", 60, now) for _ in range(3)] == [1, 2, 3]
+    assert await store.hit("login:bob", 60, now) == 1
+    await store.reset_hits("login:alice")
+    assert await store.hit("login:alice", 60, now) == 1

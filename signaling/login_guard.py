@@ -1,0 +1,59 @@
+"""Sign-in throttling: a per-address rate limit (guessing many accounts from one place)
+and a per-account lockout after repeated failures (guessing one account from many
+places). The account counters live in the store, so every node enforces the same
+lockout.
+
+The lockout can be used to keep a staff member out for its duration by failing on
+purpose; that is the usual price, kept short (15 minutes) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sessions.store import Store
+
+from .rate_limit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout_s: float = 15 * 60
+    per_address_per_minute: float = 60
+    per_address_burst: int = 30
+
+
+class LoginGuard:
+    def __init__(self, store: Store, policy: LoginPolicy, clock=time.time) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self._addresses = RateLimiter(policy.per_address_per_minute, policy.per_address_burst)
+
+    def address_allowed(self, address: str) -> bool:
+        return self._addresses.allow(address)
+
+    async def locked_for(self, username: str) -> float:
+        """Seconds the account stays locked (0 when it is not)."""
+        lock = await self.store.get_record("login_lock", username.lower())
+        return max(0.0, lock["until"] - self.clock()) if lock else 0.0
+
+    async def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        key = f"login:{username.lower()}"
+        failures = await self.store.hit(key, self.policy.lockout_s, now)
+        if failures >= self.policy.max_failures:
+            await self.store.put_record(
+                "login_lock", username.lower(), {"until": now + self.policy.lockout_s}
+            )
+            await self.store.reset_hits(key)
+            logger.warning("sign-in locked for %s after %d failures (last from %s)",
+                           username, failures, address)
+
+    async def succeeded(self, username: str) -> None:
+        await self.store.reset_hits(f"login:{username.lower()}")

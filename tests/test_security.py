@@ -1,0 +1,45 @@
+"""Security of the public edges: sign-in throttling and lockout."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.harness import running_server
+
+
+async def login(server, username: str, password: str) -> tuple[int, dict, dict]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/v1/auth/login",
+                             json={"username": username, "password": password}) as resp:
+            return resp.status, await resp.json(), dict(resp.headers)
+
+
+async def test_an_account_is_locked_after_repeated_failures_and_others_are_not(tmp_path):
+    async with running_server(tmp_path) as server:
+        for _ in range(4):
+            status, body, _ = await login(server, "alice", "wrong")
+            assert status == 401 and body["error"]["code"] == "unauthorized"
+        # A success before the limit clears the count.
+        assert (await login(server, "alice", server.passwords["alice"]))[0] == 200
+        for _ in range(5):
+            assert (await login(server, "alice", "wrong"))[0] == 401
+        status, body, headers = await login(server, "alice", server.passwords["alice"])
+        assert status == 429 and body["error"]["code"] == "rate_limited"
+        assert "15 minute" in body["error"]["message"]
+        assert 850 < int(headers["Retry-After"]) <= 900
+        status, _, _ = await login(server, "ALICE", server.passwords["alice"])
+        assert status == 429  # the lock is not dodged by the name's case
+        assert (await login(server, "bob", server.passwords["bob"]))[0] == 200
+        # Unknown accounts fail the same way as wrong passwords (nothing learned).
+        status, body, _ = await login(server, "nobody", "x")
+        assert status == 401 and body["error"]["message"] == "wrong username or password"
+
+
+async def test_one_address_cannot_try_passwords_quickly(tmp_path):
+    def strict(settings) -> None:
+        settings.login = type(settings.login)(per_address_per_minute=6, per_address_burst=3,
+                                              max_failures=100)
+
+    async with running_server(tmp_path, configure=strict) as server:
+        statuses = [(await login(server, f"user{i}", "x"))[0] for i in range(5)]
+        assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]

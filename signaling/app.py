@@ -36,6 +36,7 @@ from .notifier import SocketNotifier
 from .signed_urls import UrlSigner, signed_url
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
+from .turn import TurnConfig
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Services:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     login_policy: LoginPolicy = field(default_factory=LoginPolicy)
     ice_ttl_s: int = 3600
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    # "relay" makes browsers use TURN only (networks that must not expose addresses).
+    ice_transport_policy: str = "all"
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
     presence_sweep_interval_s: float = 5.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .documents_api import add_document_routes, public_document
 from .http_common import authenticate, json_error
 from .keys import SERVICES
 from .payloads import Login, describe
+from .turn import turn_credentials
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web_client" / "static"
 
@@ -70,10 +72,17 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 async def ice_servers(request: web.Request) -> web.Response:
-    if await authenticate(request) is None:
+    who = await authenticate(request)
+    if who is None:
         return json_error("unauthorized", "a valid bearer token is required")
     services = request.app[SERVICES]
     servers = []
+    turn = services.turn
+    if turn.enabled:
+        username, credential = turn_credentials(
+            turn.secret, f"{who.role}-{who.id}", turn.ttl_s, time.time()
+        )
+        servers.append({"urls": turn.urls, "username": username, "credential": credential})
     for s in services.ice_servers:
         entry: dict[str, Any] = {"urls": s.urls}
         if s.username is not None:
@@ -81,7 +90,12 @@ async def ice_servers(request: web.Request) -> web.Response:
         if s.credential is not None:
             entry["credential"] = s.credential
         servers.append(entry)
-    return web.json_response({"ice_servers": servers, "ttl_s": services.ice_ttl_s})
+    ttl_s = turn.ttl_s if turn.enabled else services.ice_ttl_s
+    return web.json_response({
+        "ice_servers": servers,
+        "ttl_s": ttl_s,
+        "ice_transport_policy": services.ice_transport_policy,
+    })
 
 
 async def get_session(request: web.Request) -> web.Response:

@@ -62,6 +62,8 @@ def build_app(settings: Settings) -> web.Application:
             settings.recordings_dir if settings.recording else None,
         ),
         ice_servers=settings.ice_servers,
+        turn=settings.turn,
+        ice_transport_policy=settings.ice_transport_policy,
         dashboard=settings.dashboard,
         login_policy=settings.login,
         blobs=BlobStore(settings.documents_dir),

@@ -16,6 +16,7 @@ from sessions.dashboard import DashboardConfig
 from sessions.router import RoutingConfig
 from sessions.verification import VerificationPolicy
 from signaling.login_guard import LoginPolicy
+from signaling.turn import TurnConfig
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,9 @@ class Settings:
     # None by default: on one machine or LAN host candidates are enough, and no traffic
     # goes to a third party.
     ice_servers: list[IceServer] = field(default_factory=list)
+    # TURN with short-lived credentials from a shared secret (coturn's use-auth-secret).
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    ice_transport_policy: str = "all"
     token_ttl_s: float = 12 * 3600
     # "forward" passes encoded frames between participants (cheap); "transcode" lets
     # aiortc decode and re-encode them (the old relay, kept as the benchmark baseline).
@@ -118,6 +122,19 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     if env.get("SMARTCOUNTER_ICE_SERVERS"):
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])
     s.token_ttl_s = _float_env(env, "SMARTCOUNTER_TOKEN_TTL_S", s.token_ttl_s)
+    turn_urls = [u.strip() for u in env.get("SMARTCOUNTER_TURN_URLS", "").split(",") if u.strip()]
+    s.turn = TurnConfig(
+        urls=turn_urls,
+        secret=env.get("SMARTCOUNTER_TURN_SECRET") or None,
+        ttl_s=int(_float_env(env, "SMARTCOUNTER_TURN_TTL_S", s.turn.ttl_s)),
+    )
+    if bool(s.turn.urls) != bool(s.turn.secret):
+        raise ConfigError(
+            "set both SMARTCOUNTER_TURN_URLS and SMARTCOUNTER_TURN_SECRET, or neither"
+        )
+    s.ice_transport_policy = env.get("SMARTCOUNTER_ICE_TRANSPORT_POLICY", s.ice_transport_policy)
+    if s.ice_transport_policy not in ("all", "relay"):
+        raise ConfigError("SMARTCOUNTER_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
     s.media_relay = env.get("SMARTCOUNTER_MEDIA_RELAY", s.media_relay)
     s.recording = env.get("SMARTCOUNTER_RECORDING", "on").lower() not in ("0", "off", "false", "no")
     if s.media_relay not in ("forward", "transcode"):

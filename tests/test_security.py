@@ -43,3 +43,39 @@ async def test_one_address_cannot_try_passwords_quickly(tmp_path):
     async with running_server(tmp_path, configure=strict) as server:
         statuses = [(await login(server, f"user{i}", "x"))[0] for i in range(5)]
         assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+
+
+def test_turn_credentials_follow_the_rest_convention():
+    import base64
+    import hashlib
+    import hmac
+
+    from signaling.turn import turn_credentials
+
+    username, credential = turn_credentials("s3cret", "staff-alice", 600, now=1_700_000_000.4)
+    assert username == "1700000600:staff-alice"
+    expected = hmac.new(b"s3cret", username.encode(), hashlib.sha1).digest()
+    assert base64.b64decode(credential) == expected
+
+
+async def test_ice_servers_hand_out_short_lived_turn_credentials(tmp_path):
+    import time
+
+    from signaling.turn import TurnConfig
+
+    def with_turn(settings) -> None:
+        settings.turn = TurnConfig(urls=["turn:127.0.0.1:3478?transport=udp"], secret="s3cret",
+                                   ttl_s=600)
+        settings.ice_transport_policy = "relay"
+
+    async with running_server(tmp_path, configure=with_turn) as server:
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {server.kiosk_tokens['k1']}"}
+            async with http.get(f"{server.url}/api/v1/ice-servers", headers=headers) as resp:
+                body = await resp.json()
+            async with http.get(f"{server.url}/api/v1/ice-servers") as resp:
+                assert resp.status == 401
+    (turn,) = body["ice_servers"]
+    expiry, user = turn["username"].split(":", 1)
+    assert user == "kiosk-k1" and 590 < int(expiry) - time.time() <= 600
+    assert body["ttl_s"] == 600 and body["ice_transport_policy"] == "relay"

@@ -22,7 +22,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import BadRequest, Conflict
+from .errors import BadRequest, Conflict, NotFound
 
 ROLES = ("staff", "supervisor")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -40,6 +40,8 @@ class StaffAccount:
     password_hash: str = field(repr=False)
     disabled: bool = False
     created_at: float = 0.0
+    # Sign-in tokens issued before this time (a password reset) are no longer accepted.
+    tokens_valid_after: float = 0.0
 
 
 @dataclass
@@ -103,6 +105,26 @@ class AccountDirectory:
         raw = _read_json(self._staff_dir / f"{username}.json")
         return StaffAccount(**raw) if raw is not None else None
 
+    def _update_staff(self, username: str, **changes) -> StaffAccount:
+        account = self.get_staff(username)
+        if account is None:
+            raise NotFound(f"no staff account {username!r}")
+        updated = StaffAccount(**{**asdict(account), **changes})
+        _write_json_atomic(self._staff_dir / f"{username}.json", asdict(updated))
+        return updated
+
+    def set_staff_disabled(self, username: str, disabled: bool) -> StaffAccount:
+        """A disabled account cannot sign in, and its live connections are cut."""
+        return self._update_staff(username, disabled=disabled)
+
+    def reset_password(self, username: str, password: str) -> StaffAccount:
+        """New password; every token issued before now stops working."""
+        if len(password) < 8:
+            raise BadRequest("password must be at least 8 characters")
+        return self._update_staff(
+            username, password_hash=_hasher.hash(password), tokens_valid_after=time.time()
+        )
+
     def authenticate_staff(self, username: str, password: str) -> StaffAccount | None:
         """CPU-heavy (argon2): call from a worker thread."""
         account = self.get_staff(username)
@@ -138,6 +160,15 @@ class AccountDirectory:
             return None
         raw = _read_json(self._kiosk_dir / f"{kiosk_id}.json")
         return KioskDevice(**raw) if raw is not None else None
+
+    def revoke_kiosk(self, kiosk_id: str) -> KioskDevice:
+        """The kiosk's token stops working at once (its live connection is cut)."""
+        device = self.get_kiosk(kiosk_id)
+        if device is None:
+            raise NotFound(f"no kiosk {kiosk_id!r}")
+        device = KioskDevice(**{**asdict(device), "revoked": True})
+        _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
+        return device
 
     def authenticate_kiosk(self, token: str) -> KioskDevice | None:
         kiosk_id, _, secret = token.rpartition(".")

@@ -74,6 +74,8 @@ class Services:
     tick_interval_s: float = 0.25
     heartbeat_interval_s: float = 10.0
     presence_sweep_interval_s: float = 5.0
+    # How often live sockets are checked against their accounts (disabled, revoked).
+    revocation_check_s: float = 2.0
     metrics: Metrics = field(default_factory=Metrics)
     # Set by create_app.
     router: CallRouter = field(init=False)
@@ -127,6 +129,10 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     async def heartbeat() -> None:
         await router.heartbeat(staff.local_staff())
 
+    async def revocations() -> None:
+        for namespace in (kiosk, staff, supervisor):
+            await namespace.cut_revoked(services.accounts)
+
     async def background(app: web.Application) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         jobs = {
@@ -135,6 +141,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
             "dashboard": (1.0, supervisor.push_dashboard),
             "history": (15.0, supervisor.push_history),
+            "revocations": (services.revocation_check_s, revocations),
         }
         tasks = [
             asyncio.create_task(_every(interval, job, stopping), name=name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 
-from sessions.accounts import StaffAccount
+from sessions.accounts import AccountDirectory, StaffAccount
 
 ALGORITHM = "HS256"
 
@@ -24,6 +24,7 @@ class Principal:
     display_name: str
     departments: tuple[str, ...] = ()
     site: str = ""
+    issued_at: float = 0.0  # sign-in tokens only
 
 
 class TokenIssuer:
@@ -40,6 +41,8 @@ class TokenIssuer:
             "departments": account.departments,
             "exp": int(expires_at),
             "iat": int(time.time()),
+            # Millisecond issue time: a password reset revokes tokens issued before it.
+            "iat_ms": int(time.time() * 1000),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires_at
 
@@ -60,6 +63,7 @@ class TokenIssuer:
             id=claims["sub"],
             display_name=claims.get("name") or claims["sub"],
             departments=tuple(claims.get("departments") or ()),
+            issued_at=claims.get("iat_ms", 0) / 1000,
         )
 
 
@@ -79,3 +83,19 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(key)
     return key
+
+
+def account_allows(accounts: AccountDirectory, who: Principal) -> bool:
+    """Whether the account behind a principal still stands: not disabled or revoked, the
+    same role, and (for a sign-in token) not issued before a password reset. Blocking
+    (reads the account file)."""
+    if who.role == "kiosk":
+        device = accounts.get_kiosk(who.id)
+        return device is not None and not device.revoked
+    account = accounts.get_staff(who.id)
+    return (
+        account is not None
+        and not account.disabled
+        and account.role == who.role
+        and who.issued_at >= account.tokens_valid_after
+    )

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from .auth import Principal
+from .auth import Principal, account_allows
 from .errors import HTTP_STATUS
 from .keys import SERVICES
 
@@ -27,7 +27,8 @@ async def authenticate(request: web.Request) -> Principal | None:
         return None
     principal = services.tokens.verify(token)
     if principal is not None:
-        return principal
+        allowed = await asyncio.to_thread(account_allows, services.accounts, principal)
+        return principal if allowed else None
     device = await asyncio.to_thread(services.accounts.authenticate_kiosk, token)
     if device is None:
         return None

@@ -17,7 +17,7 @@ from media.errors import MediaError
 from sessions.accounts import AccountDirectory
 from sessions.errors import DomainError
 
-from .auth import Principal, TokenIssuer
+from .auth import Principal, TokenIssuer, account_allows
 from .errors import error_ack
 from .metrics import Metrics
 from .payloads import describe
@@ -101,9 +101,22 @@ class BaseNamespace(socketio.AsyncNamespace):
         if principal is None or principal.role != role:
             raise refuse(f"a valid {role} token is required")
         account = await asyncio.to_thread(accounts.get_staff, principal.id)
-        if account is None or account.disabled or account.role != role:
-            raise refuse(f"this {role} account is disabled")
-        return Principal(role, account.username, account.display_name, tuple(account.departments))
+        if account is None or not await asyncio.to_thread(account_allows, accounts, principal):
+            raise refuse(f"this {role} account is disabled or its sign-in was revoked")
+        return Principal(role, account.username, account.display_name,
+                         tuple(account.departments), issued_at=principal.issued_at)
+
+    async def cut_revoked(self, accounts: AccountDirectory) -> list[str]:
+        """Disconnect this node's sockets whose account has been disabled or revoked
+        (or whose password was reset) since they connected; returns their ids."""
+        cut = []
+        for sid, principal in list(self.principals.items()):
+            if not await asyncio.to_thread(account_allows, accounts, principal):
+                cut.append(principal.id)
+                logger.info("cutting %s %s: account disabled or revoked", self.namespace,
+                            principal.id)
+                await self.disconnect(sid)
+        return cut
 
     def sockets_of(self, principal_id: str) -> list[str]:
         return [sid for sid, p in self.principals.items() if p.id == principal_id]

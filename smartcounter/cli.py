@@ -78,6 +78,35 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_disable(args: argparse.Namespace) -> int:
+    account = AccountDirectory(_settings(args).data_dir).set_staff_disabled(
+        args.username, disabled=args.func is cmd_staff_disable
+    )
+    state = "disabled (live connections are cut within seconds)" if account.disabled else "enabled"
+    print(f"{account.username} {state}")
+    return 0
+
+
+def cmd_staff_enable(args: argparse.Namespace) -> int:
+    return cmd_staff_disable(args)
+
+
+def cmd_staff_reset_password(args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        print("error: pass the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    account = AccountDirectory(_settings(args).data_dir).reset_password(args.username, password)
+    print(f"password of {account.username} reset; earlier sign-ins no longer work")
+    return 0
+
+
+def cmd_kiosk_revoke(args: argparse.Namespace) -> int:
+    device = AccountDirectory(_settings(args).data_dir).revoke_kiosk(args.kiosk_id)
+    print(f"kiosk {device.kiosk_id} revoked (its live connection is cut within seconds)")
+    return 0
+
+
 def cmd_kiosk_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     device, token = AccountDirectory(settings.data_dir).add_kiosk(args.kiosk_id, args.site)
@@ -147,6 +176,20 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--display-name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.set_defaults(func=cmd_staff_add)
+    for name, func, text in (
+        ("disable", cmd_staff_disable, "disable an account (cuts its live connections)"),
+        ("enable", cmd_staff_enable, "enable a disabled account"),
+    ):
+        sp = staff.add_parser(name, help=text)
+        common(sp)
+        sp.add_argument("username")
+        sp.set_defaults(func=func)
+    reset = staff.add_parser("reset-password", help="set a new password; revokes sign-ins")
+    common(reset)
+    reset.add_argument("username")
+    reset.add_argument("--password-stdin", action="store_true",
+                       help="read the password from stdin")
+    reset.set_defaults(func=cmd_staff_reset_password)
 
     kiosk = sub.add_parser("kiosk", help="kiosk devices").add_subparsers(
         dest="action", required=True
@@ -156,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
     kadd.add_argument("kiosk_id")
     kadd.add_argument("--site", required=True)
     kadd.set_defaults(func=cmd_kiosk_add)
+    krevoke = kiosk.add_parser("revoke", help="revoke a kiosk's token (cuts its connection)")
+    common(krevoke)
+    krevoke.add_argument("kiosk_id")
+    krevoke.set_defaults(func=cmd_kiosk_revoke)
 
     models = sub.add_parser("models", help="face models").add_subparsers(
         dest="action", required=True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
+import socketio
 
 from tests.harness import running_server
 
@@ -79,3 +81,49 @@ async def test_ice_servers_hand_out_short_lived_turn_credentials(tmp_path):
     expiry, user = turn["username"].split(":", 1)
     assert user == "kiosk-k1" and 590 < int(expiry) - time.time() <= 600
     assert body["ttl_s"] == 600 and body["ice_transport_policy"] == "relay"
+
+
+async def test_disabling_revoking_and_resetting_cut_live_connections_and_tokens(tmp_path):
+    import asyncio
+
+    from tests.harness import Client
+    from tests.test_cli import run_cli
+
+    async with running_server(tmp_path) as server:
+        alice_token = await server.login("alice")
+        alice, kiosk = Client("/staff"), Client("/kiosk")
+        await alice.connect(server.url, alice_token)
+        await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+        try:
+            assert run_cli("staff", "disable", "alice", data_dir=tmp_path).returncode == 0
+            assert run_cli("kiosk", "revoke", "k1", data_dir=tmp_path).returncode == 0
+            async with asyncio.timeout(10):
+                while alice.sio.connected or kiosk.sio.connected:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            async with aiohttp.ClientSession() as http:
+                headers = {"Authorization": f"Bearer {alice_token}"}
+                async with http.get(f"{server.url}/api/v1/ice-servers", headers=headers) as r:
+                    assert r.status == 401
+            assert (await login(server, "alice", server.passwords["alice"]))[0] == 401
+            again = Client("/kiosk")
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await again.connect(server.url, server.kiosk_tokens["k1"])
+            assert again.connect_error["data"] == {"code": "unauthorized"}
+        finally:
+            await alice.close()
+            await kiosk.close()
+
+        bob_token = await server.login("bob")
+        reset = run_cli("staff", "reset-password", "bob", "--password-stdin",
+                        data_dir=tmp_path, stdin="a-new-password\n")
+        assert reset.returncode == 0, reset.stderr
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {bob_token}"}
+            async with http.get(f"{server.url}/api/v1/ice-servers", headers=headers) as r:
+                assert r.status == 401  # signed in before the reset
+        status, body, _ = await login(server, "bob", "a-new-password")
+        assert status == 200
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {body['token']}"}
+            async with http.get(f"{server.url}/api/v1/ice-servers", headers=headers) as r:
+                assert r.status == 200

@@ -3,11 +3,12 @@ type), fully decoded once to prove it is whole, within the configured limits."""
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 KINDS = ("id_card", "form", "supporting")
 _SIGNATURES = {
@@ -39,9 +40,17 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def inspect(path: Path, limits: Limits) -> tuple[str, int | None]:
-    """``(content type, pages)`` of an uploaded file, or :class:`Rejected`. Blocking.
-    A PDF's pages are counted by PDFium on its own thread (``None`` here)."""
+@dataclass(frozen=True)
+class Inspection:
+    content_type: str
+    pages: int | None  # a PDF's pages are counted by PDFium on its own thread
+    thumbnail: bytes | None = None  # an image's first-page thumbnail (PNG), made in passing
+
+
+def inspect(path: Path, limits: Limits, thumbnail_width: int) -> Inspection:
+    """What an uploaded file is, or :class:`Rejected`. Blocking. An image is decoded in
+    full once (a truncated file fails), and that decoded picture also gives the page's
+    thumbnail, upright (EXIF orientation applied)."""
     with path.open("rb") as f:
         head = f.read(16)
     if not head:
@@ -50,7 +59,7 @@ def inspect(path: Path, limits: Limits) -> tuple[str, int | None]:
     if content_type is None:
         raise Rejected(415, "only JPEG, PNG and PDF files are accepted")
     if content_type == "application/pdf":
-        return content_type, None
+        return Inspection(content_type, None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -60,13 +69,26 @@ def inspect(path: Path, limits: Limits) -> tuple[str, int | None]:
                         413, f"the image has more than {limits.max_pixels} pixels"
                     )
                 image.load()  # decodes everything: a truncated file fails here
+                thumbnail = _thumbnail(image, thumbnail_width)
     except Rejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected(413, f"the image is too large to decode: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Rejected(422, f"the image is damaged or unreadable: {exc}") from exc
-    return content_type, 1
+    return Inspection(content_type, 1, thumbnail)
+
+
+def _thumbnail(image: Image.Image, width: int) -> bytes:
+    upright = ImageOps.exif_transpose(image)
+    if upright.width > width:
+        height = max(1, round(upright.height * width / upright.width))
+        upright = upright.resize((width, height), Image.BILINEAR, reducing_gap=2.0)
+    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+        upright = upright.convert("RGB")
+    out = io.BytesIO()
+    upright.save(out, "PNG", compress_level=3)
+    return out.getvalue()
 
 
 def check_pdf_pages(pages: int, limits: Limits) -> None:

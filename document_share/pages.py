@@ -103,6 +103,13 @@ class PageRenderer:
     def cached(self, sha256: str, number: int, width: int) -> Path:
         return self.cache_dir / sha256[:2] / sha256 / f"{number}-{width}.png"
 
+    async def keep(self, sha256: str, number: int, width: int, png: bytes) -> None:
+        """Cache a page image made elsewhere (an upload's thumbnail)."""
+        target = self.cached(sha256, number, width)
+        await asyncio.get_running_loop().run_in_executor(
+            self._images, _write_atomic, target, png
+        )
+
     async def page(
         self, source: Path, sha256: str, content_type: str, number: int, width: int
     ) -> Path:

@@ -33,6 +33,7 @@ from .login_guard import LoginGuard, LoginPolicy
 from .media_gateway import MediaGateway
 from .metrics import ForwardingCollector, Metrics, VerificationCollector
 from .notifier import SocketNotifier
+from .security_headers import security_headers
 from .signed_urls import UrlSigner, signed_url
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
@@ -121,7 +122,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     services.metrics.registry.register(ForwardingCollector(services.hub.consumers))
     services.metrics.registry.register(VerificationCollector(verifier))
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[security_headers])
     app[SERVICES] = services
     sio.attach(app)
     add_routes(app)

@@ -90,7 +90,8 @@ async def upload_document(request: web.Request) -> web.Response:
         if kind not in KINDS:
             raise Rejected(400, f"kind must be one of {', '.join(KINDS)}")
         sha256 = await asyncio.to_thread(upload.finish)
-        content_type, pages = await asyncio.to_thread(inspect, upload.path, limits)
+        inspection = await asyncio.to_thread(inspect, upload.path, limits, THUMBNAIL_WIDTH)
+        content_type, pages = inspection.content_type, inspection.pages
         if pages is None:  # a PDF
             try:
                 pages = await services.renderer.pdf_pages(upload.path)
@@ -126,7 +127,10 @@ async def upload_document(request: web.Request) -> web.Response:
         **{k: document[k] for k in ("document_id", "kind", "sha256", "size", "content_type")},
     )
     await services.store.add_document(document)
-    await _prepare_thumbnail(request, document)
+    if inspection.thumbnail is not None:
+        await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, inspection.thumbnail)
+    else:
+        await _prepare_thumbnail(request, document)
     await _announce(request, session, document)
     return web.json_response(
         {k: document[k] for k in ("document_id", "sha256", "pages", "kind")}, status=201

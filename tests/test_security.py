@@ -127,3 +127,18 @@ async def test_disabling_revoking_and_resetting_cut_live_connections_and_tokens(
             headers = {"Authorization": f"Bearer {body['token']}"}
             async with http.get(f"{server.url}/api/v1/ice-servers", headers=headers) as r:
                 assert r.status == 200
+
+
+async def test_every_page_and_answer_carries_the_security_headers(tmp_path):
+    async with running_server(tmp_path) as server:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/console", "/kiosk", "/supervisor", "/print", "/api/v1/catalog",
+                         "/static/app.css", "/no-such-page", "/api/v1/sessions/x"):
+                async with http.get(server.url + path, allow_redirects=False) as resp:
+                    csp = resp.headers.get("Content-Security-Policy", "")
+                    assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+                    assert "frame-ancestors 'self'" in csp, path
+                    assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+                    assert resp.headers["Referrer-Policy"] == "no-referrer", path
+            async with http.get(server.url + "/", allow_redirects=False) as resp:
+                assert resp.status == 302 and "Content-Security-Policy" in resp.headers

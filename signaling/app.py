@@ -27,6 +27,7 @@ from sessions.verification import VerificationPolicy
 
 from .auth import TokenIssuer
 from .http_api import add_routes
+from .http_common import api_errors_as_json
 from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
 from .login_guard import LoginGuard, LoginPolicy
@@ -122,7 +123,9 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     services.metrics.registry.register(ForwardingCollector(services.hub.consumers))
     services.metrics.registry.register(VerificationCollector(verifier))
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[security_headers])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[security_headers, api_errors_as_json]
+    )
     app[SERVICES] = services
     sio.attach(app)
     add_routes(app)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from media.recorder import recordings_of
 
+from . import openapi
 from .auth import Principal
 from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
@@ -215,7 +216,12 @@ async def favicon(request: web.Request) -> web.Response:
     raise web.HTTPFound("/static/favicon.svg")
 
 
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.json", openapi_document)
     add_document_routes(app)
     add_case_routes(app)
     app.router.add_post("/api/v1/auth/login", login)

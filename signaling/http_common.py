@@ -33,3 +33,22 @@ async def authenticate(request: web.Request) -> Principal | None:
     if device is None:
         return None
     return Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
+
+
+@web.middleware
+async def api_errors_as_json(request: web.Request, handler) -> web.StreamResponse:
+    """Under ``/api/`` every answer is JSON, aiohttp's own too (no such route, wrong
+    method, a body too large)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_request",
+                413: "bad_request", 429: "rate_limited"}.get(
+            exc.status, "internal" if exc.status >= 500 else "bad_request")
+        message = exc.reason if exc.status != 404 else "no such resource"
+        return web.json_response({"error": {"code": code, "message": message}},
+                                 status=exc.status, headers={
+                                     k: v for k, v in exc.headers.items()
+                                     if k.lower() == "allow"})

@@ -70,6 +70,7 @@ class Consumer(MediaStreamTrack):
         self.needs_keyframe = kind == "video"
         self.dropped = 0
         self.forwarded = 0
+        self.forwarded_bytes = 0
         # Receive → hand-over-to-sender delay of recent frames, in seconds.
         self.delays: collections.deque[float] = collections.deque(maxlen=2048)
         self._offset = 0
@@ -119,6 +120,7 @@ class Consumer(MediaStreamTrack):
         packet, at = self._queue.popleft()
         self.delays.append(self._clock() - at)
         self.forwarded += 1
+        self.forwarded_bytes += packet.size
         return packet
 
     def watch_feedback(self, sender: RTCRtpSender) -> None:

@@ -7,6 +7,7 @@ an audit event (durable before the caller is answered), then notifications.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import math
@@ -21,7 +22,7 @@ from .catalog import Catalog
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .presence import Presence, PresenceState
 from .session import HEAD_OFFSET, Session, SessionState, check_transition
-from .statistics import ABANDONED, ANSWERED
+from .statistics import ABANDONED, ANSWERED, Buckets
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class CallRouter:
         self.catalog = catalog
         self.audit = audit
         self.notifier = notifier
+        # This node's counts, for metrics: calls by outcome, and queue waits.
+        self.outcome_counts: collections.Counter[str] = collections.Counter()
+        self.queue_waits = Buckets((5, 15, 30, 60, 120, 300, 600, 1800))
         self.config = config or RoutingConfig()
         self.clock = clock
         self._pushed: dict[str, tuple[int, int]] = {}
@@ -297,6 +301,8 @@ class CallRouter:
             await self.store.record_outcome(
                 session.department_id, session.id, ABANDONED, now - session.created_at, now
             )
+            self.outcome_counts[ABANDONED] += 1
+            self.queue_waits.observe(now - session.created_at)
         if prev.state == SessionState.RINGING and prev.offered_to:
             await self._revoke_offer(prev.offered_to, session.id, reason)
         await self.notifier.to_kiosk(
@@ -339,6 +345,7 @@ class CallRouter:
         session = await self._transition(
             prev, {"state": SessionState.CLOSED, "ended_at": now, "end_reason": reason}
         )
+        self.outcome_counts["completed"] += 1
         await self._record(
             session.id,
             "session.closed",
@@ -512,6 +519,8 @@ class CallRouter:
             await self.store.record_outcome(
                 session.department_id, session_id, ANSWERED, now - session.created_at, now
             )
+            self.outcome_counts[ANSWERED] += 1
+            self.queue_waits.observe(now - session.created_at)
         await self._record(
             session_id,
             "call.accepted",
@@ -719,6 +728,7 @@ class CallRouter:
             },
         )
         await self._record(session.id, "session.requeued", reason="staff_lost", staff_id=staff_id)
+        self.outcome_counts["requeued"] += 1
         await self.notifier.release_media(session.id)
         if staff_id:
             await self.notifier.to_staff(

@@ -67,3 +67,25 @@ def summarize(
         asa_s=sum(answered_waits) / len(answered_waits),
         service_level=within / len(answered_waits),
     )
+
+
+class Buckets:
+    """Counts of observations at or under each bound (a histogram, for metrics)."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: over every bound
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        index = next((i for i, bound in enumerate(self.bounds) if value <= bound),
+                     len(self.bounds))
+        self.counts[index] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        running, out = 0, []
+        for bound, count in zip([*map(str, self.bounds), "+Inf"], self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out

@@ -32,7 +32,7 @@ from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
 from .login_guard import LoginGuard, LoginPolicy
 from .media_gateway import MediaGateway
-from .metrics import ForwardingCollector, Metrics, VerificationCollector
+from .metrics import CallCollector, ForwardingCollector, Metrics, VerificationCollector
 from .notifier import SocketNotifier
 from .security_headers import security_headers
 from .signed_urls import UrlSigner, signed_url
@@ -123,6 +123,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     services.metrics.registry.register(ForwardingCollector(services.hub.consumers))
     services.metrics.registry.register(VerificationCollector(verifier))
+    services.metrics.registry.register(CallCollector(router))
     app = web.Application(
         client_max_size=1024 * 1024, middlewares=[security_headers, api_errors_as_json]
     )

@@ -101,9 +101,11 @@ async def upload_document(request: web.Request) -> web.Response:
         await asyncio.to_thread(services.blobs.commit, upload, sha256)
     except TooLarge as exc:
         upload.discard()
+        services.metrics.uploads.labels("413").inc()
         return rejected(413, str(exc))
     except Rejected as exc:
         upload.discard()
+        services.metrics.uploads.labels(str(exc.status)).inc()
         return rejected(exc.status, str(exc))
     except (ValueError, AssertionError) as exc:  # aiohttp's multipart parser on bad framing
         upload.discard()
@@ -132,6 +134,8 @@ async def upload_document(request: web.Request) -> web.Response:
     else:
         await _prepare_thumbnail(request, document)
     await _announce(request, session, document)
+    services.metrics.uploads.labels("201").inc()
+    services.metrics.upload_bytes.observe(upload.size)
     return web.json_response(
         {k: document[k] for k in ("document_id", "sha256", "pages", "kind")}, status=201
     )

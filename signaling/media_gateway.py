@@ -20,6 +20,8 @@ class MediaGateway:
         self.store = store
         self.metrics = metrics
         self._release_hooks: list[Callable[[str], Awaitable[None]]] = []
+        # Sessions whose set-up time has been measured (the first time both answered).
+        self._set_up: set[str] = set()
 
     def on_release(self, hook: Callable[[str], Awaitable[None]]) -> None:
         """Call ``hook(session_id)`` before a session's media is released (parts that
@@ -34,6 +36,14 @@ class MediaGateway:
         started = time.perf_counter()
         answer = await self.hub.answer(session.id, role, sdp, key, mode)
         self.metrics.rtc_answer_seconds.observe(time.perf_counter() - started)
+        media = self.hub.get(session.id)
+        if (
+            role in ("kiosk", "staff") and media is not None and session.answered_at
+            and {"kiosk", "staff"} <= {p.role for p in media.participants.values()}
+            and session.id not in self._set_up
+        ):
+            self._set_up.add(session.id)
+            self.metrics.call_setup_seconds.observe(time.time() - session.answered_at)
         self.metrics.media_sessions.set(len(self.hub))
         after = await self.store.get_session(session.id)
         if after is None or after.state != SessionState.CONNECTED:
@@ -48,6 +58,7 @@ class MediaGateway:
             await media.leave(key)
 
     async def release(self, session_id: str) -> None:
+        self._set_up.discard(session_id)
         for hook in self._release_hooks:
             await hook(session_id)
         await self.hub.release(session_id)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 
@@ -34,6 +38,22 @@ class Metrics:
             "Time to answer an SDP offer (ICE gathering included)",
             registry=self.registry,
         )
+        self.call_setup_seconds = Histogram(
+            "smartcounter_call_setup_seconds",
+            "From a staff member's accept to both sides' media answered",
+            buckets=(0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.upload_bytes = Histogram(
+            "smartcounter_upload_bytes",
+            "Sizes of accepted document uploads",
+            buckets=(64e3, 256e3, 1e6, 2e6, 5e6, 10e6, 20e6),
+            registry=self.registry,
+        )
+        self.uploads = Counter(
+            "smartcounter_uploads_total", "Document uploads by HTTP status", ["status"],
+            registry=self.registry,
+        )
 
 
 class ForwardingCollector(Collector):
@@ -46,11 +66,12 @@ class ForwardingCollector(Collector):
 
     def collect(self):
         delays: list[float] = []
-        forwarded = dropped = 0
+        forwarded = dropped = forwarded_bytes = 0
         for consumer in self._consumers():
             delays.extend(consumer.delays)
             forwarded += consumer.forwarded
             dropped += consumer.dropped
+            forwarded_bytes += consumer.forwarded_bytes
         delay = GaugeMetricFamily(
             "smartcounter_forward_delay_seconds",
             "Receive to send hand-over delay of recently forwarded frames (live consumers)",
@@ -66,6 +87,10 @@ class ForwardingCollector(Collector):
         )
         yield GaugeMetricFamily(
             "smartcounter_forward_dropped_frames", "Frames dropped by live consumers", dropped
+        )
+        yield GaugeMetricFamily(
+            "smartcounter_forwarded_bytes", "Bytes of media forwarded by live consumers",
+            forwarded_bytes,
         )
 
 
@@ -99,3 +124,25 @@ class VerificationCollector(Collector):
             "1 when the face models are loaded, 0 when verification is unavailable",
             1 if self._verifier.available else 0,
         )
+
+
+class CallCollector(Collector):
+    """Calls by outcome and queue waits, read from the router's counters when scraped."""
+
+    def __init__(self, router) -> None:
+        self._router = router
+
+    def collect(self):
+        calls = CounterMetricFamily(
+            "smartcounter_calls", "Calls leaving the queue or ending, by outcome",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self._router.outcome_counts.items()):
+            calls.add_metric([outcome], count)
+        yield calls
+        wait = self._router.queue_waits
+        histogram = HistogramMetricFamily(
+            "smartcounter_queue_wait_seconds", "Waits from request to answer or abandonment"
+        )
+        histogram.add_metric([], wait.cumulative(), wait.total)
+        yield histogram

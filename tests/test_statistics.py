@@ -49,3 +49,13 @@ def test_outcomes_in_the_future_of_now_are_not_counted():
     summary = summarize([Outcome(ANSWERED, 1.0, 500.0)], now=400.0, window_s=HOUR,
                         target_s=60.0)
     assert summary.answered == 0
+
+
+def test_buckets_count_at_or_under_each_bound_cumulatively():
+    from sessions.statistics import Buckets
+
+    buckets = Buckets((5, 60))
+    for value in (1, 5, 5.01, 60, 61):
+        buckets.observe(value)
+    assert buckets.cumulative() == [("5", 2), ("60", 4), ("+Inf", 5)]
+    assert buckets.total == 132.01

@@ -141,6 +141,13 @@ async def test_verification_of_a_still_picture_matches_the_id_but_is_not_live(
                 in metrics)
         assert 'smartcounter_face_analysis_seconds{quantile="0.95"}' in metrics
         assert "smartcounter_face_models_loaded 1.0" in metrics
+        # The call itself: answered once, set up once, an upload of the ID's size.
+        assert 'smartcounter_calls_total{outcome="answered"} 1.0' in metrics
+        assert "smartcounter_queue_wait_seconds_count 1.0" in metrics
+        assert "smartcounter_call_setup_seconds_count 1.0" in metrics
+        assert 'smartcounter_uploads_total{status="201"} 1.0' in metrics
+        assert "smartcounter_upload_bytes_count 1.0" in metrics
+        assert "smartcounter_forwarded_bytes" in metrics
 
 
 async def test_presence_watch_warns_when_the_person_leaves_and_someone_else_sits_down(

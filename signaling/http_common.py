@@ -6,6 +6,8 @@ import asyncio
 
 from aiohttp import web
 
+from sessions.log_context import bind_session
+
 from .auth import Principal, account_allows
 from .errors import HTTP_STATUS
 from .keys import SERVICES
@@ -39,6 +41,7 @@ async def authenticate(request: web.Request) -> Principal | None:
 async def api_errors_as_json(request: web.Request, handler) -> web.StreamResponse:
     """Under ``/api/`` every answer is JSON, aiohttp's own too (no such route, wrong
     method, a body too large)."""
+    bind_session(request.match_info.get("sid"))
     try:
         return await handler(request)
     except web.HTTPException as exc:

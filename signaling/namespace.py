@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from media.errors import MediaError
 from sessions.accounts import AccountDirectory
 from sessions.errors import DomainError
+from sessions.log_context import bind_session
 
 from .auth import Principal, TokenIssuer, account_allows
 from .errors import error_ack
@@ -69,6 +70,7 @@ class BaseNamespace(socketio.AsyncNamespace):
             payload = model.model_validate({} if data is None else data)
         except ValidationError as exc:
             return error_ack("bad_request", describe(exc))
+        bind_session(getattr(payload, "session_id", None))
         try:
             result = await handler(self, sid, principal, payload)
         except (DomainError, MediaError) as exc:

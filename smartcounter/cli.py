@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sessions.errors import DomainError
 from .app import build_app
 from .config import ConfigError, Settings, from_env
 from .demo import describe, ensure_demo_accounts
+from .logs import configure_logging
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,10 +35,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aioice").setLevel(logging.WARNING)
+    configure_logging(settings.log_format, settings.node_id)
     app = build_app(settings)
     base_url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}"
     base_url += f":{settings.port}"

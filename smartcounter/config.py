@@ -61,6 +61,8 @@ class Settings:
     max_pdf_pages: int = 50
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     login: LoginPolicy = field(default_factory=LoginPolicy)
+    # "json": one object per line with node and session ids; "text" for a terminal.
+    log_format: str = "json"
 
     @property
     def catalog_path(self) -> Path:
@@ -132,6 +134,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             "set both SMARTCOUNTER_TURN_URLS and SMARTCOUNTER_TURN_SECRET, or neither"
         )
+    s.log_format = env.get("SMARTCOUNTER_LOG_FORMAT", s.log_format)
+    if s.log_format not in ("json", "text"):
+        raise ConfigError("SMARTCOUNTER_LOG_FORMAT must be 'json' or 'text'")
     s.ice_transport_policy = env.get("SMARTCOUNTER_ICE_TRANSPORT_POLICY", s.ice_transport_policy)
     if s.ice_transport_policy not in ("all", "relay"):
         raise ConfigError("SMARTCOUNTER_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 from pathlib import Path
 
@@ -17,13 +18,14 @@ from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 
 from .app import build_app
-from .config import ConfigError, Settings, from_env
+from .config import ConfigError, Settings, load
 from .demo import describe, ensure_demo_accounts
 from .logs import configure_logging
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = from_env()
+    config = getattr(args, "config", None)
+    settings = load(Path(config) if config else None)
     for name in ("host", "port", "redis_url", "node_id"):
         value = getattr(args, name, None)
         if value is not None:
@@ -37,7 +39,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_format, settings.node_id)
     app = build_app(settings)
-    base_url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}"
+    ssl_context = None
+    if settings.tls_cert and settings.tls_key:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    scheme = "https" if ssl_context else "http"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base_url = f"{scheme}://{host}"
     base_url += f":{settings.port}"
     store = f"Redis {settings.redis_url}" if settings.redis_url else "in-memory store (one node)"
     print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
@@ -48,7 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.data_dir, AccountDirectory(settings.data_dir), catalog
         )
         print(describe(creds, base_url), flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                ssl_context=ssl_context)
     return 0
 
 
@@ -152,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data-dir", help="data directory (env SMARTCOUNTER_DATA_DIR; ./data)")
+        sp.add_argument("--config", help="a TOML configuration file (env SMARTCOUNTER_CONFIG)")
 
     serve = sub.add_parser("serve", help="run the server")
     common(serve)

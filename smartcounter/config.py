@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,10 @@ class Settings:
     login: LoginPolicy = field(default_factory=LoginPolicy)
     # "json": one object per line with node and session ids; "text" for a terminal.
     log_format: str = "json"
+    # HTTPS: a PEM certificate (chain) and its key; browsers need HTTPS for cameras
+    # anywhere but localhost.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def catalog_path(self) -> Path:
@@ -112,6 +118,43 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
 
 
+def file_values(path: Path) -> dict[str, str]:
+    """A TOML configuration file as the environment variables it stands for: each key is
+    a ``SMARTCOUNTER_*`` name without the prefix, in any case (``redis_url = "..."``);
+    lists are written as the variable expects them (JSON for ``ice_servers``, commas for
+    ``turn_urls``)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from exc
+    values = {}
+    for key, value in raw.items():
+        name = f"SMARTCOUNTER_{key.upper()}"
+        if isinstance(value, dict):
+            raise ConfigError(f"{path}: {key} must be a value, not a table")
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        elif isinstance(value, list):
+            value = json.dumps(value) if name == "SMARTCOUNTER_ICE_SERVERS" else ",".join(
+                map(str, value))
+        values[name] = str(value)
+    unknown = sorted(set(values) - KNOWN_VARIABLES - {
+        n for n in values if n.startswith("SMARTCOUNTER_VERIFY_")})
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}")
+    return values
+
+
+def load(config_file: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the configuration file (``config_file`` or
+    ``SMARTCOUNTER_CONFIG``), then the environment."""
+    env = dict(os.environ if env is None else env)
+    path = config_file or (Path(env["SMARTCOUNTER_CONFIG"]) if env.get("SMARTCOUNTER_CONFIG")
+                           else None)
+    merged = {**(file_values(path) if path else {}), **env}
+    return from_env(merged)
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     s = Settings()
@@ -134,6 +177,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             "set both SMARTCOUNTER_TURN_URLS and SMARTCOUNTER_TURN_SECRET, or neither"
         )
+    s.tls_cert = Path(env["SMARTCOUNTER_TLS_CERT"]) if env.get("SMARTCOUNTER_TLS_CERT") else None
+    s.tls_key = Path(env["SMARTCOUNTER_TLS_KEY"]) if env.get("SMARTCOUNTER_TLS_KEY") else None
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("set both SMARTCOUNTER_TLS_CERT and SMARTCOUNTER_TLS_KEY, or neither")
     s.log_format = env.get("SMARTCOUNTER_LOG_FORMAT", s.log_format)
     if s.log_format not in ("json", "text"):
         raise ConfigError("SMARTCOUNTER_LOG_FORMAT must be 'json' or 'text'")
@@ -204,3 +251,11 @@ def _verification_policy(env: dict[str, str], policy: VerificationPolicy) -> Ver
     if changes.get("challenge_mode", policy.challenge_mode) not in ("auto", "staff"):
         raise ConfigError("SMARTCOUNTER_VERIFY_CHALLENGE_MODE must be 'auto' or 'staff'")
     return dataclasses.replace(policy, **changes)
+
+
+# Every variable this module reads, found in its own source so that the list cannot fall
+# behind (for checking configuration files), and the signing key read by signaling.auth.
+KNOWN_VARIABLES = (
+    frozenset(re.findall(r'"(SMARTCOUNTER_[A-Z_]+)"', Path(__file__).read_text("utf-8")))
+    - {"SMARTCOUNTER_VERIFY_", "SMARTCOUNTER_CONFIG"}
+) | {"SMARTCOUNTER_SECRET_KEY"}

@@ -126,7 +126,7 @@ SECOND_STAFF_JOIN_JS = """
 async ({ token, sessionId, timeoutMs }) => {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const { connect } = await import("/static/socket.js");
-  const { loadIceServers, waitForIceGathering } = await import("/static/rtc.js");
+  const { loadIceConfig, waitForIceGathering } = await import("/static/rtc.js");
   const client = connect("/staff", token);
   await new Promise((resolve, reject) => {
     client.socket.once("connect", resolve);
@@ -136,7 +136,7 @@ async ({ token, sessionId, timeoutMs }) => {
     audio: true,
     video: { width: 640, height: 480 },
   });
-  const pc = new RTCPeerConnection({ iceServers: await loadIceServers(token) });
+  const pc = new RTCPeerConnection(await loadIceConfig(token));
   for (const kind of ["audio", "video"]) {
     const track = stream.getTracks().find((t) => t.kind === kind);
     pc.addTransceiver(track, { direction: "sendrecv", streams: [stream] });

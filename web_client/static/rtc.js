@@ -22,14 +22,21 @@ export function toRtcIceServers(list) {
     });
 }
 
-/** ICE servers for this client; on any failure, none (host candidates only). */
-export async function loadIceServers(token) {
+/**
+ * ICE configuration for this client's RTCPeerConnection: {iceServers, iceTransportPolicy}
+ * ("relay" when the server says media must go through TURN). On any failure, no servers
+ * (host candidates only).
+ */
+export async function loadIceConfig(token) {
   try {
     const body = await getIceServers(token);
-    return toRtcIceServers(body && body.ice_servers);
+    return {
+      iceServers: toRtcIceServers(body && body.ice_servers),
+      iceTransportPolicy: body && body.ice_transport_policy === "relay" ? "relay" : "all",
+    };
   } catch (err) {
     console.warn("ice-servers unavailable, using host candidates only", err);
-    return [];
+    return { iceServers: [], iceTransportPolicy: "all" };
   }
 }
 
@@ -60,8 +67,13 @@ export function waitForIceGathering(pc, timeoutMs = GATHER_TIMEOUT_MS) {
  * no local track is still received (recvonly). Remote tracks are gathered into one
  * MediaStream handed to onRemoteStream.
  */
-export function createPeerConnection({ iceServers = [], localStream = null, onRemoteStream }) {
-  const pc = new RTCPeerConnection({ iceServers });
+export function createPeerConnection({
+  iceServers = [],
+  iceTransportPolicy = "all",
+  localStream = null,
+  onRemoteStream,
+}) {
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
   for (const kind of ["audio", "video"]) {
     const track = localStream
       ? localStream.getTracks().find((tr) => tr.kind === kind && tr.readyState === "live")
@@ -122,13 +134,13 @@ export class MediaLink {
     this._closePc();
     this.onStatus("negotiating");
     try {
-      const [iceServers, localStream] = await Promise.all([
-        loadIceServers(this.token),
+      const [ice, localStream] = await Promise.all([
+        loadIceConfig(this.token),
         this.getLocalStream().catch(() => null),
       ]);
       if (this.closed || attempt !== this._attempt) return;
       const pc = createPeerConnection({
-        iceServers,
+        ...ice,
         localStream,
         onRemoteStream: (stream) => {
           if (pc === this._pc && this.onRemoteStream) this.onRemoteStream(stream);

@@ -9,7 +9,7 @@ import { apiFetch, getCatalog, login } from "./api.js";
 import { byId, el, formatDuration, showOnly } from "./dom.js";
 import { localName } from "./i18n.js";
 import { playQuietly } from "./media.js";
-import { loadIceServers, waitForIceGathering } from "./rtc.js";
+import { loadIceConfig, waitForIceGathering } from "./rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
 import { connect, connectErrorCode } from "./socket.js";
 
@@ -516,12 +516,12 @@ async function startMonitor(sessionId) {
   setMediaState("mediaConnecting");
   dom.monitorUnmute.hidden = true;
   try {
-    const [iceServers] = await Promise.all([
-      loadIceServers(state.auth.token),
+    const [ice] = await Promise.all([
+      loadIceConfig(state.auth.token),
       client.request("monitor.start", { session_id: sessionId, mode: "silent" }),
     ]);
     if (state.monitor !== monitor) return;
-    const pc = new RTCPeerConnection({ iceServers });
+    const pc = new RTCPeerConnection(ice);
     monitor.pc = pc;
     // Order matters: kiosk video, kiosk audio, staff video, staff audio.
     const [kioskVideo, kioskAudio, staffVideo, staffAudio] = ["video", "audio", "video", "audio"].map(

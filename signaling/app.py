@@ -78,6 +78,8 @@ class Services:
     presence_sweep_interval_s: float = 5.0
     # How often live sockets are checked against their accounts (disabled, revoked).
     revocation_check_s: float = 2.0
+    # Socket events allowed per connection and minute (a tenth of it as a burst).
+    events_per_minute: float = 600
     metrics: Metrics = field(default_factory=Metrics)
     # Set by create_app.
     router: CallRouter = field(init=False)
@@ -109,14 +111,17 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     services.router, services.sio, services.verifier = router, sio, verifier
     services.desk = desk
     services.login_guard = LoginGuard(services.store, services.login_policy)
-    kiosk = KioskNamespace(router, services.accounts, gateway, services.metrics, desk)
+    kiosk = KioskNamespace(
+        router, services.accounts, gateway, services.metrics, desk,
+        events_per_minute=services.events_per_minute,
+    )
     staff = StaffNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics, verifier,
-        services.blobs, desk,
+        services.blobs, desk, events_per_minute=services.events_per_minute,
     )
     supervisor = SupervisorNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics,
-        services.dashboard,
+        services.dashboard, events_per_minute=services.events_per_minute,
     )
     for namespace in (kiosk, staff, supervisor):
         sio.register_namespace(namespace)

@@ -21,6 +21,7 @@ from sessions.session import Session
 from .auth import Principal
 from .http_common import authenticate, json_error
 from .keys import SERVICES
+from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
 
 CHUNK = 256 * 1024
@@ -65,6 +66,8 @@ async def upload_document(request: web.Request) -> web.Response:
         return json_error("not_found", "no such session")
     if session.kiosk_id != who.id:
         return json_error("forbidden", "this session belongs to another kiosk")
+    if not request.app[UPLOAD_LIMIT].allow(who.id):
+        return json_error("rate_limited", "too many uploads from this kiosk; wait a minute")
     if not session.live:
         return rejected(409, f"the session is {session.state}; documents can no longer be added")
     if not request.content_type.startswith("multipart/"):
@@ -246,7 +249,12 @@ async def get_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=PRIVATE_FILE_HEADERS | {"Content-Type": "image/png"})
 
 
+UPLOAD_LIMIT: web.AppKey[RateLimiter] = web.AppKey("upload_limit")
+
+
 def add_document_routes(app: web.Application) -> None:
+    # A scanner feeds a page every few seconds; a kiosk sending more is broken or hostile.
+    app[UPLOAD_LIMIT] = RateLimiter(per_minute=30, burst=20)
     app.router.add_post("/api/v1/sessions/{sid}/documents", upload_document)
     app.router.add_get("/api/v1/documents/{document_id}", get_document)
     app.router.add_get(r"/api/v1/documents/{document_id}/pages/{page:\d+}.png", get_page)

@@ -25,8 +25,9 @@ class KioskNamespace(BaseNamespace):
         media: MediaGateway,
         metrics: Metrics,
         desk: CaseDesk,
+        events_per_minute: float = 600,
     ) -> None:
-        super().__init__("/kiosk", metrics)
+        super().__init__("/kiosk", metrics, events_per_minute)
         self.router = router
         self.accounts = accounts
         self.media = media

@@ -22,6 +22,7 @@ from .auth import Principal, TokenIssuer, account_allows
 from .errors import error_ack
 from .metrics import Metrics
 from .payloads import describe
+from .rate_limit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,14 @@ def event(model: type[BaseModel]) -> Callable[[Handler], Callable[..., Awaitable
 
 
 class BaseNamespace(socketio.AsyncNamespace):
-    def __init__(self, namespace: str, metrics: Metrics) -> None:
+    def __init__(self, namespace: str, metrics: Metrics, events_per_minute: float = 600) -> None:
         super().__init__(namespace)
         self.metrics = metrics
         self.principals: dict[str, Principal] = {}
+        # Events per socket: generous for any real client (a burst at connect, a few a
+        # second in a call), a wall for a script hammering the server.
+        self.event_limit = RateLimiter(per_minute=events_per_minute,
+                                       burst=max(1, int(events_per_minute / 10)))
 
     async def trigger_event(self, event_name: str, *args: Any) -> Any:
         if event_name in ("connect", "disconnect"):
@@ -66,6 +71,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         principal = self.principals.get(sid)
         if principal is None:
             return error_ack("unauthorized", "not signed in")
+        if not self.event_limit.allow(sid):
+            return error_ack("rate_limited", "too many events; slow down")
         try:
             payload = model.model_validate({} if data is None else data)
         except ValidationError as exc:

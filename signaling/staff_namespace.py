@@ -47,8 +47,9 @@ class StaffNamespace(BaseNamespace):
         verifier: Verifier,
         blobs: BlobStore,
         desk: CaseDesk,
+        events_per_minute: float = 600,
     ) -> None:
-        super().__init__("/staff", metrics)
+        super().__init__("/staff", metrics, events_per_minute)
         self.router = router
         self.accounts = accounts
         self.tokens = tokens

@@ -31,8 +31,9 @@ class SupervisorNamespace(BaseNamespace):
         metrics: Metrics,
         dashboard: DashboardConfig,
         clock=time.time,
+        events_per_minute: float = 600,
     ) -> None:
-        super().__init__("/supervisor", metrics)
+        super().__init__("/supervisor", metrics, events_per_minute)
         self.router = router
         self.accounts = accounts
         self.tokens = tokens

@@ -66,6 +66,7 @@ def build_app(settings: Settings) -> web.Application:
         ice_transport_policy=settings.ice_transport_policy,
         dashboard=settings.dashboard,
         login_policy=settings.login,
+        events_per_minute=settings.events_per_minute,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

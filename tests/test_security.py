@@ -142,3 +142,39 @@ async def test_every_page_and_answer_carries_the_security_headers(tmp_path):
                     assert resp.headers["Referrer-Policy"] == "no-referrer", path
             async with http.get(server.url + "/", allow_redirects=False) as resp:
                 assert resp.status == 302 and "Content-Security-Policy" in resp.headers
+
+
+async def test_a_client_flooding_events_is_slowed_not_disconnected(tmp_path):
+    from tests.harness import Client
+
+    def slow(settings) -> None:
+        settings.events_per_minute = 60  # a burst of 6, then one a second
+
+    async with running_server(tmp_path, configure=slow) as server:
+        staff = Client("/staff")
+        await staff.connect(server.url, await server.login("alice"))
+        try:
+            acks = [await staff.call("presence.get", {}) for _ in range(10)]
+            codes = [a["ok"] or a["error"]["code"] for a in acks]
+            assert codes[:6] == [True] * 6 and set(codes[6:]) == {"rate_limited"}
+            assert staff.sio.connected
+        finally:
+            await staff.close()
+
+
+async def test_a_kiosk_flooding_uploads_is_refused_with_429(tmp_path):
+    import contextlib
+    import io
+
+    from PIL import Image
+
+    from tests.test_media import open_call
+    from tests.test_verification_flow import upload
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(out, "PNG")
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        _kiosk, _staff, sid = await open_call(server, stack)
+        statuses = [(await upload(server, sid, out.getvalue(), name="p.png"))[0]
+                    for _ in range(22)]
+        assert statuses[:20] == [201] * 20 and 429 in statuses[20:]

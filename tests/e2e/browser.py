@@ -204,3 +204,21 @@ def audit_events(audit_dir: Path, session_id: str) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def drag_through(page: Page, selector: str, points: list[tuple[float, float]]) -> None:
+    """Press the mouse at the first of ``points`` and move it through the others, then
+    release: each point is a fraction (x, y) of the box of the element at ``selector``."""
+    target = page.locator(selector)
+    await target.scroll_into_view_if_needed()
+    box = await target.bounding_box()
+    assert box, f"{selector} is not on screen"
+
+    def at(point: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
+
+    await page.mouse.move(*at(points[0]))
+    await page.mouse.down()
+    for point in points[1:]:
+        await page.mouse.move(*at(point), steps=4)
+    await page.mouse.up()

@@ -1,10 +1,12 @@
 // Staff console (/console): sign in, set presence, answer calls from kiosks on video,
-// verify the caller's identity against their ID card, wrap up. Protocol v1, namespace
-// /staff.
+// verify the caller's identity against their ID card, work on the call's documents
+// (casework.js), wrap up, decide applications (cases.js). Protocol v1, namespace /staff.
 import { apiFetch, getCatalog, login } from "./api.js";
 import { byId, formatDuration, showOnly } from "./dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
 import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "./media.js";
+import { CasesPanel } from "./cases.js";
+import { CaseworkPanel } from "./casework.js";
 import { startRinging, stopRinging, unlockAudio } from "./ringer.js";
 import { MediaLink } from "./rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
@@ -34,6 +36,8 @@ const state = {
 let client = null;
 let ticker = null;
 let verification = null; // VerificationPanel of the current call
+let casework = null; // CaseworkPanel of the current call
+let cases = null; // CasesPanel: applications awaiting a decision
 
 window.smartcounter = {
   get pc() {
@@ -73,6 +77,8 @@ function switchLanguage(lang) {
   render();
   renderTitle();
   if (verification) verification.render();
+  if (casework) casework.render();
+  if (cases) cases.render();
 }
 
 function renderTitle() {
@@ -299,6 +305,7 @@ async function accept() {
   };
   dom.hangup.disabled = false;
   verification.reset(offer.session_id);
+  casework.reset(offer.session_id);
   if (state.presence !== "busy") setPresence("busy");
   setStatus(null);
   render();
@@ -338,6 +345,7 @@ function endCall(sessionId, reason) {
   stopMedia();
   state.call = null;
   verification.reset(null);
+  casework.reset(null);
   state.wrapup = { session_id: sessionId, reason };
   if (state.presence === "busy") setPresence("wrapup");
   setStatus("console.callEnded");
@@ -417,6 +425,8 @@ async function rejoinCall(sessionId) {
   dom.hangup.disabled = false;
   verification.reset(record.session_id);
   verification.restore(record); // documents and a verification result from before the reload
+  casework.reset(record.session_id);
+  casework.restore(record);
   render();
   startMedia();
 }
@@ -455,7 +465,12 @@ function connectSocket() {
   socket.on("call.offer", onCallOffer);
   socket.on("call.offer_revoked", onOfferRevoked);
   socket.on("call.ended", onCallEnded);
-  socket.on("document.added", (msg) => verification.onDocumentAdded(msg));
+  socket.on("document.added", (msg) => {
+    verification.onDocumentAdded(msg);
+    casework.onDocumentAdded(msg);
+  });
+  socket.on("signature.completed", (msg) => casework.onSignatureCompleted(msg));
+  socket.on("print.status", (msg) => casework.onPrintStatus(msg));
   socket.on("verification.update", (msg) => verification.onUpdate(msg));
   socket.on("verification.presence", (msg) => verification.onPresence(msg));
 }
@@ -465,6 +480,7 @@ async function loadCatalog() {
     const catalog = await getCatalog();
     state.catalog = { departments: (catalog && catalog.departments) || [] };
     render();
+    cases.render();
   } catch (err) {
     console.warn("catalog failed", err);
     setTimeout(() => state.auth && !state.catalog && loadCatalog(), 5000);
@@ -482,6 +498,7 @@ function startWork() {
   render();
   if (!state.catalog) loadCatalog();
   connectSocket();
+  cases.start();
   clearInterval(ticker);
   ticker = setInterval(tick, 1000);
 }
@@ -565,6 +582,8 @@ async function logout(messageKey = null) {
   state.auth = null;
   state.call = null;
   verification.reset(null);
+  casework.reset(null);
+  cases.clear();
   state.wrapup = null;
   state.presence = "away";
   syncCamera();
@@ -615,9 +634,18 @@ function init() {
     idleText: byId("idle-text"),
   });
 
-  verification = new VerificationPanel(byId("verify-panel"), (event, payload) =>
-    requestOn(client && client.socket, event, payload),
-  );
+  const request = (event, payload) => requestOn(client && client.socket, event, payload);
+  verification = new VerificationPanel(byId("verify-panel"), request);
+  casework = new CaseworkPanel(byId("casework-panel"), {
+    request,
+    token: () => (state.auth ? state.auth.token : null),
+    onLodged: () => cases.refresh(),
+  });
+  cases = new CasesPanel(byId("cases-panel"), {
+    request,
+    token: () => (state.auth ? state.auth.token : null),
+    names: { department: departmentName, service: serviceName },
+  });
 
   const savedLang = localStorage.getItem(LANG_KEY);
   switchLanguage(savedLang === "en" || savedLang === "zh-Hans" ? savedLang : DEFAULT_LANGUAGE);

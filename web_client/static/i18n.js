@@ -2,6 +2,8 @@
 // Every visible string goes through t(). Elements in the HTML carry
 // data-i18n="key" (text content) and/or data-i18n-attr="attr:key;attr:key".
 // Kiosk languages: zh-Hant (default) and en. Console languages: zh-Hans (default) and en.
+// The casework's strings (and the Citizen's Window's) are in i18n_casework.js.
+import * as casework from "./i18n_casework.js";
 
 const en = {
   "app.name": "Smart Counter",
@@ -387,6 +389,10 @@ const zhHans = {
   "console.verify.error.not_found": "本通话中找不到该身份证。",
   "console.verify.error.bad_request": "该身份证无法用于核验。",
 };
+
+Object.assign(en, casework.en);
+Object.assign(zhHant, casework.zhHant);
+Object.assign(zhHans, casework.zhHans);
 
 const TABLES = { en, "zh-Hant": zhHant, "zh-Hans": zhHans };
 

@@ -1,16 +1,20 @@
 // Kiosk page (/kiosk#token=...): pick a department and a service, wait in the queue,
 // talk to an officer on video, scan the ID card and follow the head-turn prompt of the
-// identity check. Protocol v1, namespace /kiosk.
+// identity check, scan documents, see the officer's marks, sign, get the receipt number
+// and prints (kiosk_casework.js). Protocol v1, namespace /kiosk.
 import { getCatalog } from "./api.js";
 import { byId, el, showOnly } from "./dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t, tIn } from "./i18n.js";
 import { attachStream, detachStream, getLocalMedia, playQuietly, replayOnGesture } from "./media.js";
 import { MediaLink } from "./rtc.js";
 import { connect, connectErrorCode } from "./socket.js";
-import { CHALLENGES, FileInputScanner, isScanner, uploadDocument, uploadErrorKey } from "./verification.js";
+import { KioskCasework } from "./kiosk_casework.js";
+import { FileInputScanner, FileInputScanners, isScanner, ScanControl } from "./scanner.js";
+import { CHALLENGES } from "./verification.js";
 
 const DEFAULT_LANGUAGE = "zh-Hant";
 const ENDED_SCREEN_MS = 6000;
+const ENDED_WITH_RECEIPT_MS = 30000; // time to note the receipt number
 const IDLE_RESET_MS = 120000;
 const CATALOG_RETRY_MS = 5000;
 const SESSION_KEY = "smartcounter.kiosk.session";
@@ -39,14 +43,19 @@ const state = {
   notice: null,
   mediaKey: null,
   resumeTries: 0,
+  endedReceipt: null, // the receipt number of the call that just ended
 };
 let client = null;
 let endedTimer = null;
 let idleTimer = null;
-// The ID card scanner: anything with scan() → Promise<File|Blob|null> (see verification.js).
+// The scanner: anything with scan({kind}) → Promise<File|Blob|null> (see scanner.js).
 let scanner = null;
-// The ID scan of the current call: {state, key, vars, documentId, errorStatus, controller}.
-const scan = { state: "idle", key: null, vars: null, documentId: null, error: null, controller: null };
+// The "Scan ID card" and "Scan document" controls of the call (ScanControl).
+let idScan = null;
+let docScan = null;
+let docKind = "form"; // the kind the next "Scan document" sends: form | supporting
+// Documents, marks, signature, receipt, printing of the call (KioskCasework).
+let casework = null;
 // The head-turn prompt on screen: {kind, total, deadline} or null.
 let challenge = null;
 let challengeTimer = null;
@@ -61,7 +70,7 @@ window.smartcounter = {
   get sessionId() {
     return state.sessionId;
   },
-  /** The ID card scanner; a driver replaces it with its own {scan() → Promise<Blob|null>}. */
+  /** The scanner; a driver replaces it with its own {scan({kind}) → Promise<Blob|null>}. */
   get scanner() {
     return scanner;
   },
@@ -109,7 +118,11 @@ function switchLanguage(lang) {
   renderStatus();
   setNotice(state.notice);
   setMediaState(state.mediaKey);
-  renderScan();
+  idScan.render();
+  docScan.render();
+  renderDocKinds();
+  casework.render();
+  renderEndedReceipt();
   renderChallenge();
   renderDepartments();
   renderServices();
@@ -123,9 +136,9 @@ function show(screen) {
   document.body.dataset.screen = screen;
   placeSelfView(screen === "call");
   if (screen !== "call") {
-    // Out of the call: no prompt stays up, and the next call starts with a fresh scan.
+    // Out of the call: no prompt stays up, and the next call starts with fresh scans.
     hideChallenge();
-    resetScan();
+    resetCallExtras();
   }
 }
 
@@ -272,7 +285,7 @@ function restoreSession() {
 
 function clearSession() {
   hideChallenge();
-  resetScan();
+  resetCallExtras();
   stopMedia();
   state.sessionId = null;
   state.serviceId = null;
@@ -431,17 +444,23 @@ async function hangup() {
 
 function endCall(sessionId, reason) {
   if (sessionId !== state.sessionId) return;
+  const receiptNo = casework.receiptNo; // shown on the end screen too
   clearSession();
+  state.endedReceipt = receiptNo;
   state.phase = "ended";
   const reasonKey = `kiosk.endedReason.${reason}`;
   dom.endedReason.dataset.i18n = t(reasonKey) === reasonKey ? "kiosk.endedReason.hangup" : reasonKey;
   dom.endedReason.textContent = t(dom.endedReason.dataset.i18n);
   show("ended");
+  renderEndedReceipt();
   setStatus("kiosk.callEnded");
   clearTimeout(endedTimer);
-  endedTimer = setTimeout(() => {
-    if (state.phase === "ended") resetToHome();
-  }, ENDED_SCREEN_MS);
+  endedTimer = setTimeout(
+    () => {
+      if (state.phase === "ended") resetToHome();
+    },
+    receiptNo ? ENDED_WITH_RECEIPT_MS : ENDED_SCREEN_MS,
+  );
 }
 
 function enterCall(staff) {
@@ -449,7 +468,7 @@ function enterCall(staff) {
   if (staff) state.staff = staff;
   saveSession();
   setNotice(null);
-  resetScan();
+  resetCallExtras();
   dom.hangup.disabled = false;
   renderSessionLabels();
   show("call");
@@ -506,102 +525,79 @@ async function resumeSession() {
   }
 }
 
-// ---------------------------------------------------------------- ID card scan
+// ---------------------------------------------------------------- scans & casework
 
-function setScan(stateName, key = null, vars = null) {
-  scan.state = stateName;
-  scan.key = key;
-  scan.vars = vars;
-  renderScan();
+function callContext() {
+  return state.phase === "call" && state.sessionId ? { sessionId: state.sessionId, token: state.token } : null;
 }
 
-function renderScan() {
-  dom.idScanStatus.dataset.state = scan.state;
-  dom.idScanStatus.dataset.kind = scan.state === "error" ? "error" : scan.state === "done" ? "ok" : "info";
-  dom.idScanStatus.textContent = scan.key ? t(scan.key, scan.vars) : "";
-  if (scan.documentId) dom.idScanStatus.dataset.documentId = scan.documentId;
-  else delete dom.idScanStatus.dataset.documentId;
-  if (scan.error) {
-    dom.idScanStatus.dataset.error = scan.error.code || "";
-    dom.idScanStatus.dataset.httpStatus = String(scan.error.status ?? "");
+/** The call is over (or not yet on): no upload goes on, no document stays on screen. */
+function resetCallExtras() {
+  if (!idScan) return;
+  idScan.reset();
+  docScan.reset();
+  casework.reset();
+}
+
+function setDocKind(kind) {
+  if (kind !== "form" && kind !== "supporting") return;
+  docKind = kind;
+  renderDocKinds();
+}
+
+function renderDocKinds() {
+  for (const button of dom.docKinds) {
+    button.setAttribute("aria-pressed", String(button.dataset.kind === docKind));
+  }
+}
+
+/** The officer asked for a rescan: scan that kind again (from the prompt's button). */
+function rescan(kind) {
+  if (kind === "id_card") {
+    idScan.scan("id_card");
   } else {
-    delete dom.idScanStatus.dataset.error;
-    delete dom.idScanStatus.dataset.httpStatus;
+    setDocKind(kind);
+    docScan.scan(docKind);
   }
-  const uploading = scan.state === "uploading" || scan.state === "checking";
-  dom.idScanProgress.hidden = !uploading;
-  dom.idScan.disabled = uploading || state.phase !== "call";
 }
 
-function resetScan() {
-  if (scan.controller) scan.controller.abort();
-  scan.controller = null;
-  scan.documentId = null;
-  scan.error = null;
-  dom.idScanProgress.value = 0;
-  setScan("idle");
+function renderEndedReceipt() {
+  const receiptNo = state.phase === "ended" ? state.endedReceipt : null;
+  dom.endedReceipt.hidden = !receiptNo;
+  dom.endedReceipt.dataset.receiptNo = receiptNo || "";
+  dom.endedReceiptNo.textContent = receiptNo || "";
 }
 
-/** The "Scan ID card" button: ask the scanner for a picture, then upload it. */
-async function scanIdCard() {
-  if (state.phase !== "call" || scan.controller) return;
-  const sessionId = state.sessionId;
-  scan.error = null;
-  setScan("scanning", "kiosk.scan.scanning");
-  let file;
-  try {
-    file = await scanner.scan();
-  } catch (err) {
-    console.warn("ID scan failed", err);
-    file = null;
-    if (sessionId === state.sessionId && state.phase === "call" && !scan.controller) {
-      scan.error = { code: "scanner", status: null };
-      setScan("error", "kiosk.scan.error.generic");
-    }
-    return;
-  }
-  if (sessionId !== state.sessionId || state.phase !== "call" || scan.controller) return;
-  if (!file) {
-    setScan("cancelled", "kiosk.scan.cancelled");
-    return;
-  }
-  await uploadScan(file);
-}
-
-/** Send a scanned picture as the call's id_card document. */
-async function uploadScan(file) {
-  if (state.phase !== "call" || !state.sessionId || scan.controller) return;
-  const sessionId = state.sessionId;
-  const controller = new AbortController();
-  scan.controller = controller;
-  scan.error = null;
-  scan.documentId = null;
-  dom.idScanProgress.value = 0;
-  setScan("uploading", "kiosk.scan.uploading", { percent: 0 });
-  try {
-    const uploaded = await uploadDocument({
-      sessionId,
-      token: state.token,
-      file,
-      kind: "id_card",
-      signal: controller.signal,
-      onProgress: (fraction) => {
-        if (scan.controller !== controller) return;
-        dom.idScanProgress.value = fraction;
-        if (fraction >= 1) setScan("checking", "kiosk.scan.checking");
-        else setScan("uploading", "kiosk.scan.uploading", { percent: Math.floor(fraction * 100) });
-      },
-    });
-    if (scan.controller !== controller) return;
-    scan.controller = null;
-    scan.documentId = uploaded.document_id;
-    setScan("done", "kiosk.scan.done");
-  } catch (err) {
-    if (scan.controller !== controller) return; // reset meanwhile (the call ended)
-    scan.controller = null;
-    console.warn("ID upload failed", err);
-    scan.error = { code: err.code, status: err.status };
-    setScan("error", uploadErrorKey(err));
+function setUpScans() {
+  const ids = new FileInputScanner(dom.idScanInput, (file) => idScan.upload(file));
+  const documents = new FileInputScanner(dom.docScanInput, (file) => docScan.upload(file));
+  // File inputs stand in for the scanner; a file put in an input directly is uploaded too.
+  scanner = new FileInputScanners(ids, documents);
+  casework = new KioskCasework({
+    context: callContext,
+    token: () => state.token,
+    request: (event, payload) => client.request(event, payload),
+    rescan,
+  });
+  const added = (answer) => casework.addDocument(answer);
+  idScan = new ScanControl({
+    dom: { button: dom.idScan, progress: dom.idScanProgress, status: dom.idScanStatus },
+    keys: "kiosk.scan",
+    context: callContext,
+    scanner: () => scanner,
+    kind: () => "id_card",
+    onUploaded: added,
+  });
+  docScan = new ScanControl({
+    dom: { button: dom.docScan, progress: dom.docScanProgress, status: dom.docScanStatus },
+    keys: "kiosk.docscan",
+    context: callContext,
+    scanner: () => scanner,
+    kind: () => docKind,
+    onUploaded: added,
+  });
+  for (const button of dom.docKinds) {
+    button.addEventListener("click", () => setDocKind(button.dataset.kind));
   }
 }
 
@@ -688,7 +684,7 @@ function onCallEnded(msg) {
   if (msg.reason === "transferred") {
     // The session goes back to a queue in another department; queue.update follows.
     hideChallenge();
-    resetScan();
+    resetCallExtras();
     stopMedia();
     state.adoptNextSession = true;
     state.staff = null;
@@ -724,6 +720,7 @@ function connectSocket() {
   socket.on("call.connected", onCallConnected);
   socket.on("call.ended", onCallEnded);
   socket.on("verification.challenge", onChallenge);
+  casework.listen(socket);
 }
 
 async function loadCatalog() {
@@ -790,6 +787,13 @@ function init() {
     idScanInput: byId("id-scan-input"),
     idScanProgress: byId("id-scan-progress"),
     idScanStatus: byId("id-scan-status"),
+    docScan: byId("doc-scan"),
+    docScanInput: byId("doc-scan-input"),
+    docScanProgress: byId("doc-scan-progress"),
+    docScanStatus: byId("doc-scan-status"),
+    docKinds: [...document.querySelectorAll(".doc-kind")],
+    endedReceipt: byId("ended-receipt"),
+    endedReceiptNo: byId("ended-receipt-no"),
     challengePrompt: byId("challenge-prompt"),
     challengeArrow: byId("challenge-arrow"),
     challengeText: byId("challenge-text"),
@@ -805,6 +809,7 @@ function init() {
     ended: byId("screen-ended"),
   });
 
+  setUpScans();
   switchLanguage(DEFAULT_LANGUAGE);
   for (const button of document.querySelectorAll(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
@@ -812,9 +817,6 @@ function init() {
   dom.back.addEventListener("click", goHome);
   dom.cancel.addEventListener("click", cancelCall);
   dom.hangup.addEventListener("click", hangup);
-  // A file input stands in for the scanner; a file put in it directly is uploaded too.
-  scanner = new FileInputScanner(dom.idScanInput, (file) => uploadScan(file));
-  dom.idScan.addEventListener("click", scanIdCard);
   screens.ended.addEventListener("click", () => {
     if (state.phase === "ended") resetToHome();
   });

@@ -1,131 +1,18 @@
 // Identity verification in the browser (issue 4).
 //
-// Kiosk side: the ID card "scanner" interface and the document upload.
-//   A scanner is any object with `scan()` returning a Promise of a File/Blob (JPEG or
-//   PNG bytes of the card's picture side) or null when nothing was scanned. The kiosk
-//   uses `FileInputScanner` (a file input stands in for the scanner) unless a driver
-//   puts its own in `window.smartcounter.scanner`.
+// Kiosk side: the head-turn challenges (the ID card scan itself is a `ScanControl` of
+//   scanner.js, asking the scanner for `kind: "id_card"`).
 // Console side: `VerificationPanel`, the staff member's view of a call's verification
 //   (documents received, start, live updates, head-turn requests, presence warnings).
-import { HttpError } from "./api.js";
 import { getLanguage, t } from "./i18n.js";
 
 export const CHALLENGES = ["turn_left", "turn_right"];
 
-// ---------------------------------------------------------------- kiosk: scanner
+// ---------------------------------------------------------------- kiosk
 
-/**
- * A file input standing in for an ID card scanner. `scan()` opens the file chooser
- * and resolves with the chosen file, or null if the person cancels (or a newer scan()
- * replaces this one). A file put in the input without scan() (a test driver, an
- * assistive tool) goes to `onUnrequested(file)`.
- */
-export class FileInputScanner {
-  constructor(input, onUnrequested = null) {
-    this.input = input;
-    this.onUnrequested = onUnrequested;
-    this.pending = null;
-    input.addEventListener("change", () => {
-      const file = (input.files && input.files[0]) || null;
-      input.value = ""; // choosing the same file again fires change again
-      const resolve = this.pending;
-      this.pending = null;
-      if (resolve) resolve(file);
-      else if (file && this.onUnrequested) this.onUnrequested(file);
-    });
-    input.addEventListener("cancel", () => this.settle(null));
-  }
-
-  settle(value) {
-    const resolve = this.pending;
-    this.pending = null;
-    if (resolve) resolve(value);
-  }
-
-  /** Must be called from a user gesture (a click): browsers open choosers only then. */
-  scan() {
-    this.settle(null);
-    return new Promise((resolve) => {
-      this.pending = resolve;
-      this.input.click();
-    });
-  }
-}
-
-/** Is `scanner` usable as a scanner (has a scan() method)? */
-export function isScanner(scanner) {
-  return Boolean(scanner) && typeof scanner.scan === "function";
-}
-
-// ---------------------------------------------------------------- kiosk: upload
-
-/**
- * POST a document to /api/v1/sessions/{sid}/documents (multipart: kind, file) with
- * the kiosk's device token. `onProgress(fraction)` follows the upload (0..1); `signal`
- * (an AbortSignal) cancels it. Resolves with {document_id, sha256, pages, kind};
- * rejects with an HttpError (.status 0 for a network failure, .code "aborted" when
- * cancelled).
- */
-export function uploadDocument({ sessionId, token, file, kind, onProgress, signal, timeoutMs = 120000 }) {
-  return new Promise((resolve, reject) => {
-    if (signal && signal.aborted) {
-      reject(new HttpError(0, "aborted", "upload cancelled"));
-      return;
-    }
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/api/v1/sessions/${encodeURIComponent(sessionId)}/documents`);
-    xhr.setRequestHeader("Authorization", `Bearer ${token}`);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.responseType = "json";
-    xhr.timeout = timeoutMs;
-    const onAbort = () => xhr.abort();
-    if (signal) signal.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal && signal.removeEventListener("abort", onAbort);
-    if (onProgress) {
-      xhr.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
-      });
-    }
-    xhr.addEventListener("load", () => {
-      done();
-      const body = xhr.response && typeof xhr.response === "object" ? xhr.response : null;
-      if (xhr.status >= 200 && xhr.status < 300 && body) {
-        resolve(body);
-        return;
-      }
-      const error = (body && body.error) || {};
-      reject(new HttpError(xhr.status, error.code || "internal", error.message || `HTTP ${xhr.status}`));
-    });
-    xhr.addEventListener("error", () => {
-      done();
-      reject(new HttpError(0, "unavailable", "network error while uploading"));
-    });
-    xhr.addEventListener("timeout", () => {
-      done();
-      reject(new HttpError(0, "timeout", "the upload timed out"));
-    });
-    xhr.addEventListener("abort", () => {
-      done();
-      reject(new HttpError(0, "aborted", "upload cancelled"));
-    });
-    const form = new FormData();
-    form.append("kind", kind);
-    const name = file.name || (file.type === "image/png" ? "id-card.png" : "id-card.jpg");
-    form.append("file", file, name);
-    xhr.send(form);
-  });
-}
-
-/** The kiosk's message key for a failed upload. */
-export function uploadErrorKey(err) {
-  const status = err && err.status;
-  if (status === 413) return "kiosk.scan.error.tooLarge";
-  if (status === 415) return "kiosk.scan.error.unsupported";
-  if (status === 422) return "kiosk.scan.error.unreadable";
-  if (status === 409) return "kiosk.scan.error.ended";
-  if (status === 0) return "kiosk.scan.error.network";
-  return "kiosk.scan.error.generic";
-}
+// The scanner interface and the upload live in scanner.js (they serve every document
+// kind); re-exported here for the code that knew them from this module.
+export { FileInputScanner, isScanner, uploadDocument, uploadErrorKey } from "./scanner.js";
 
 // ---------------------------------------------------------------- console: panel
 

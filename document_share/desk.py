@@ -420,5 +420,9 @@ class CaseDesk:
                     "url": self.url_for("document", job["document_id"]),
                     "content_type": document["content_type"],
                     "pages": document["pages"],
+                    "page_urls": [
+                        self.url_for("page", f"{job['document_id']}/{n}")
+                        for n in range(1, document["pages"] + 1)
+                    ],
                 })
         return answer

@@ -128,6 +128,7 @@ SCHEMAS: dict[str, Any] = {
             "job_id": {"type": "string"}, "document_id": {"type": "string"},
             "title": {"type": "string"}, "url": {"type": "string"},
             "content_type": {"type": "string"}, "pages": {"type": "integer"},
+            "page_urls": {"type": "array", "items": {"type": "string"}},
         },
     },
 }

@@ -40,9 +40,12 @@ class UrlSigner:
 
 def signed_url(signer: UrlSigner, kind: str, item_id: str) -> str:
     """The signed URL of a stored file the case desk hands out: ``document`` (the
-    original) or ``signature`` (its image)."""
+    original), ``page`` (a page image) or ``signature`` (its image)."""
     if kind == "document":
         return signer.sign(f"/api/v1/documents/{item_id}")
     if kind == "signature":
         return signer.sign(f"/api/v1/signatures/{item_id}.png")
+    if kind == "page":  # item_id: "DOCUMENT_ID/PAGE", printed at 1600 px
+        document_id, page = item_id.rsplit("/", 1)
+        return signer.sign(f"/api/v1/documents/{document_id}/pages/{page}.png", w=1600)
     raise ValueError(f"no signed URL for {kind}")

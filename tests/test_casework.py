@@ -171,6 +171,9 @@ async def test_the_whole_case_from_scan_to_printed_result(call):
     assert result["document_id"] == ack["result_document_ids"][0]
     status, body, ctype = await fetch(server, result["url"])
     assert status == 200 and ctype == "application/pdf" and body.startswith(b"%PDF")
+    (page_url,) = result["page_urls"]  # printable as images too, without a token
+    status, body, ctype = await fetch(server, page_url)
+    assert status == 200 and ctype == "image/png" and Image.open(io.BytesIO(body)).width > 600
 
     events = audit_events(server, sid)
     assert verify_chain(events)

@@ -1,15 +1,20 @@
 """The service catalog: departments and the services each offers.
 
 The catalog is an operator-editable JSON file. On first start the bundled default is
-copied into the data dir, so an operator edits ``DATA_DIR/catalog.json`` and restarts.
+copied into the data dir; an operator changes ``DATA_DIR/catalog.json`` with
+``smartcounter catalog ...`` (or by hand), and running servers pick the change up.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from .accounts import check_id
 
 LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 BUNDLED_CATALOG = Path(__file__).parent / "data" / "catalog.json"
@@ -36,9 +41,64 @@ class CatalogError(ValueError):
 
 class Catalog:
     def __init__(self, departments: list[Department]) -> None:
+        self._set(departments)
+
+    def _set(self, departments: list[Department]) -> None:
         self.departments = departments
         self._departments = {d.id: d for d in departments}
         self._services = {s.id: s for d in departments for s in d.services}
+
+    def update_from(self, other: Catalog) -> None:
+        """Take ``other``'s content in place (everyone holding this object sees it)."""
+        self._set(other.departments)
+
+    # -- editing (the catalog commands) ----------------------------------------------
+
+    def add_department(self, department_id: str, names: dict[str, str]) -> Catalog:
+        check_id(department_id, "department id")
+        _check_names(names, department_id)
+        if department_id in self._departments or department_id in self._services:
+            raise CatalogError(f"{department_id!r} is already in the catalog")
+        return Catalog([*self.departments, Department(department_id, dict(names), ())])
+
+    def remove_department(self, department_id: str) -> Catalog:
+        if department_id not in self._departments:
+            raise CatalogError(f"no department {department_id!r}")
+        return Catalog([d for d in self.departments if d.id != department_id])
+
+    def add_service(self, service_id: str, department_id: str, names: dict[str, str]) -> Catalog:
+        check_id(service_id, "service id")
+        _check_names(names, service_id)
+        department = self._departments.get(department_id)
+        if department is None:
+            raise CatalogError(f"no department {department_id!r}")
+        if service_id in self._services or service_id in self._departments:
+            raise CatalogError(f"{service_id!r} is already in the catalog")
+        service = Service(service_id, department_id, dict(names))
+        return Catalog([
+            replace(d, services=(*d.services, service)) if d.id == department_id else d
+            for d in self.departments
+        ])
+
+    def remove_service(self, service_id: str) -> Catalog:
+        if service_id not in self._services:
+            raise CatalogError(f"no service {service_id!r}")
+        return Catalog([
+            replace(d, services=tuple(s for s in d.services if s.id != service_id))
+            for d in self.departments
+        ])
+
+    def save(self, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.to_dict(), f, ensure_ascii=False, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def department(self, department_id: str) -> Department | None:
         return self._departments.get(department_id)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import socketio
 from aiohttp import web
@@ -19,7 +20,7 @@ from media.peer import IceServer, MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
-from sessions.catalog import Catalog
+from sessions.catalog import Catalog, CatalogError
 from sessions.dashboard import DashboardConfig
 from sessions.router import CallRouter
 from sessions.store import Store
@@ -78,6 +79,9 @@ class Services:
     presence_sweep_interval_s: float = 5.0
     # How often live sockets are checked against their accounts (disabled, revoked).
     revocation_check_s: float = 2.0
+    # The catalog file, checked for changes this often.
+    catalog_path: Path | None = None
+    catalog_check_s: float = 2.0
     # Socket events allowed per connection and minute (a tenth of it as a burst).
     events_per_minute: float = 600
     metrics: Metrics = field(default_factory=Metrics)
@@ -139,6 +143,22 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     async def heartbeat() -> None:
         await router.heartbeat(staff.local_staff())
 
+    catalog_seen = {"mtime": _mtime(services.catalog_path)}
+
+    async def reload_catalog() -> None:
+        """Pick up a catalog changed by ``smartcounter catalog ...`` or by hand."""
+        mtime = _mtime(services.catalog_path)
+        if services.catalog_path is None or mtime == catalog_seen["mtime"]:
+            return
+        catalog_seen["mtime"] = mtime
+        try:
+            fresh = await asyncio.to_thread(Catalog.load, services.catalog_path)
+        except CatalogError as exc:
+            logger.error("catalog change ignored, the file is invalid: %s", exc)
+            return
+        services.catalog.update_from(fresh)
+        logger.info("catalog reloaded: %d departments", len(fresh.departments))
+
     async def revocations() -> None:
         for namespace in (kiosk, staff, supervisor):
             await namespace.cut_revoked(services.accounts)
@@ -152,6 +172,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "dashboard": (1.0, supervisor.push_dashboard),
             "history": (15.0, supervisor.push_history),
             "revocations": (services.revocation_check_s, revocations),
+            "catalog": (services.catalog_check_s, reload_catalog),
         }
         tasks = [
             asyncio.create_task(_every(interval, job, stopping), name=name)
@@ -181,6 +202,13 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     app.cleanup_ctx.append(background)
     app.on_shutdown.append(disconnect_sockets)
     return app
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime_ns if path else None
+    except OSError:
+        return None
 
 
 async def _every(

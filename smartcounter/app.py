@@ -56,6 +56,7 @@ def build_app(settings: Settings) -> web.Application:
         accounts=AccountDirectory(settings.data_dir),
         tokens=TokenIssuer(secret, settings.token_ttl_s),
         catalog=catalog,
+        catalog_path=settings.catalog_path,
         hub=MediaHub(
             settings.ice_servers,
             settings.media_relay,

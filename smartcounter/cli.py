@@ -155,6 +155,28 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(args: argparse.Namespace) -> dict[str, str]:
+    return {"en": args.name_en, "zh-Hant": args.name_zh_hant, "zh-Hans": args.name_zh_hans}
+
+
+def _edit_catalog(args: argparse.Namespace, edit) -> int:
+    settings = _settings(args)
+    path = ensure_catalog_file(settings.catalog_path)
+    catalog = edit(Catalog.load(path))
+    catalog.save(path)
+    print(f"catalog saved to {path}; running servers pick it up within seconds")
+    return 0
+
+
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    catalog = _catalog(_settings(args))
+    for department in catalog.departments:
+        print(f"{department.id}: {department.name['en']} / {department.name['zh-Hant']}")
+        for service in department.services:
+            print(f"  {service.id}: {service.name['en']} / {service.name['zh-Hant']}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -220,6 +242,41 @@ def parser() -> argparse.ArgumentParser:
     common(mprep)
     mprep.add_argument("--force", action="store_true", help="convert again even if present")
     mprep.set_defaults(func=cmd_models_prepare)
+
+    catalog = sub.add_parser("catalog", help="departments and services").add_subparsers(
+        dest="action", required=True
+    )
+    clist = catalog.add_parser("list", help="show the catalog")
+    common(clist)
+    clist.set_defaults(func=cmd_catalog_list)
+
+    def names(sp: argparse.ArgumentParser) -> None:
+        for lang in ("en", "zh-hant", "zh-hans"):
+            sp.add_argument(f"--name-{lang}", required=True, metavar="TEXT")
+
+    dadd = catalog.add_parser("add-department", help="add a department")
+    common(dadd)
+    dadd.add_argument("department_id")
+    names(dadd)
+    dadd.set_defaults(func=lambda a: _edit_catalog(
+        a, lambda c: c.add_department(a.department_id, _names(a))))
+    dremove = catalog.add_parser("remove-department", help="remove a department and its services")
+    common(dremove)
+    dremove.add_argument("department_id")
+    dremove.set_defaults(func=lambda a: _edit_catalog(
+        a, lambda c: c.remove_department(a.department_id)))
+    sadd = catalog.add_parser("add-service", help="add a service to a department")
+    common(sadd)
+    sadd.add_argument("service_id")
+    sadd.add_argument("--department", required=True, metavar="ID")
+    names(sadd)
+    sadd.set_defaults(func=lambda a: _edit_catalog(
+        a, lambda c: c.add_service(a.service_id, a.department, _names(a))))
+    sremove = catalog.add_parser("remove-service", help="remove a service")
+    common(sremove)
+    sremove.add_argument("service_id")
+    sremove.set_defaults(func=lambda a: _edit_catalog(
+        a, lambda c: c.remove_service(a.service_id)))
 
     purge_cmd = sub.add_parser(
         "purge", help="delete documents, page images and signatures of old closed sessions"

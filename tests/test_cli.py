@@ -173,3 +173,44 @@ def test_models_prepare_converts_reports_hashes_and_repairs(tmp_path):
 @pytest.mark.parametrize("args", [["serve", "--help"], ["staff", "add", "--help"]])
 def test_help(args, tmp_path):
     assert run_cli(*args, data_dir=tmp_path).returncode == 0
+
+
+async def test_catalog_commands_change_the_running_servers_catalog(tmp_path):
+    names = ["--name-en", "Marriage registration", "--name-zh-hant", "婚姻登記",
+             "--name-zh-hans", "婚姻登记"]
+    async with running_server(tmp_path) as server:
+        added = run_cli("catalog", "add-department", "marriage", *names, data_dir=tmp_path)
+        assert added.returncode == 0, added.stderr
+        service = run_cli("catalog", "add-service", "marriage-booking", "--department",
+                          "marriage", *names, data_dir=tmp_path)
+        assert service.returncode == 0, service.stderr
+        dup = run_cli("catalog", "add-service", "marriage-booking", "--department", "marriage",
+                      *names, data_dir=tmp_path)
+        assert dup.returncode == 2 and "already in the catalog" in dup.stderr
+        missing = run_cli("catalog", "add-service", "x-y", "--department", "nowhere", *names,
+                          data_dir=tmp_path)
+        assert missing.returncode == 2 and "no department" in missing.stderr
+
+        async def catalog() -> dict:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{server.url}/api/v1/catalog") as resp:
+                    return await resp.json()
+
+        async with asyncio.timeout(15):
+            while "marriage" not in [d["id"] for d in (await catalog())["departments"]]:
+                await asyncio.sleep(0.2)
+        kiosk = Client("/kiosk")
+        await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+        try:
+            ack = await kiosk.call("call.request", {"service_id": "marriage-booking"})
+            assert ack["ok"], ack
+            await kiosk.call("call.cancel", {"session_id": ack["session_id"]})
+        finally:
+            await kiosk.close()
+        removed = run_cli("catalog", "remove-department", "marriage", data_dir=tmp_path)
+        assert removed.returncode == 0
+        async with asyncio.timeout(15):
+            while "marriage" in [d["id"] for d in (await catalog())["departments"]]:
+                await asyncio.sleep(0.2)
+        listing = run_cli("catalog", "list", data_dir=tmp_path)
+        assert "tax-enquiry" in listing.stdout and "marriage" not in listing.stdout

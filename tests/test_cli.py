@@ -197,7 +197,7 @@ async def test_catalog_commands_change_the_running_servers_catalog(tmp_path):
                     return await resp.json()
 
         async with asyncio.timeout(15):
-            while "marriage" not in [d["id"] for d in (await catalog())["departments"]]:
+            while "marriage" not in [d["id"] for d in (await catalog())["departments"]]:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         kiosk = Client("/kiosk")
         await kiosk.connect(server.url, server.kiosk_tokens["k1"])
@@ -210,7 +210,7 @@ async def test_catalog_commands_change_the_running_servers_catalog(tmp_path):
         removed = run_cli("catalog", "remove-department", "marriage", data_dir=tmp_path)
         assert removed.returncode == 0
         async with asyncio.timeout(15):
-            while "marriage" in [d["id"] for d in (await catalog())["departments"]]:
+            while "marriage" in [d["id"] for d in (await catalog())["departments"]]:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         listing = run_cli("catalog", "list", data_dir=tmp_path)
         assert "tax-enquiry" in listing.stdout and "marriage" not in listing.stdout

@@ -42,7 +42,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,7 @@ from sessions.verification import VerificationPolicy
 from signaling.keys import SERVICES
 from smartcounter.config import Settings
 from tests.harness import SHARED_MODELS_DIR, Client, Server, drop_redis_prefix, running_server
+from tests.test_verification_flow import camera_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -117,22 +117,6 @@ def summarize(values: list[float]) -> dict[str, float]:
         "min": min(values),
         "max": max(values),
     }
-
-
-def camera_frame(path: Path) -> np.ndarray:
-    """The photo fitted into a 640×480 frame, as a kiosk camera would see a person (as
-    tests/test_verification_flow.camera_frame)."""
-    image = cv2.imread(str(path))
-    scale = 480 / image.shape[0]
-    image = cv2.resize(image, (round(image.shape[1] * scale), 480))
-    frame = np.zeros((480, 640, 3), np.uint8)
-    x0 = (640 - image.shape[1]) // 2
-    frame[:, x0 : x0 + image.shape[1]] = image
-    return frame
-
-
-def shipped(model) -> str:
-    return str(resources.files(model.package) / model.source_path)
 
 
 def load_analyzer(models_dir: Path, threads: int = 1) -> FaceAnalyzer:
@@ -264,8 +248,8 @@ def _latency(args: argparse.Namespace, models_dir: Path, cpu: int | None) -> dic
     crops = [align(f, face.landmarks) for f, face in zip(frames, faces, strict=True)]
 
     size = (640, 480)
-    cv_det = cv2.FaceDetectorYN.create(shipped(DETECTOR), "", size, 0.7, 0.3, 5000)
-    cv_rec = cv2.FaceRecognizerSF.create(shipped(EMBEDDER), "")
+    cv_det = cv2.FaceDetectorYN.create(DETECTOR.location, "", size, 0.7, 0.3, 5000)
+    cv_rec = cv2.FaceRecognizerSF.create(EMBEDDER.location, "")
     fp_det = cv2.FaceDetectorYN.create(str(models_dir / DETECTOR.file), "", size, 0.7, 0.3, 5000)
     fp_rec = cv2.FaceRecognizerSF.create(str(models_dir / EMBEDDER.file), "")
     rows = [largest_row(cv_det.detect(f)[1]) for f in frames]

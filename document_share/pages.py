@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pypdfium2
 from PIL import Image, ImageOps
+
+from sessions.files import write_atomic
 
 # Widths a page is served at (a request for ``w`` gets the next one up): a handful of
 # cached files per page, whatever widths clients ask for.
@@ -107,7 +107,7 @@ class PageRenderer:
         """Cache a page image made elsewhere (an upload's thumbnail)."""
         target = self.cached(sha256, number, width)
         await asyncio.get_running_loop().run_in_executor(
-            self._images, _write_atomic, target, png
+            self._images, write_atomic, target, png
         )
 
     async def page(
@@ -129,21 +129,9 @@ class PageRenderer:
                 self._images, _render_image, source, width, self.max_pixels
             )
         data = await loop.run_in_executor(self._images, _png, image)
-        await loop.run_in_executor(self._images, _write_atomic, target, data)
+        await loop.run_in_executor(self._images, write_atomic, target, data)
         return target
 
     def close(self) -> None:
         self._images.shutdown(wait=True, cancel_futures=True)
         self._pdf.shutdown(wait=True, cancel_futures=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".page-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

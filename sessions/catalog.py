@@ -8,13 +8,12 @@ copied into the data dir; an operator changes ``DATA_DIR/catalog.json`` with
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .accounts import check_id
+from .files import write_atomic
 
 LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 BUNDLED_CATALOG = Path(__file__).parent / "data" / "catalog.json"
@@ -89,16 +88,7 @@ class Catalog:
         ])
 
     def save(self, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".catalog-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=2).encode())
 
     def department(self, department_id: str) -> Department | None:
         return self._departments.get(department_id)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sessions.cases import STATES
 from sessions.errors import DomainError
 
-from .http_common import authenticate, json_error
+from .http_common import caller, json_error, signed_or_caller
 from .keys import SERVICES
 from .payloads import PrintLookup, describe
 from .rate_limit import RateLimiter
@@ -30,11 +30,9 @@ def public_case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_cases(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
-    if who.role not in ("staff", "supervisor"):
-        return json_error("forbidden", "only staff and supervisors may list cases")
+    who = await caller(request, "staff", "supervisor")
+    if isinstance(who, web.Response):
+        return who
     state = request.query.get("state", "submitted")
     if state not in STATES:
         return json_error("bad_request", f"state must be one of {', '.join(STATES)}")
@@ -45,11 +43,9 @@ async def list_cases(request: web.Request) -> web.Response:
 
 
 async def get_case(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
-    if who.role not in ("staff", "supervisor"):
-        return json_error("forbidden", "only staff and supervisors may read cases")
+    who = await caller(request, "staff", "supervisor")
+    if isinstance(who, web.Response):
+        return who
     departments = None if who.role == "supervisor" else who.departments
     try:
         case = await request.app[SERVICES].desk.case_for(
@@ -62,10 +58,9 @@ async def get_case(request: web.Request) -> web.Response:
 
 async def get_signature_image(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    signed = "sig" in request.query and services.signer.verify(request.path, dict(request.query))
-    who = None if signed else await authenticate(request)
-    if not signed and who is None:
-        return json_error("unauthorized", "a valid bearer token or signed URL is required")
+    who = await signed_or_caller(request)
+    if isinstance(who, web.Response):
+        return who
     signature = await services.store.get_record("signature", request.match_info["signature_id"])
     if signature is None or not signature.get("png_sha256"):
         return json_error("not_found", "no such signature image")

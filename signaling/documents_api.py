@@ -19,7 +19,7 @@ from document_share.storage import TooLarge, Upload
 from sessions.session import Session
 
 from .auth import Principal
-from .http_common import authenticate, json_error
+from .http_common import caller, json_error, signed_or_caller
 from .keys import SERVICES
 from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
@@ -56,11 +56,9 @@ async def _receive_file(part: BodyPartReader, upload: Upload) -> None:
 
 async def upload_document(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    who = await authenticate(request)
-    if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
-    if who.role != "kiosk":
-        return json_error("forbidden", "only the session's kiosk may upload documents")
+    who = await caller(request, "kiosk")
+    if isinstance(who, web.Response):
+        return who
     session = await services.store.get_session(request.match_info["sid"])
     if session is None:
         return json_error("not_found", "no such session")
@@ -209,12 +207,9 @@ async def _readable_document(
     """The document the URL names, if the caller may read it: by bearer token, or by a
     valid signature on this very URL."""
     services = request.app[SERVICES]
-    signed = "sig" in request.query and services.signer.verify(
-        request.path, dict(request.query)
-    )
-    who = None if signed else await authenticate(request)
-    if not signed and who is None:
-        return json_error("unauthorized", "a valid bearer token or signed URL is required")
+    who = await signed_or_caller(request)
+    if isinstance(who, web.Response):
+        return who
     document = await services.store.get_document(request.match_info["document_id"])
     session = await services.store.get_session(document["session_id"]) if document else None
     if document is None or session is None:

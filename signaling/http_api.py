@@ -15,10 +15,9 @@ from pydantic import ValidationError
 from media.recorder import recordings_of
 
 from . import openapi
-from .auth import Principal
 from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
-from .http_common import authenticate, json_error
+from .http_common import caller, json_error
 from .keys import SERVICES
 from .payloads import Login, describe
 from .turn import turn_credentials
@@ -73,9 +72,9 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 async def ice_servers(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
+    who = await caller(request)
+    if isinstance(who, web.Response):
+        return who
     services = request.app[SERVICES]
     servers = []
     turn = services.turn
@@ -100,11 +99,9 @@ async def ice_servers(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    if principal is None:
-        return json_error("unauthorized", "a valid bearer token is required")
-    if principal.role not in ("staff", "supervisor"):
-        return json_error("forbidden", "only staff and supervisors may read sessions")
+    principal = await caller(request, "staff", "supervisor")
+    if isinstance(principal, web.Response):
+        return principal
     services = request.app[SERVICES]
     session = await services.store.get_session(request.match_info["sid"])
     if session is None:
@@ -120,19 +117,10 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response(record)
 
 
-async def _supervisor(request: web.Request) -> Principal | web.Response:
-    principal = await authenticate(request)
-    if principal is None:
-        return json_error("unauthorized", "a valid bearer token is required")
-    if principal.role != "supervisor":
-        return json_error("forbidden", "only supervisors may do this")
-    return principal
-
-
 async def list_calls(request: web.Request) -> web.Response:
     """Live sessions (queued, ringing, connected), oldest first: what a supervisor can
     watch."""
-    who = await _supervisor(request)
+    who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who
     sessions = await request.app[SERVICES].store.live_sessions()
@@ -141,7 +129,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def list_recordings(request: web.Request) -> web.Response:
-    who = await _supervisor(request)
+    who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who
     services = request.app[SERVICES]
@@ -165,7 +153,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 
 async def get_recording(request: web.Request) -> web.StreamResponse:
-    who = await _supervisor(request)
+    who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who
     directory = request.app[SERVICES].hub.recordings_dir

@@ -55,3 +55,26 @@ async def api_errors_as_json(request: web.Request, handler) -> web.StreamRespons
                                  status=exc.status, headers={
                                      k: v for k, v in exc.headers.items()
                                      if k.lower() == "allow"})
+
+
+async def caller(request: web.Request, *roles: str) -> Principal | web.Response:
+    """The authenticated caller if their role is one of ``roles`` (any role when none
+    are given), else the 401 / 403 answer to return."""
+    who = await authenticate(request)
+    if who is None:
+        return json_error("unauthorized", "a valid bearer token is required")
+    if roles and who.role not in roles:
+        return json_error("forbidden", f"only {' and '.join(r + 's' for r in roles)} may do this")
+    return who
+
+
+async def signed_or_caller(request: web.Request) -> Principal | web.Response | None:
+    """For files a browser may load by ``<img>``: ``None`` when this very URL carries a
+    valid signature, else the authenticated caller, else the 401 answer."""
+    services = request.app[SERVICES]
+    if "sig" in request.query and services.signer.verify(request.path, dict(request.query)):
+        return None
+    who = await authenticate(request)
+    if who is None:
+        return json_error("unauthorized", "a valid bearer token or signed URL is required")
+    return who

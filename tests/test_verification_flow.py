@@ -21,8 +21,9 @@ from tests.test_media import ImageTrack, Peer, open_call, wait_until
 ASSETS = Path(__file__).parent / "assets"
 
 
-def camera_frame(name: str) -> np.ndarray:
-    """The photo fitted into a 640×480 frame, as a kiosk camera would see a person."""
+def camera_frame(name: str | Path) -> np.ndarray:
+    """The photo (a name in tests/assets, or a path) fitted into a 640×480 frame, as a
+    kiosk camera would see a person."""
     image = cv2.imread(str(ASSETS / name))
     scale = 480 / image.shape[0]
     image = cv2.resize(image, (round(image.shape[1] * scale), 480))

@@ -4,7 +4,6 @@ the files as shipped, and the model preparation's checks."""
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -28,10 +27,6 @@ from tests.harness import SHARED_MODELS_DIR
 
 ASSETS = Path(__file__).parent / "assets"
 PHOTOS = ("obama.jpg", "obama2.jpg", "biden.jpg", "astronaut.png")
-
-
-def shipped(model) -> str:
-    return str(resources.files(model.package) / model.source_path)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def test_blockwise_dequantisation_matches_the_onnx_definition():
 def test_detections_match_opencv_on_the_shipped_model(analyzer, name):
     image = photo(name)
     reference = cv2.FaceDetectorYN.create(
-        shipped(DETECTOR), "", (image.shape[1], image.shape[0]), 0.7, 0.3, 5000
+        DETECTOR.location, "", (image.shape[1], image.shape[0]), 0.7, 0.3, 5000
     )
     _, expected = reference.detect(image)
     faces = analyzer.detector.detect(image)
@@ -76,10 +71,10 @@ def test_detections_match_opencv_on_the_shipped_model(analyzer, name):
 def test_embeddings_match_opencv_on_the_shipped_model(analyzer, name):
     image = photo(name)
     detector = cv2.FaceDetectorYN.create(
-        shipped(DETECTOR), "", (image.shape[1], image.shape[0]), 0.7, 0.3, 5000
+        DETECTOR.location, "", (image.shape[1], image.shape[0]), 0.7, 0.3, 5000
     )
     _, rows = detector.detect(image)
-    recognizer = cv2.FaceRecognizerSF.create(shipped(EMBEDDER), "")
+    recognizer = cv2.FaceRecognizerSF.create(EMBEDDER.location, "")
     cv_crop = recognizer.alignCrop(image, rows[0])
     cv_feature = recognizer.feature(cv_crop).reshape(-1)
     # The same aligned crop through both: the models agree to float rounding.

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from sessions.files import write_atomic
 
 from .convert import convert
 
@@ -48,6 +48,11 @@ class ShippedModel:
     @property
     def source(self) -> str:
         return f"{self.package}=={self.package_version}:{self.source_path}"
+
+    @property
+    def location(self) -> str:
+        """Where the installed package keeps the shipped file."""
+        return str(resources.files(self.package) / self.source_path)
 
 
 DETECTOR = ShippedModel(
@@ -83,19 +88,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_shipped(model: ShippedModel) -> bytes:
@@ -144,7 +136,7 @@ def prepare(models_dir: Path, force: bool = False) -> dict[str, Any]:
             raise
         except Exception as exc:  # onnx raises assorted types on a bad graph
             raise ModelError(f"converting {model.source} failed: {exc}") from exc
-        _write_atomic(path, data)
+        write_atomic(path, data)
         manifest[model.name] = {
             "file": model.file,
             "sha256": hashlib.sha256(data).hexdigest(),
@@ -160,7 +152,7 @@ def prepare(models_dir: Path, force: bool = False) -> dict[str, Any]:
             "prepared model %s from %s in %.1f s", model.name, model.source,
             time.monotonic() - started,
         )
-    _write_atomic(models_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
+    write_atomic(models_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
     return manifest
 
 

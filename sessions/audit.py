@@ -27,15 +27,28 @@ def event_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def verify_chain(events: list[dict[str, Any]]) -> bool:
+def find_break(events: list[dict[str, Any]]) -> str | None:
+    """Where and how the chain is broken (an event edited, removed, inserted or moved),
+    or None when it holds."""
     prev = GENESIS
     for expected_seq, event in enumerate(events, start=1):
-        if event.get("seq") != expected_seq or event.get("prev_hash") != prev:
-            return False
-        if event_hash(event) != event.get("hash"):
-            return False
+        try:
+            if event_hash(event) != event.get("hash"):
+                return f"event {expected_seq} ({event.get('type')}) was altered"
+        except (KeyError, TypeError):
+            return f"event {expected_seq} is malformed"
+        if event.get("seq") != expected_seq:
+            return (f"event {expected_seq} is numbered {event.get('seq')}: events were "
+                    "removed, inserted or reordered before it")
+        if event.get("prev_hash") != prev:
+            return (f"event {expected_seq} ({event.get('type')}) does not follow the one "
+                    "before it: events were removed or reordered")
         prev = event["hash"]
-    return True
+    return None
+
+
+def verify_chain(events: list[dict[str, Any]]) -> bool:
+    return find_break(events) is None
 
 
 class AuditLog:

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from media.recorder import recordings_of
+from sessions.audit_export import read_trail
 
 from . import openapi
 from .cases_api import add_case_routes, public_case
@@ -152,6 +153,20 @@ async def list_recordings(request: web.Request) -> web.Response:
     return web.json_response({"session_id": sid, "recordings": recordings})
 
 
+async def get_audit(request: web.Request) -> web.Response:
+    """PROTOCOL.md: the session's audit trail, and whether its chain verifies."""
+    who = await caller(request, "supervisor")
+    if isinstance(who, web.Response):
+        return who
+    services = request.app[SERVICES]
+    sid = request.match_info["sid"]
+    if await services.store.get_session(sid) is None:
+        return json_error("not_found", "no such session")
+    events, broken = await asyncio.to_thread(read_trail, services.router.audit, sid)
+    return web.json_response({"session_id": sid, "events": events,
+                              "verified": broken is None and bool(events), "break": broken})
+
+
 async def get_recording(request: web.Request) -> web.StreamResponse:
     who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
@@ -218,6 +233,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/calls", list_calls)
     app.router.add_get("/api/v1/sessions/{sid}", get_session)
     app.router.add_get("/api/v1/sessions/{sid}/recordings", list_recordings)
+    app.router.add_get("/api/v1/sessions/{sid}/audit", get_audit)
     app.router.add_get("/api/v1/sessions/{sid}/recordings/{name}", get_recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -201,6 +201,17 @@ PATHS: dict[str, Any] = {
                                     "properties": {"recordings": {"type": "array"}}}),
                       **_errors("401", "403", "404")},
     }},
+    "/api/v1/sessions/{sid}/audit": {"get": {
+        "summary": "A session's audit trail and whether its chain verifies (supervisors)",
+        "security": BEARER,
+        "parameters": [SESSION_ID],
+        "responses": {"200": _json({"type": "object", "required": ["events", "verified"],
+                                    "properties": {"session_id": {"type": "string"},
+                                                   "events": {"type": "array"},
+                                                   "verified": {"type": "boolean"},
+                                                   "break": NULLABLE_STRING}}),
+                      **_errors("401", "403", "404")},
+    }},
     "/api/v1/documents/{document_id}": {"get": {
         "summary": "A document's original bytes",
         "security": BEARER,

@@ -11,9 +11,11 @@ from aiohttp import web
 
 from document_share.retention import purge
 from document_share.storage import BlobStore
+from media.recorder import recordings_of
 from media.vision.models import ModelError, check_models, prepare
 from sessions.accounts import ROLES, AccountDirectory
 from sessions.audit import AuditLog
+from sessions.audit_export import export, read_trail, write_export
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 
@@ -177,6 +179,38 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    events, broken = read_trail(AuditLog(settings.audit_dir), args.session_id)
+    if not events and broken is None:
+        print(f"error: no audit trail for session {args.session_id}", file=sys.stderr)
+        return 2
+    if broken:
+        print(f"session {args.session_id}: BROKEN: {broken}")
+        return 1
+    print(f"session {args.session_id}: {len(events)} events, chain verified "
+          f"(last: {events[-1]['type']}, sha256 {events[-1]['hash']})")
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    blobs = BlobStore(settings.documents_dir)
+    report = export(
+        AuditLog(settings.audit_dir), args.session_id, blobs.path_of,
+        recordings_of(settings.recordings_dir, args.session_id),
+    )
+    if not report["events"] and report["break"] is None:
+        print(f"error: no audit trail for session {args.session_id}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"audit-{args.session_id}.json")
+    write_export(report, out)
+    state = "verified" if report["verified"] else f"BROKEN: {report['break']}"
+    print(f"wrote {out}: {len(report['events'])} events ({state}), {len(report['files'])} "
+          f"files, {len(report['recordings'])} recordings")
+    return 0 if report["verified"] else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -277,6 +311,21 @@ def parser() -> argparse.ArgumentParser:
     sremove.add_argument("service_id")
     sremove.set_defaults(func=lambda a: _edit_catalog(
         a, lambda c: c.remove_service(a.service_id)))
+
+    audit = sub.add_parser("audit", help="sessions' audit trails").add_subparsers(
+        dest="action", required=True
+    )
+    averify = audit.add_parser("verify", help="check a session's chain (exit 1 if broken)")
+    common(averify)
+    averify.add_argument("session_id")
+    averify.set_defaults(func=cmd_audit_verify)
+    aexport = audit.add_parser(
+        "export", help="write the chain and the hashes of the session's files to one file"
+    )
+    common(aexport)
+    aexport.add_argument("session_id")
+    aexport.add_argument("--out", help="the file to write (audit-SESSION_ID.json)")
+    aexport.set_defaults(func=cmd_audit_export)
 
     purge_cmd = sub.add_parser(
         "purge", help="delete documents, page images and signatures of old closed sessions"

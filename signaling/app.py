@@ -43,6 +43,9 @@ from .turn import TurnConfig
 
 logger = logging.getLogger(__name__)
 
+# ``await app[DRAIN]()`` before stopping the app: see create_app's ``drain``.
+DRAIN: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("drain")
+
 
 @dataclass
 class Vision:
@@ -79,6 +82,8 @@ class Services:
     presence_sweep_interval_s: float = 5.0
     # How often live sockets are checked against their accounts (disabled, revoked).
     revocation_check_s: float = 2.0
+    # On SIGTERM, how long calls on this node may go on before it closes them.
+    drain_timeout_s: float = 60.0
     # The catalog file, checked for changes this often.
     catalog_path: Path | None = None
     catalog_check_s: float = 2.0
@@ -199,6 +204,24 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sio.shutdown(), timeout=1)
 
+    async def drain() -> None:
+        """Before a graceful stop (SIGTERM), while still serving: take no new calls
+        here, and give the calls in progress on this node up to ``drain_timeout_s`` to
+        end. Callers still queued stay in the shared queue for other nodes (Redis)."""
+        kiosk.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + services.drain_timeout_s
+        calls = await kiosk.calls_in_progress()
+        if calls:
+            logger.info("shutting down: waiting up to %.0f s for %d call(s) to end",
+                        services.drain_timeout_s, len(calls))
+        while calls and loop.time() < deadline:
+            await asyncio.sleep(0.5)  # calls end on their own; nothing to wait on
+            calls = await kiosk.calls_in_progress()
+        if calls:
+            logger.warning("shutting down with %d call(s) still going", len(calls))
+
+    app[DRAIN] = drain
     app.cleanup_ctx.append(background)
     app.on_shutdown.append(disconnect_sockets)
     return app

@@ -7,7 +7,7 @@ from typing import Any
 
 from document_share.desk import CaseDesk
 from sessions.accounts import AccountDirectory
-from sessions.errors import Conflict
+from sessions.errors import Conflict, Unavailable
 from sessions.router import CallRouter, Kiosk
 
 from .auth import Principal
@@ -34,6 +34,8 @@ class KioskNamespace(BaseNamespace):
         self.desk = desk
         # The session each kiosk on this node is in (one at a time per kiosk).
         self.current: dict[str, str] = {}
+        # Set while the node shuts down: no new calls start here.
+        self.draining = False
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -53,8 +55,19 @@ class KioskNamespace(BaseNamespace):
         if session_id and not self.sockets_of(principal.id):
             await self.router.kiosk_offline(principal.id, session_id)
 
+    async def calls_in_progress(self) -> list[str]:
+        """Sessions of this node's kiosks that are still queued, ringing or connected."""
+        live = []
+        for session_id in list(self.current.values()):
+            session = await self.router.store.get_session(session_id)
+            if session is not None and session.live:
+                live.append(session_id)
+        return live
+
     @event(CallRequest)
     async def on_call_request(self, sid: str, who: Principal, p: CallRequest) -> dict:
+        if self.draining:
+            raise Unavailable("this server is shutting down; reconnect and try again")
         current = self.current.get(who.id)
         if current:
             session = await self.router.store.get_session(current)

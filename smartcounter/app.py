@@ -68,6 +68,7 @@ def build_app(settings: Settings) -> web.Application:
         dashboard=settings.dashboard,
         login_policy=settings.login,
         events_per_minute=settings.events_per_minute,
+        drain_timeout_s=settings.drain_timeout_s,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

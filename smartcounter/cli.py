@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import ssl
 import sys
 from pathlib import Path
@@ -18,11 +21,14 @@ from sessions.audit import AuditLog
 from sessions.audit_export import export, read_trail, write_export
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
+from signaling.app import DRAIN
 
 from .app import build_app
 from .config import ConfigError, Settings, load
 from .demo import describe, ensure_demo_accounts
 from .logs import configure_logging
+
+logger = logging.getLogger(__name__)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -58,9 +64,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.data_dir, AccountDirectory(settings.data_dir), catalog
         )
         print(describe(creds, base_url), flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
-                ssl_context=ssl_context)
+    asyncio.run(_serve(app, settings, ssl_context))
     return 0
+
+
+async def _serve(app: web.Application, settings: Settings, ssl_context) -> None:
+    """Serve until SIGTERM or SIGINT; then drain (no new calls, the calls in progress
+    end, bounded) while still serving, then stop. A second signal stops at once."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+        stopping.clear()
+        logger.info("stopping: draining calls")
+        drain = asyncio.create_task(app[DRAIN]())
+        forced = asyncio.create_task(stopping.wait())
+        await asyncio.wait({drain, forced}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (drain, forced):
+            task.cancel()
+    finally:
+        await runner.cleanup()
 
 
 def _catalog(settings: Settings) -> Catalog:

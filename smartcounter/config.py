@@ -66,6 +66,7 @@ class Settings:
     # "json": one object per line with node and session ids; "text" for a terminal.
     log_format: str = "json"
     events_per_minute: float = 600
+    drain_timeout_s: float = 60.0
     # HTTPS: a PEM certificate (chain) and its key; browsers need HTTPS for cameras
     # anywhere but localhost.
     tls_cert: Path | None = None
@@ -182,6 +183,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.tls_key = Path(env["SMARTCOUNTER_TLS_KEY"]) if env.get("SMARTCOUNTER_TLS_KEY") else None
     if bool(s.tls_cert) != bool(s.tls_key):
         raise ConfigError("set both SMARTCOUNTER_TLS_CERT and SMARTCOUNTER_TLS_KEY, or neither")
+    s.drain_timeout_s = _float_env(env, "SMARTCOUNTER_DRAIN_TIMEOUT_S", s.drain_timeout_s)
     s.events_per_minute = _float_env(env, "SMARTCOUNTER_EVENTS_PER_MINUTE", s.events_per_minute)
     s.log_format = env.get("SMARTCOUNTER_LOG_FORMAT", s.log_format)
     if s.log_format not in ("json", "text"):

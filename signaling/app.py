@@ -84,6 +84,9 @@ class Services:
     revocation_check_s: float = 2.0
     # On SIGTERM, how long calls on this node may go on before it closes them.
     drain_timeout_s: float = 60.0
+    # Redis for socket.io's cross-node delivery (None: one node).
+    redis_url: str | None = None
+    redis_prefix: str = "sc"
     # The catalog file, checked for changes this often.
     catalog_path: Path | None = None
     catalog_check_s: float = 2.0
@@ -100,9 +103,16 @@ class Services:
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
     """``make_router(notifier)`` builds the router once the socket server exists."""
+    # With Redis, socket.io's Redis manager carries every emit to the node holding the
+    # socket: the router on one node reaches a console connected to another.
+    manager = (
+        socketio.AsyncRedisManager(services.redis_url, channel=f"{services.redis_prefix}:sio")
+        if services.redis_url else None
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         max_http_buffer_size=256 * 1024,
+        client_manager=manager,
     )
     gateway = MediaGateway(services.hub, services.store, services.metrics)
     notifier = SocketNotifier(sio, gateway)

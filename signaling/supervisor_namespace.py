@@ -18,8 +18,6 @@ from .metrics import Metrics
 from .namespace import BaseNamespace, event
 from .payloads import CallReassign, Empty, MonitorOffer, MonitorStart, SessionRef
 
-DASHBOARD_ROOM = "dashboard"
-
 
 class SupervisorNamespace(BaseNamespace):
     def __init__(
@@ -102,7 +100,6 @@ class SupervisorNamespace(BaseNamespace):
     @event(Empty)
     async def on_dashboard_subscribe(self, sid: str, who: Principal, p: Empty) -> None:
         self.subscribers.add(sid)
-        await self.enter_room(sid, DASHBOARD_ROOM)
         await self.emit("dashboard.snapshot", await self._snapshot(), to=sid)
         await self.emit(
             "dashboard.history",
@@ -119,17 +116,18 @@ class SupervisorNamespace(BaseNamespace):
         now = self.clock()
         if comparable != self._last_sent or now - self._last_sent_at >= 10:
             self._last_sent, self._last_sent_at = comparable, now
-            await self.emit("dashboard.snapshot", current, room=DASHBOARD_ROOM)
+            # Each node serves its own subscribers (a room would reach every node's).
+            for sid in list(self.subscribers):
+                await self.emit("dashboard.snapshot", current, to=sid)
 
     async def push_history(self) -> None:
         """Every 15 s: this minute's queue sample, and the hour's chart to subscribers."""
         now = self.clock()
         await record_samples(self.router.store, self.router.catalog, now)
         if self.subscribers:
-            await self.emit(
-                "dashboard.history",
-                await history(self.router.store, self.router.catalog, now), room=DASHBOARD_ROOM,
-            )
+            chart = await history(self.router.store, self.router.catalog, now)
+            for sid in list(self.subscribers):
+                await self.emit("dashboard.history", chart, to=sid)
 
     @event(CallReassign)
     async def on_call_reassign(self, sid: str, who: Principal, p: CallReassign) -> dict:

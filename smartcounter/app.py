@@ -69,6 +69,8 @@ def build_app(settings: Settings) -> web.Application:
         login_policy=settings.login,
         events_per_minute=settings.events_per_minute,
         drain_timeout_s=settings.drain_timeout_s,
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

@@ -78,9 +78,11 @@ async def running_server(
     relay: str = "forward",
     models_dir: Path | None = None,
     configure=None,
+    seed_accounts: bool = True,
     **routing,
 ):
-    """``configure(settings)`` may change any setting before the app is built."""
+    """``configure(settings)`` may change any setting before the app is built; a second
+    node on the same data directory passes ``seed_accounts=False``."""
     from sessions.accounts import AccountDirectory
 
     settings = Settings(
@@ -93,13 +95,14 @@ async def running_server(
         setattr(settings.routing, name, value)
     accounts = AccountDirectory(data_dir)
     server_kiosks, passwords = {}, {}
-    for kiosk_id in ("k1", "k2"):
+    for kiosk_id in ("k1", "k2") if seed_accounts else ():
         _, server_kiosks[kiosk_id] = accounts.add_kiosk(kiosk_id, f"Site of {kiosk_id}")
-    for username, depts in STAFF.items():
-        passwords[username] = f"pw-{username}-123"
-        accounts.add_staff(username, passwords[username], depts, "staff", username.title())
-    passwords["sup"] = "pw-sup-1234"
-    accounts.add_staff("sup", passwords["sup"], ["tax", "housing"], "supervisor", "Sup")
+    if seed_accounts:
+        for username, depts in STAFF.items():
+            passwords[username] = f"pw-{username}-123"
+            accounts.add_staff(username, passwords[username], depts, "staff", username.title())
+        passwords["sup"] = "pw-sup-1234"
+        accounts.add_staff("sup", passwords["sup"], ["tax", "housing"], "supervisor", "Sup")
     if configure is not None:
         configure(settings)
     app = build_app(settings)

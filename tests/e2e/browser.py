@@ -222,3 +222,89 @@ async def drag_through(page: Page, selector: str, points: list[tuple[float, floa
     for point in points[1:]:
         await page.mouse.move(*at(point), steps=4)
     await page.mouse.up()
+
+
+# -------------------------------------------------------------------- supervisor page
+
+
+async def console_sign_in(page: Page, base_url: str, username: str, password: str) -> None:
+    """Sign in on the staff console and stay away (nothing is offered until the test
+    makes the staff member available)."""
+    await page.goto(f"{base_url}/console")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_function(
+        "() => window.smartcounter && window.smartcounter.socket"
+        " && window.smartcounter.socket.connected",
+        timeout=15_000,
+    )
+    await expect(page.get_by_test_id("presence-state")).to_have_attribute(
+        "data-state", "away", timeout=10_000
+    )
+
+
+async def supervisor_sign_in(
+    page: Page, base_url: str, password: str, username: str = "sup", lang: str | None = None
+) -> None:
+    """Sign in on the supervisor page (in ``lang`` if given); returns once the live
+    dashboard has its first snapshot."""
+    await page.goto(f"{base_url}/supervisor")
+    if lang:
+        await page.get_by_test_id(f"lang-{lang}").click()
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_function(
+        "() => window.smartcounter && window.smartcounter.socket"
+        " && window.smartcounter.socket.connected && window.smartcounter.snapshot",
+        timeout=15_000,
+    )
+
+
+# On the supervisor page: waits until both videos of the monitor's peer connection (the
+# kiosk's on the first transceiver, the staff member's on the third) have decoded `more`
+# frames more than when called; answers their frame counts and the audio packets the
+# page sent (whisper, barge), or {error, ...} after timeoutMs.
+MONITOR_DECODING_JS = """
+async ({ more, timeoutMs }) => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const deadline = performance.now() + timeoutMs;
+  const sample = async () => {
+    const pc = window.smartcounter && window.smartcounter.pc;
+    if (!pc) return null;
+    const ids = pc.getTransceivers().map((t) => t.receiver.track.id);
+    const out = { state: pc.connectionState, kiosk: 0, staff: 0, audioSent: 0 };
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        if (s.trackIdentifier === ids[0]) out.kiosk = s.framesDecoded || 0;
+        if (s.trackIdentifier === ids[2]) out.staff = s.framesDecoded || 0;
+      } else if (s.type === "outbound-rtp" && s.kind === "audio") {
+        out.audioSent += s.packetsSent || 0;
+      }
+    });
+    return out;
+  };
+  const before = (await sample()) || { kiosk: 0, staff: 0 };
+  let last = null;
+  while (performance.now() < deadline) {
+    last = await sample();
+    if (
+      last && last.kiosk > 0 && last.staff > 0
+      && last.kiosk >= before.kiosk + more && last.staff >= before.staff + more
+    ) {
+      return { before, ...last };
+    }
+    await sleep(50);
+  }
+  return { error: "the monitor's videos did not decode", before, last };
+}
+"""
+
+
+async def monitor_decoding(page: Page, more: int = 10, timeout_ms: int = 20_000) -> dict:
+    """Both monitor videos of the supervisor page decode ``more`` frames more than now;
+    answers the last stats (``kiosk``, ``staff``: frames decoded; ``audioSent``)."""
+    stats = await page.evaluate(MONITOR_DECODING_JS, {"more": more, "timeoutMs": timeout_ms})
+    assert "error" not in stats, stats
+    return stats

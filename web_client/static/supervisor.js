@@ -1,224 +1,46 @@
-// Supervisor page (/supervisor): sign in, see the live calls, listen in silently to a
-// connected call (both directions). Protocol v1, namespace /supervisor.
+// Supervisor page (/supervisor): sign in; the live dashboard (queues, last hour's chart,
+// agents; dashboard.js) and the live calls, both from `dashboard.snapshot`; listen in to
+// a connected call silently, whisper to the staff member or barge in; move a waiting
+// caller to another department or agent (dashboard_reassign.js). Protocol v1, namespace
+// /supervisor.
 //
-// Silent monitor: monitor.start {session_id, mode:"silent"}, then one recvonly
-// RTCPeerConnection whose offer has, in this order, video, audio, video, audio: the
-// server sends the kiosk's media on the first pair and the staff member's on the second.
-// Nothing is sent to the parties.
-import { apiFetch, getCatalog, login } from "./api.js";
+// Monitor: monitor.start {session_id, mode}, then one RTCPeerConnection whose offer has,
+// in this order, video, audio, video, audio: the server sends the kiosk's media on the
+// first pair and the staff member's on the second. Silent: all four recvonly. Whisper
+// and barge: the first audio section is sendrecv and carries the supervisor's
+// microphone (whisper: the staff member hears it; barge: both parties do).
+import { getCatalog, login } from "./api.js";
+import { Dashboard } from "./dashboard.js";
+import { ReassignDialog } from "./dashboard_reassign.js";
 import { byId, el, formatDuration, showOnly } from "./dom.js";
 import { localName } from "./i18n.js";
+import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./i18n_supervisor.js";
 import { playQuietly } from "./media.js";
 import { loadIceConfig, waitForIceGathering } from "./rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
 import { connect, connectErrorCode } from "./socket.js";
 
-const LANGUAGES = ["zh-Hans", "zh-Hant", "en"];
-const DEFAULT_LANGUAGE = "zh-Hans";
 const AUTH_KEY = "smartcounter.supervisor.auth";
 const LANG_KEY = "smartcounter.supervisor.lang";
-const POLL_MS = 2000;
 const OFFER_TIMEOUT_MS = 15000;
+const SUBSCRIBE_RETRY_MS = 3000;
 const CALL_STATES = ["queued", "ringing", "connected"];
+const MODES = ["silent", "whisper", "barge"];
+const MIC = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 // ---------------------------------------------------------------- strings
 
-const STRINGS = {
-  en: {
-    title: "Smart Counter — Supervisor",
-    langSwitch: "Language",
-    signedInAs: "Signed in as",
-    logout: "Sign out",
-    loginTitle: "Supervisor sign-in",
-    username: "Username",
-    password: "Password",
-    login: "Sign in",
-    loggingIn: "Signing in…",
-    loginFailed: "Wrong username or password.",
-    loginError: "Sign-in failed. Please try again.",
-    notSupervisor: "This page is for supervisors only. Please use the staff console.",
-    sessionExpired: "Your session has expired. Please sign in again.",
-    connecting: "Connecting to the server…",
-    connected: "Connected.",
-    reconnecting: "Connection lost. Reconnecting…",
-    liveCalls: "Live calls",
-    callsCount: "Calls",
-    noCalls: "No live calls at the moment.",
-    callsFailed: "The list of calls could not be loaded. Retrying…",
-    colState: "State",
-    colDepartment: "Department",
-    colService: "Service",
-    colSite: "Kiosk",
-    colStaff: "Staff",
-    colTime: "Time",
-    colActions: "Actions",
-    "state.queued": "Waiting",
-    "state.ringing": "Ringing",
-    "state.connected": "In call",
-    listen: "Listen (silent)",
-    listening: "Listening",
-    monitoring: "Silent monitoring",
-    modeSilent: "Silent — the parties cannot hear you",
-    kioskSide: "Citizen (kiosk)",
-    staffSide: "Staff",
-    callDuration: "Call duration",
-    stop: "Stop listening",
-    unmute: "Turn sound on",
-    monitorStarting: "Connecting to the call…",
-    monitorStarted: "Listening to the call.",
-    monitorStopped: "Stopped listening.",
-    monitorEnded: "The call you were listening to has ended.",
-    monitorFailed: "Could not listen to this call.",
-    mediaConnecting: "Connecting the media…",
-    mediaReconnecting: "The media connection was interrupted.",
-    mediaFailed: "The media connection failed.",
-    soundBlocked: "The browser blocked the sound. Use “Turn sound on”.",
-    "error.bad_request": "The request was not accepted.",
-    "error.unauthorized": "Your session has expired. Please sign in again.",
-    "error.forbidden": "You are not allowed to do this.",
-    "error.not_found": "This call no longer exists.",
-    "error.conflict": "This call cannot be monitored now (it is not in a connected call).",
-    "error.rate_limited": "Too many attempts. Please wait a moment and try again.",
-    "error.unavailable": "This is not available yet.",
-    "error.internal": "The server had a problem. Please try again.",
-    "error.timeout": "The server did not answer in time. Please try again.",
-    "error.disconnected": "Not connected to the server. Please wait…",
-    "error.generic": "Something went wrong. Please try again.",
-  },
-  "zh-Hans": {
-    title: "智能柜台 — 班长监听台",
-    langSwitch: "语言",
-    signedInAs: "当前用户",
-    logout: "退出登录",
-    loginTitle: "班长登录",
-    username: "用户名",
-    password: "密码",
-    login: "登录",
-    loggingIn: "正在登录…",
-    loginFailed: "用户名或密码错误。",
-    loginError: "登录失败，请重试。",
-    notSupervisor: "此页面仅供班长使用，请使用坐席控制台。",
-    sessionExpired: "登录已过期，请重新登录。",
-    connecting: "正在连接服务器…",
-    connected: "已连接。",
-    reconnecting: "连接中断，正在重连…",
-    liveCalls: "当前通话",
-    callsCount: "通话数",
-    noCalls: "目前没有进行中的通话。",
-    callsFailed: "无法加载通话列表，正在重试…",
-    colState: "状态",
-    colDepartment: "部门",
-    colService: "业务",
-    colSite: "终端",
-    colStaff: "坐席",
-    colTime: "时长",
-    colActions: "操作",
-    "state.queued": "排队中",
-    "state.ringing": "振铃中",
-    "state.connected": "通话中",
-    listen: "静默监听",
-    listening: "监听中",
-    monitoring: "静默监听",
-    modeSilent: "静默模式 — 双方听不到您",
-    kioskSide: "市民（终端）",
-    staffSide: "坐席",
-    callDuration: "通话时长",
-    stop: "停止监听",
-    unmute: "打开声音",
-    monitorStarting: "正在接入通话…",
-    monitorStarted: "正在监听通话。",
-    monitorStopped: "已停止监听。",
-    monitorEnded: "所监听的通话已结束。",
-    monitorFailed: "无法监听此通话。",
-    mediaConnecting: "正在连接音视频…",
-    mediaReconnecting: "音视频连接中断。",
-    mediaFailed: "音视频连接失败。",
-    soundBlocked: "浏览器阻止了声音，请点击“打开声音”。",
-    "error.bad_request": "请求未被接受。",
-    "error.unauthorized": "登录已过期，请重新登录。",
-    "error.forbidden": "您无权执行此操作。",
-    "error.not_found": "此通话已不存在。",
-    "error.conflict": "此通话当前无法监听（不在通话中）。",
-    "error.rate_limited": "尝试次数过多，请稍后再试。",
-    "error.unavailable": "此功能暂不可用。",
-    "error.internal": "服务器出现问题，请重试。",
-    "error.timeout": "服务器未及时响应，请重试。",
-    "error.disconnected": "未连接到服务器，请稍候…",
-    "error.generic": "出现问题，请重试。",
-  },
-  "zh-Hant": {
-    title: "智能櫃台 — 班長監聽台",
-    langSwitch: "語言",
-    signedInAs: "目前使用者",
-    logout: "登出",
-    loginTitle: "班長登入",
-    username: "使用者名稱",
-    password: "密碼",
-    login: "登入",
-    loggingIn: "正在登入…",
-    loginFailed: "使用者名稱或密碼錯誤。",
-    loginError: "登入失敗，請重試。",
-    notSupervisor: "此頁面僅供班長使用，請使用坐席控制台。",
-    sessionExpired: "登入已逾時，請重新登入。",
-    connecting: "正在連線伺服器…",
-    connected: "已連線。",
-    reconnecting: "連線中斷，正在重新連線…",
-    liveCalls: "目前通話",
-    callsCount: "通話數",
-    noCalls: "目前沒有進行中的通話。",
-    callsFailed: "無法載入通話清單，正在重試…",
-    colState: "狀態",
-    colDepartment: "部門",
-    colService: "業務",
-    colSite: "終端",
-    colStaff: "坐席",
-    colTime: "時長",
-    colActions: "操作",
-    "state.queued": "排隊中",
-    "state.ringing": "響鈴中",
-    "state.connected": "通話中",
-    listen: "靜默監聽",
-    listening: "監聽中",
-    monitoring: "靜默監聽",
-    modeSilent: "靜默模式 — 雙方聽不到您",
-    kioskSide: "市民（終端）",
-    staffSide: "坐席",
-    callDuration: "通話時長",
-    stop: "停止監聽",
-    unmute: "開啟聲音",
-    monitorStarting: "正在接入通話…",
-    monitorStarted: "正在監聽通話。",
-    monitorStopped: "已停止監聽。",
-    monitorEnded: "所監聽的通話已結束。",
-    monitorFailed: "無法監聽此通話。",
-    mediaConnecting: "正在連接影音…",
-    mediaReconnecting: "影音連線中斷。",
-    mediaFailed: "影音連線失敗。",
-    soundBlocked: "瀏覽器封鎖了聲音，請點選「開啟聲音」。",
-    "error.bad_request": "請求未被接受。",
-    "error.unauthorized": "登入已逾時，請重新登入。",
-    "error.forbidden": "您無權執行此操作。",
-    "error.not_found": "此通話已不存在。",
-    "error.conflict": "此通話目前無法監聽（不在通話中）。",
-    "error.rate_limited": "嘗試次數過多，請稍後再試。",
-    "error.unavailable": "此功能暫不可用。",
-    "error.internal": "伺服器發生問題，請重試。",
-    "error.timeout": "伺服器未及時回應，請重試。",
-    "error.disconnected": "未連線到伺服器，請稍候…",
-    "error.generic": "發生問題，請重試。",
-  },
-};
-
 let lang = DEFAULT_LANGUAGE;
 
-/** The string `key` in the current language (English, then the key, as fallbacks). */
-function s(key) {
-  return STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+/** The string `key` in the current language, `{name}` placeholders from vars. */
+function s(key, vars) {
+  return translate(lang, key, vars);
 }
 
 function errorString(err) {
+  if (err && err.code === "microphone") return s("micFailed");
   const key = `error.${err && err.code}`;
-  if (STRINGS.en[key]) return s(key);
+  if (hasString(key)) return s(key);
   // A server message for a code we have no string for is more useful than nothing.
   return err && err.message ? `${s("error.generic")} (${err.message})` : s("error.generic");
 }
@@ -229,16 +51,20 @@ const dom = {};
 const state = {
   auth: null, // {token, role, display_name, expires_at}
   catalog: null,
-  calls: new Map(), // session_id → call record from GET /api/v1/calls
-  rows: new Map(), // session_id → {row, cells..., button}
-  monitor: null, // {sessionId, pc, answeredAt, startedAt}
-  status: { key: null, kind: "info", text: null },
+  snapshot: null, // the last dashboard.snapshot
+  clockOffset: 0, // server clock − this clock, seconds
+  calls: new Map(), // session_id → call of the snapshot
+  rows: new Map(), // session_id → {row, cells…, buttons}
+  monitor: null, // {sessionId, mode, pc, mic, answeredAt, startedAt}
+  status: { key: null, kind: "info", text: null, vars: null },
   mediaKey: null,
-  pollTimer: null,
-  pollFailed: false,
+  subscribed: false,
+  subscribeTimer: null,
 };
 let client = null;
 let ticker = null;
+let dashboard = null;
+let reassign = null;
 
 window.smartcounter = {
   get pc() {
@@ -250,19 +76,34 @@ window.smartcounter = {
   get sessionId() {
     return state.monitor ? state.monitor.sessionId : null;
   },
+  /** The monitor's mode (silent, whisper, barge) or null. */
+  get mode() {
+    return state.monitor ? state.monitor.mode : null;
+  },
   /** performance.now() when the answer to the monitor's rtc.offer arrived (or null). */
   get answeredAt() {
     return state.monitor ? state.monitor.answeredAt : null;
   },
+  /** The last dashboard.snapshot (or null). */
+  get snapshot() {
+    return state.snapshot;
+  },
 };
+
+/** Now on the server's clock (epoch seconds), from the last snapshot's `at`. */
+function serverNow() {
+  return Date.now() / 1000 + state.clockOffset;
+}
 
 // ---------------------------------------------------------------- text & status
 
-/** Status line: a string key, or (key null) a ready-made text. */
-function setStatus(key, kind = "info", text = null) {
-  state.status = { key, kind, text };
-  dom.status.textContent = key ? s(key) : text || "";
+/** Status line: a string key (with vars), or (key null) a ready-made text. */
+function setStatus(key, kind = "info", text = null, vars = null) {
+  state.status = { key, kind, text, vars };
+  dom.status.textContent = key ? s(key, vars) : text || "";
   dom.status.dataset.kind = kind;
+  if (key) dom.status.dataset.key = key;
+  else delete dom.status.dataset.key;
 }
 
 function setMediaState(key) {
@@ -292,10 +133,13 @@ function switchLanguage(next) {
   if (!dom.loginError.hidden && dom.loginError.dataset.key) {
     dom.loginError.textContent = s(dom.loginError.dataset.key);
   }
-  setStatus(state.status.key, state.status.kind, state.status.text);
+  const { key, kind, text, vars } = state.status;
+  setStatus(key, kind, text, vars);
   setMediaState(state.mediaKey);
-  for (const [sid, entry] of state.rows) updateRow(entry, state.calls.get(sid));
-  renderMonitorInfo();
+  dashboard.render();
+  renderRows();
+  renderMonitor();
+  reassign.render();
 }
 
 // ---------------------------------------------------------------- catalog names
@@ -313,15 +157,58 @@ function serviceName(id) {
   return id || "";
 }
 
+function agentName(staffId) {
+  if (!staffId) return "";
+  const agent = dashboard.agent(staffId);
+  return (agent && agent.display_name) || staffId;
+}
+
 async function loadCatalog() {
   try {
     const catalog = await getCatalog();
     state.catalog = { departments: (catalog && catalog.departments) || [] };
-    for (const [sid, entry] of state.rows) updateRow(entry, state.calls.get(sid));
-    renderMonitorInfo();
+    dashboard.render();
+    renderRows();
+    renderMonitor();
+    reassign.render();
   } catch (err) {
     console.warn("catalog failed", err);
     setTimeout(() => state.auth && !state.catalog && loadCatalog(), 5000);
+  }
+}
+
+// ---------------------------------------------------------------- dashboard
+
+function onSnapshot(snapshot) {
+  if (!snapshot || typeof snapshot !== "object" || !state.auth) return;
+  state.snapshot = snapshot;
+  const at = Number(snapshot.at);
+  if (Number.isFinite(at) && at > 0) state.clockOffset = at - Date.now() / 1000;
+  dashboard.setSnapshot(snapshot);
+  renderCalls(Array.isArray(snapshot.calls) ? snapshot.calls : []);
+  reassign.render();
+}
+
+function onHistory(history) {
+  if (!history || typeof history !== "object" || !state.auth) return;
+  dashboard.setHistory(history);
+}
+
+async function subscribe() {
+  clearTimeout(state.subscribeTimer);
+  const current = client;
+  if (!current || !current.socket.connected) return;
+  try {
+    await current.request("dashboard.subscribe", {}, 10000);
+    if (client !== current) return;
+    state.subscribed = true;
+    if (state.status.key === "subscribeFailed") setStatus("connected");
+  } catch (err) {
+    if (client !== current) return;
+    console.warn("dashboard.subscribe failed", err);
+    state.subscribed = false;
+    setStatus("subscribeFailed", "warn");
+    state.subscribeTimer = setTimeout(subscribe, SUBSCRIBE_RETRY_MS);
   }
 }
 
@@ -329,17 +216,12 @@ async function loadCatalog() {
 
 function secondsSince(epochSeconds) {
   const at = Number(epochSeconds);
-  return at ? Math.max(0, Date.now() / 1000 - at) : 0;
-}
-
-/** Connected: time since answered; waiting or ringing: time since the request. */
-function callSeconds(call) {
-  return call.state === "connected" && call.answered_at
-    ? secondsSince(call.answered_at)
-    : secondsSince(call.created_at);
+  return at ? Math.max(0, serverNow() - at) : 0;
 }
 
 function makeRow(sid) {
+  const button = (testid, onclick, extra = "") =>
+    el("button", { type: "button", class: `button button-small ${extra}`.trim(), dataset: { testid }, onclick });
   const entry = {
     stateBadge: el("span", { class: "state-badge" }),
     department: el("td"),
@@ -347,12 +229,10 @@ function makeRow(sid) {
     site: el("td"),
     staff: el("td"),
     time: el("td", { class: "call-time" }),
-    button: el("button", {
-      type: "button",
-      class: "button button-small",
-      dataset: { testid: `monitor-${sid}` },
-      onclick: () => startMonitor(sid),
-    }),
+    button: button(`monitor-${sid}`, () => startMonitor(sid, "silent")),
+    whisper: button(`whisper-${sid}`, () => startMonitor(sid, "whisper"), "button-secondary"),
+    barge: button(`barge-${sid}`, () => startMonitor(sid, "barge"), "button-secondary"),
+    reassign: button(`reassign-${sid}`, () => reassign.open(sid), "button-secondary"),
   };
   entry.row = el(
     "tr",
@@ -363,7 +243,11 @@ function makeRow(sid) {
     entry.site,
     entry.staff,
     entry.time,
-    el("td", { class: "call-actions" }, entry.button),
+    el(
+      "td",
+      { class: "call-actions" },
+      el("span", { class: "call-buttons" }, entry.button, entry.whisper, entry.barge, entry.reassign),
+    ),
   );
   return entry;
 }
@@ -371,19 +255,37 @@ function makeRow(sid) {
 function updateRow(entry, call) {
   if (!call) return;
   const known = CALL_STATES.includes(call.state);
-  entry.row.dataset.state = call.state;
+  Object.assign(entry.row.dataset, {
+    state: call.state,
+    department: call.department_id || "",
+    staff: call.staff_id || "",
+    since: String(call.since || ""),
+  });
   entry.stateBadge.dataset.state = call.state;
   entry.stateBadge.textContent = known ? s(`state.${call.state}`) : call.state;
   entry.department.textContent = departmentName(call.department_id);
   entry.service.textContent = serviceName(call.service_id);
-  entry.site.textContent = (call.kiosk && (call.kiosk.site || call.kiosk.id)) || "";
-  entry.staff.textContent = call.staff_id || "—";
-  entry.time.textContent = formatDuration(callSeconds(call));
-  const monitored = state.monitor && state.monitor.sessionId === call.session_id;
-  entry.row.classList.toggle("monitored", Boolean(monitored));
-  entry.button.hidden = call.state !== "connected";
-  entry.button.disabled = Boolean(monitored);
-  entry.button.textContent = monitored ? s("listening") : s("listen");
+  entry.site.textContent = call.kiosk_id || "";
+  entry.staff.textContent = agentName(call.staff_id) || "—";
+  entry.time.textContent = formatDuration(secondsSince(call.since));
+  const connected = call.state === "connected";
+  const waiting = call.state === "queued" || call.state === "ringing";
+  const monitor = state.monitor && state.monitor.sessionId === call.session_id ? state.monitor : null;
+  entry.row.classList.toggle("monitored", Boolean(monitor));
+  entry.button.hidden = !connected;
+  entry.button.disabled = Boolean(monitor);
+  entry.button.textContent = monitor ? s(`active.${monitor.mode}`) : s("listen");
+  // While this call is monitored, the panel switches the mode.
+  entry.whisper.hidden = !connected || Boolean(monitor);
+  entry.whisper.textContent = s("whisper");
+  entry.barge.hidden = !connected || Boolean(monitor);
+  entry.barge.textContent = s("barge");
+  entry.reassign.hidden = !waiting;
+  entry.reassign.textContent = s("reassign");
+}
+
+function renderRows() {
+  for (const [sid, entry] of state.rows) updateRow(entry, state.calls.get(sid));
 }
 
 /** Update the table in place (rows and buttons stay the same nodes while a call lasts). */
@@ -420,54 +322,50 @@ function renderCalls(list) {
     const call = state.calls.get(monitor.sessionId);
     if (!call || call.state !== "connected") stopMonitor("monitorEnded");
   }
-  renderMonitorInfo();
+  renderMonitor();
 }
 
-async function pollCalls() {
-  if (!state.auth) return;
-  const auth = state.auth;
-  try {
-    const body = await apiFetch("/api/v1/calls", { token: auth.token, timeoutMs: 5000 });
-    if (state.auth !== auth) return;
-    renderCalls((body && Array.isArray(body.calls) && body.calls) || []);
-    if (state.pollFailed) {
-      state.pollFailed = false;
-      if (state.status.key === "callsFailed") setStatus(null);
-    }
-  } catch (err) {
-    if (state.auth !== auth) return;
-    if (err.status === 401) {
-      logout("sessionExpired");
-      return;
-    }
-    console.warn("GET /api/v1/calls failed", err);
-    state.pollFailed = true;
-    setStatus("callsFailed", "warn");
-  } finally {
-    if (state.auth === auth) {
-      clearTimeout(state.pollTimer);
-      state.pollTimer = setTimeout(pollCalls, POLL_MS);
-    }
+function onReassigned(ack, payload) {
+  const department = departmentName(ack.department_id || payload.department_id);
+  if (ack.offered_to) {
+    setStatus("reassignOffered", "info", null, { department, agent: agentName(ack.offered_to) });
+  } else {
+    setStatus("reassignDone", "info", null, { department });
   }
 }
 
 // ---------------------------------------------------------------- monitoring
 
-function renderMonitorInfo() {
+function renderMonitor() {
   const monitor = state.monitor;
   dom.monitorPanel.hidden = !monitor;
   if (!monitor) return;
+  dom.monitorPanel.dataset.mode = monitor.mode;
+  dom.monitorPanel.dataset.sessionId = monitor.sessionId;
+  dom.monitorHeading.dataset.s = `monitoring.${monitor.mode}`;
+  dom.monitorHeading.textContent = s(dom.monitorHeading.dataset.s);
+  dom.monitorModeBadge.dataset.s = `modeBadge.${monitor.mode}`;
+  dom.monitorModeBadge.textContent = s(dom.monitorModeBadge.dataset.s);
+  dom.monitorModeBadge.dataset.mode = monitor.mode;
+  for (const button of dom.modeButtons) {
+    button.setAttribute("aria-pressed", String(button.dataset.mode === monitor.mode));
+  }
+  const track = monitor.mic && monitor.mic.getAudioTracks()[0];
+  dom.monitorMic.hidden = !track;
+  if (track) {
+    const muted = !track.enabled;
+    dom.monitorMic.dataset.state = muted ? "muted" : "on";
+    dom.monitorMicState.textContent = s(muted ? "micMuted" : "micOn");
+    dom.monitorMicToggle.textContent = s(muted ? "unmuteMic" : "muteMic");
+    dom.monitorMicToggle.setAttribute("aria-pressed", String(muted));
+  }
   const call = state.calls.get(monitor.sessionId);
   if (!call) return;
-  dom.monitorInfo.textContent = [
-    departmentName(call.department_id),
-    serviceName(call.service_id),
-    (call.kiosk && (call.kiosk.site || call.kiosk.id)) || "",
-  ]
+  dom.monitorInfo.textContent = [departmentName(call.department_id), serviceName(call.service_id), call.kiosk_id || ""]
     .filter(Boolean)
     .join(" · ");
-  dom.monitorStaffName.textContent = call.staff_id ? `(${call.staff_id})` : "";
-  dom.monitorDuration.textContent = formatDuration(callSeconds(call));
+  dom.monitorStaffName.textContent = call.staff_id ? `(${agentName(call.staff_id)})` : "";
+  dom.monitorDuration.textContent = formatDuration(secondsSince(call.since));
 }
 
 /** Play a video with sound; if the browser refuses (autoplay policy), play it muted. */
@@ -491,6 +389,13 @@ function unmute() {
   playWithSound(dom.staffVideo);
 }
 
+function toggleMic() {
+  const track = state.monitor && state.monitor.mic && state.monitor.mic.getAudioTracks()[0];
+  if (!track) return;
+  track.enabled = !track.enabled;
+  renderMonitor();
+}
+
 function onPcState(monitor) {
   if (state.monitor !== monitor) return;
   const pcState = monitor.pc.connectionState;
@@ -504,29 +409,56 @@ function onPcState(monitor) {
   }
 }
 
-async function startMonitor(sessionId) {
-  if (!client || !state.auth) return;
-  if (state.monitor && state.monitor.sessionId === sessionId) return;
-  if (state.monitor) await stopMonitor("monitorStopped");
-  const monitor = { sessionId, pc: null, answeredAt: null, startedAt: Date.now() };
+async function getMicrophone() {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: MIC, video: false });
+  } catch (err) {
+    const error = new Error(`microphone: ${err && err.name}`);
+    error.code = "microphone";
+    throw error;
+  }
+}
+
+async function startMonitor(sessionId, mode = "silent") {
+  if (!client || !state.auth || !MODES.includes(mode)) return;
+  if (state.monitor && state.monitor.sessionId === sessionId && state.monitor.mode === mode) return;
+  if (state.monitor) await stopMonitor(null);
+  const monitor = { sessionId, mode, pc: null, mic: null, answeredAt: null, startedAt: Date.now() };
   state.monitor = monitor;
-  for (const [sid, entry] of state.rows) updateRow(entry, state.calls.get(sid));
-  renderMonitorInfo();
+  renderRows();
+  renderMonitor();
   setStatus("monitorStarting");
   setMediaState("mediaConnecting");
   dom.monitorUnmute.hidden = true;
+  let started = false;
   try {
+    if (mode !== "silent") {
+      const mic = await getMicrophone();
+      if (state.monitor !== monitor) {
+        for (const track of mic.getTracks()) track.stop();
+        return;
+      }
+      monitor.mic = mic;
+      renderMonitor();
+    }
     const [ice] = await Promise.all([
       loadIceConfig(state.auth.token),
-      client.request("monitor.start", { session_id: sessionId, mode: "silent" }),
+      client.request("monitor.start", { session_id: sessionId, mode }).then(() => {
+        started = true;
+      }),
     ]);
     if (state.monitor !== monitor) return;
     const pc = new RTCPeerConnection(ice);
     monitor.pc = pc;
-    // Order matters: kiosk video, kiosk audio, staff video, staff audio.
-    const [kioskVideo, kioskAudio, staffVideo, staffAudio] = ["video", "audio", "video", "audio"].map(
-      (kind) => pc.addTransceiver(kind, { direction: "recvonly" }),
-    );
+    // Order matters: kiosk video, kiosk audio (our voice goes out on it), staff video,
+    // staff audio.
+    const micTrack = monitor.mic && monitor.mic.getAudioTracks()[0];
+    const kioskVideo = pc.addTransceiver("video", { direction: "recvonly" });
+    const kioskAudio = micTrack
+      ? pc.addTransceiver(micTrack, { direction: "sendrecv", streams: [monitor.mic] })
+      : pc.addTransceiver("audio", { direction: "recvonly" });
+    const staffVideo = pc.addTransceiver("video", { direction: "recvonly" });
+    const staffAudio = pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addEventListener("connectionstatechange", () => onPcState(monitor));
     dom.kioskVideo.srcObject = new MediaStream([kioskVideo.receiver.track, kioskAudio.receiver.track]);
     dom.staffVideo.srcObject = new MediaStream([staffVideo.receiver.track, staffAudio.receiver.track]);
@@ -544,11 +476,10 @@ async function startMonitor(sessionId) {
     if (state.monitor !== monitor || pc.signalingState === "closed") return;
     monitor.answeredAt = performance.now();
     await pc.setRemoteDescription({ type: answer.type || "answer", sdp: answer.sdp });
-    setStatus("monitorStarted");
+    setStatus(`monitorStarted.${mode}`);
   } catch (err) {
     if (state.monitor !== monitor) return;
     console.warn("monitoring failed", err);
-    const started = monitor.pc !== null;
     closeMonitor();
     if (started && client) {
       client.request("monitor.stop", { session_id: sessionId }, 5000).catch(() => {});
@@ -557,7 +488,7 @@ async function startMonitor(sessionId) {
   }
 }
 
-/** Forget the monitor locally: close its peer connection, clear the videos. */
+/** Forget the monitor locally: close its peer connection, the microphone, the videos. */
 function closeMonitor() {
   const monitor = state.monitor;
   state.monitor = null;
@@ -568,6 +499,7 @@ function closeMonitor() {
       // already closed
     }
   }
+  if (monitor && monitor.mic) for (const track of monitor.mic.getTracks()) track.stop();
   for (const video of [dom.kioskVideo, dom.staffVideo]) {
     video.pause();
     video.srcObject = null;
@@ -575,8 +507,10 @@ function closeMonitor() {
   dom.monitorUnmute.hidden = true;
   setMediaState(null);
   delete dom.monitorPanel.dataset.connection;
-  for (const [sid, entry] of state.rows) updateRow(entry, state.calls.get(sid));
-  renderMonitorInfo();
+  delete dom.monitorPanel.dataset.mode;
+  delete dom.monitorPanel.dataset.sessionId;
+  renderRows();
+  renderMonitor();
 }
 
 async function stopMonitor(messageKey = "monitorStopped") {
@@ -600,8 +534,12 @@ function connectSocket() {
   client = connect("/supervisor", state.auth.token);
   const { socket } = client;
   setStatus("connecting");
+  socket.on("dashboard.snapshot", onSnapshot);
+  socket.on("dashboard.history", onHistory);
   socket.on("connect", () => {
     if (state.status.key === "connecting" || state.status.key === "reconnecting") setStatus("connected");
+    // The server forgets a socket's subscription when it goes: subscribe on every connect.
+    subscribe();
   });
   socket.on("connect_error", (err) => {
     if (connectErrorCode(err, socket) === "unauthorized") {
@@ -613,6 +551,7 @@ function connectSocket() {
   });
   socket.on("disconnect", (reason) => {
     if (!client || client.socket !== socket) return;
+    state.subscribed = false;
     setStatus("reconnecting", "warn");
     // The server forgets a socket's monitors when it goes: the media is gone with it.
     if (state.monitor) closeMonitor();
@@ -628,19 +567,21 @@ function startWork() {
   dom.signedIn.hidden = false;
   dom.userName.textContent = state.auth.display_name || "";
   if (!state.catalog) loadCatalog();
+  dashboard.render();
   connectSocket();
-  pollCalls();
   clearInterval(ticker);
   ticker = setInterval(tick, 1000);
 }
 
-/** Once a second: call times. */
+/** Once a second: the live times. */
 function tick() {
   for (const [sid, entry] of state.rows) {
     const call = state.calls.get(sid);
-    if (call) entry.time.textContent = formatDuration(callSeconds(call));
+    if (call) entry.time.textContent = formatDuration(secondsSince(call.since));
   }
-  renderMonitorInfo();
+  dashboard.tick();
+  renderMonitor();
+  if (reassign.isOpen) reassign.render();
 }
 
 function showLoginError(key) {
@@ -695,6 +636,7 @@ async function submitLogin(event) {
 
 async function logout(messageKey = null) {
   if (state.monitor) await stopMonitor(null);
+  reassign.close();
   const current = client;
   client = null;
   if (current) {
@@ -702,11 +644,16 @@ async function logout(messageKey = null) {
     current.socket.disconnect();
   }
   clearInterval(ticker);
-  clearTimeout(state.pollTimer);
+  clearTimeout(state.subscribeTimer);
   state.auth = null;
+  state.snapshot = null;
+  state.subscribed = false;
   state.calls.clear();
   for (const entry of state.rows.values()) entry.row.remove();
   state.rows.clear();
+  dom.callsCount.textContent = "0";
+  dom.callsEmpty.hidden = false;
+  dashboard.reset();
   clearAuth(AUTH_KEY);
   setStatus(null);
   showLogin(messageKey);
@@ -729,15 +676,62 @@ function init() {
     callsCount: byId("calls-count"),
     callsEmpty: byId("calls-empty"),
     monitorPanel: byId("monitor-panel"),
+    monitorHeading: byId("monitor-heading"),
+    monitorModeBadge: byId("monitor-mode-badge"),
     monitorInfo: byId("monitor-info"),
     monitorDuration: byId("monitor-duration"),
     monitorStaffName: byId("monitor-staff-name"),
     monitorMediaState: byId("monitor-media-state"),
     monitorUnmute: byId("monitor-unmute"),
     monitorStop: byId("monitor-stop"),
+    monitorMic: byId("monitor-mic"),
+    monitorMicState: byId("monitor-mic-state"),
+    monitorMicToggle: byId("monitor-mic-toggle"),
+    modeButtons: [...document.querySelectorAll(".mode-button")],
     kioskVideo: byId("monitor-kiosk-video"),
     staffVideo: byId("monitor-staff-video"),
   });
+
+  dashboard = new Dashboard(
+    { s, lang: () => lang, departmentName, serverNow },
+    {
+      root: byId("dashboard"),
+      cards: byId("dept-cards"),
+      updated: byId("dashboard-updated"),
+      targetHint: byId("target-hint"),
+      chartBox: byId("chart-box"),
+      chartWaiting: byId("chart-waiting"),
+      chartLongest: byId("chart-longest"),
+      legend: byId("chart-legend"),
+      agentsBody: byId("agents-body"),
+      agentsCount: byId("agents-count"),
+      agentsEmpty: byId("agents-empty"),
+    },
+  );
+  reassign = new ReassignDialog(
+    {
+      s,
+      departmentName,
+      serviceName,
+      call: (sid) => state.calls.get(sid) || null,
+      departments: () => dashboard.departments(),
+      agents: () => dashboard.agents(),
+      serverNow,
+      request: (event, payload) => client.request(event, payload),
+      errorString,
+      onDone: onReassigned,
+    },
+    {
+      dialog: byId("reassign-dialog"),
+      form: byId("reassign-form"),
+      info: byId("reassign-call-info"),
+      department: byId("reassign-department"),
+      staff: byId("reassign-staff"),
+      error: byId("reassign-error"),
+      submit: byId("reassign-submit"),
+      cancel: byId("reassign-cancel"),
+    },
+  );
 
   const savedLang = localStorage.getItem(LANG_KEY);
   switchLanguage(LANGUAGES.includes(savedLang) ? savedLang : DEFAULT_LANGUAGE);
@@ -748,6 +742,12 @@ function init() {
   dom.logout.addEventListener("click", () => logout());
   dom.monitorStop.addEventListener("click", () => stopMonitor("monitorStopped"));
   dom.monitorUnmute.addEventListener("click", unmute);
+  dom.monitorMicToggle.addEventListener("click", toggleMic);
+  for (const button of dom.modeButtons) {
+    button.addEventListener("click", () => {
+      if (state.monitor) startMonitor(state.monitor.sessionId, button.dataset.mode);
+    });
+  }
 
   state.auth = restoreAuth(AUTH_KEY, "supervisor");
   if (state.auth) startWork();

@@ -386,7 +386,7 @@ async def test_supervisor_listens_silently_to_both_sides(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await sup.screenshot(path=str(ARTIFACTS / "supervisor-monitor.png"), full_page=True)
 
-    # Only silent listening is offered (whisper and barge are not available yet); the
+    # While a call is monitored its row offers one (disabled) button saying so; the
     # language switch works while monitoring.
     assert await row.get_by_role("button").count() == 1
     await sup.get_by_test_id("lang-zh-Hant").click()

@@ -3,21 +3,13 @@ sha256 of every file it refers to, checked against the files as they are now."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from .audit import AuditLog, find_break
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from .files import sha256_file
 
 
 def read_trail(audit: AuditLog, session_id: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -50,7 +42,7 @@ def export(
             path = file_of(sha256)
             files.append({"kind": kind, "id": item_id, "sha256": sha256,
                           "present": path.exists(),
-                          "intact": path.exists() and _sha256(path) == sha256})
+                          "intact": path.exists() and sha256_file(path) == sha256})
     return {
         "session_id": session_id,
         "exported_at": time.time(),
@@ -58,7 +50,7 @@ def export(
         "break": broken,
         "events": events,
         "files": files,
-        "recordings": [{"name": p.name, "sha256": _sha256(p), "bytes": p.stat().st_size}
+        "recordings": [{"name": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
                        for p in recordings],
     }
 

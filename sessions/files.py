@@ -1,8 +1,10 @@
-"""Writing a file so that it is either wholly the old or wholly the new one, and on disk
-before the caller goes on: a temporary file beside it, fsynced, renamed over it."""
+"""Files: written so that each is wholly the old or wholly the new one, and on disk
+before the caller goes on (a temporary file beside it, fsynced, renamed over it); and
+hashed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,3 +24,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in blocks. Blocking."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -21,8 +21,8 @@ from media.vision.models import (
     ModelError,
     check_models,
     prepare,
-    sha256_file,
 )
+from sessions.files import sha256_file
 from tests.harness import SHARED_MODELS_DIR
 
 ASSETS = Path(__file__).parent / "assets"

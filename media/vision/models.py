@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sessions.files import write_atomic
+from sessions.files import sha256_file, write_atomic
 
 from .convert import convert
 
@@ -80,14 +80,6 @@ DEFAULT_ANTISPOOF = BUNDLED_DIR / "liveness_human.onnx"
 
 class ModelError(RuntimeError):
     """A model is missing, altered or unloadable; the message says how to fix it."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_shipped(model: ShippedModel) -> bytes:

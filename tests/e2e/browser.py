@@ -172,8 +172,11 @@ async def open_kiosk(page: Page, base_url: str, token: str) -> None:
     await expect(page.get_by_test_id("dept-tax")).to_be_visible(timeout=15_000)
 
 
-async def console_login(page: Page, base_url: str, username: str, password: str) -> None:
-    """Sign in on the staff console and become available."""
+async def console_login(
+    page: Page, base_url: str, username: str, password: str, available: bool = True
+) -> None:
+    """Sign in on the staff console and become available (or, with ``available=False``,
+    stay away: nothing is offered until the test makes the staff member available)."""
     await page.goto(f"{base_url}/console")
     await page.get_by_test_id("login-username").fill(username)
     await page.get_by_test_id("login-password").fill(password)
@@ -183,9 +186,10 @@ async def console_login(page: Page, base_url: str, username: str, password: str)
         " && window.smartcounter.socket.connected",
         timeout=15_000,
     )
-    await page.get_by_test_id("presence-available").click()
+    if available:
+        await page.get_by_test_id("presence-available").click()
     await expect(page.get_by_test_id("presence-state")).to_have_attribute(
-        "data-state", "available", timeout=10_000
+        "data-state", "available" if available else "away", timeout=10_000
     )
 
 
@@ -225,23 +229,6 @@ async def drag_through(page: Page, selector: str, points: list[tuple[float, floa
 
 
 # -------------------------------------------------------------------- supervisor page
-
-
-async def console_sign_in(page: Page, base_url: str, username: str, password: str) -> None:
-    """Sign in on the staff console and stay away (nothing is offered until the test
-    makes the staff member available)."""
-    await page.goto(f"{base_url}/console")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_function(
-        "() => window.smartcounter && window.smartcounter.socket"
-        " && window.smartcounter.socket.connected",
-        timeout=15_000,
-    )
-    await expect(page.get_by_test_id("presence-state")).to_have_attribute(
-        "data-state", "away", timeout=10_000
-    )
 
 
 async def supervisor_sign_in(

@@ -100,7 +100,9 @@ async def ice_servers(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    principal = await caller(request, "staff", "supervisor")
+    """The session record for its staff and supervisors; for its own kiosk (a page
+    reloaded mid-call) only what the citizen has seen: state, documents, receipt."""
+    principal = await caller(request, "staff", "supervisor", "kiosk")
     if isinstance(principal, web.Response):
         return principal
     services = request.app[SERVICES]
@@ -109,11 +111,21 @@ async def get_session(request: web.Request) -> web.Response:
         return json_error("not_found", "no such session")
     if principal.role == "staff" and session.department_id not in principal.departments:
         return json_error("forbidden", "this session belongs to another department")
-    record = session.public()
+    if principal.role == "kiosk" and session.kiosk_id != principal.id:
+        return json_error("forbidden", "this session belongs to another kiosk")
     documents = await services.store.session_documents(session.id)
+    cases = await services.store.session_cases(session.id)
+    if principal.role == "kiosk":
+        return web.json_response({
+            "session_id": session.id,
+            "state": session.state,
+            "documents": [public_document(d) for d in documents],
+            "case": ({"receipt_no": cases[0]["receipt_no"], "state": cases[0]["state"]}
+                     if cases else None),
+        })
+    record = session.public()
     record["documents"] = [public_document(d) for d in documents]
     record["verification"] = await services.store.get_verification(session.id)
-    cases = await services.store.session_cases(session.id)
     record["case"] = public_case(cases[0]) if cases else None
     return web.json_response(record)
 

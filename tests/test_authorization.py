@@ -120,7 +120,7 @@ async def test_every_url_refuses_callers_outside_the_session(tmp_path):
         ]
         # Who may read each URL (everyone else: 403, or 401 without a token).
         allowed = {
-            reads[0]: {"alice", "bob", "sup"},
+            reads[0]: {"alice", "bob", "sup", "k1"},  # the kiosk: a reduced record
             reads[1]: {"alice", "bob", "sup", "k1"},
             reads[2]: {"alice", "bob", "sup", "k1"},
             reads[3]: {"alice", "bob", "sup", "k1"},

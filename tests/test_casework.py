@@ -264,3 +264,16 @@ async def test_print_lookup_answers_clearly_and_slows_guessing(call):
     assert 429 in statuses
     status, body = await lookup(server, "SC-AAAAA-AAAAA-A")
     assert status == 429 and body["error"]["code"] == "rate_limited"
+
+
+async def test_the_kiosk_reads_back_only_what_the_citizen_has_seen(call):
+    server, _kiosk, staff, sid = call
+    _, doc = await upload(server, sid, (ASSETS / "obama.jpg").read_bytes())
+    receipt_no = (await staff.call("case.submit", {"session_id": sid}))["receipt_no"]
+    status, body, _ = await fetch(server, f"/api/v1/sessions/{sid}", server.kiosk_tokens["k1"])
+    record = json.loads(body)
+    assert status == 200 and set(record) == {"session_id", "state", "documents", "case"}
+    assert record["case"] == {"receipt_no": receipt_no, "state": "submitted"}
+    assert [d["document_id"] for d in record["documents"]] == [doc["document_id"]]
+    status, _, _ = await fetch(server, f"/api/v1/sessions/{sid}", server.kiosk_tokens["k2"])
+    assert status == 403

@@ -276,3 +276,58 @@ async def test_print_window_says_what_is_wrong(
     # The browser logs the refused lookups (HTTP 400/404) as failed resources: expected.
     unexpected = [e for e in browser_log.unexpected() if "status of 40" not in e]
     assert unexpected == []
+
+
+async def test_kiosk_reloaded_mid_call_shows_its_documents_and_receipt_again(
+    e2e_server: Server, open_page, browser_log: BrowserLog
+) -> None:
+    """A kiosk page reloaded during a call resumes it and reads its documents (with
+    thumbnails) and the receipt number back from the server."""
+    server = e2e_server
+    alice = await open_page("alice")
+    kiosk = await open_page("kiosk")
+    await asyncio.gather(
+        console_login(alice, server.url, "alice", server.passwords["alice"]),
+        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
+    )
+    await kiosk.get_by_test_id("dept-tax").click()
+    await kiosk.get_by_test_id("service-tax-enquiry").click()
+    await alice.get_by_test_id("accept").click()
+    await expect(kiosk.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
+    await expect(alice.get_by_test_id("case-lodge")).to_be_enabled(timeout=10_000)
+    session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")
+
+    photo_id = await scan(kiosk, "supporting", ASSETS / "obama.jpg", 1)
+    await expect(alice.get_by_test_id("docs-list")).to_have_attribute("data-count", "1")
+    await alice.get_by_test_id("case-lodge").click()
+    receipt = alice.get_by_test_id("case-receipt")
+    await expect(receipt).to_be_visible(timeout=10_000)
+    receipt_no = await receipt.get_attribute("data-receipt-no")
+    assert receipt_no and RECEIPT.match(receipt_no), receipt_no
+    await expect(kiosk.get_by_test_id("kiosk-receipt")).to_have_attribute(
+        "data-receipt-no", receipt_no, timeout=10_000
+    )
+
+    await kiosk.reload()
+    await expect(kiosk.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
+    assert await kiosk.evaluate("() => window.smartcounter.sessionId") == session_id
+    docs = kiosk.get_by_test_id("kiosk-docs")
+    await expect(docs).to_have_attribute("data-count", "1", timeout=10_000)
+    item = kiosk.locator(f'[data-testid=kiosk-doc][data-document-id="{photo_id}"]')
+    await expect(item).to_have_attribute("data-kind", "supporting")
+    thumb = item.get_by_test_id("kiosk-doc-thumb")
+    await expect(thumb).to_have_attribute("data-loaded", "true", timeout=10_000)
+    await expect(thumb).to_be_visible()
+    await image_shown(kiosk, "[data-testid=kiosk-doc-thumb]")
+    await expect(kiosk.get_by_test_id("kiosk-receipt")).to_be_visible()
+    await expect(kiosk.get_by_test_id("kiosk-receipt")).to_have_attribute(
+        "data-receipt-no", receipt_no
+    )
+    await expect(kiosk.get_by_test_id("kiosk-receipt-no")).to_have_text(receipt_no)
+
+    await kiosk.get_by_test_id("hangup").click()
+    await expect(kiosk.get_by_test_id("ended-receipt")).to_have_attribute(
+        "data-receipt-no", receipt_no, timeout=10_000
+    )
+    await expect(alice.get_by_test_id("wrapup-done")).to_be_visible(timeout=10_000)
+    assert browser_log.unexpected() == []

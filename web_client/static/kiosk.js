@@ -515,6 +515,7 @@ async function resumeSession() {
         setStatus("kiosk.callConnected");
         if (!state.media || !state.media.healthy) startMedia();
       }
+      casework.restore(); // the documents and receipt a reload lost (or events missed)
       break;
     case "abandoned":
       resetToHome("kiosk.sessionLost", "warn");

@@ -2,6 +2,7 @@
 // thumbnails), the page view with the officer's marks, the rescan prompt, the signature
 // pad, the receipt number, the decision, and printing (print.job → the browser's print
 // → print.done). kiosk.js owns the call; this module owns what happens to documents in it.
+import { apiFetch } from "./api.js";
 import { el } from "./dom.js";
 import { AuthorizedImages, normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage } from "./documents.js";
 import { t } from "./i18n.js";
@@ -10,6 +11,8 @@ import { SignaturePad } from "./signature_pad.js";
 
 const THUMB_WIDTH = 240;
 const PRINT_WIDTH = 1600;
+// The kinds the kiosk itself uploads: the ones its list shows (not the officer's results).
+const SCANNED_KINDS = ["id_card", "form", "supporting"];
 
 /**
  * context(): {sessionId, token} during a call, else null; token(): the device token;
@@ -109,6 +112,34 @@ export class KioskCasework {
     this.signature = null;
     this.view = null;
     this.render();
+  }
+
+  /**
+   * The page was reloaded (or the socket came back) mid-call: read the call's documents and
+   * receipt back from the server and show them as if their events had arrived live.
+   */
+  async restore() {
+    const context = this.context();
+    if (!context) return;
+    let record;
+    try {
+      const path = `/api/v1/sessions/${encodeURIComponent(context.sessionId)}`;
+      record = await apiFetch(path, { token: context.token });
+    } catch (err) {
+      console.warn("session read-back failed", err);
+      return;
+    }
+    if (!record || !this.ours({ session_id: context.sessionId })) return; // the call moved on
+    for (const document of Array.isArray(record.documents) ? record.documents : []) {
+      if (SCANNED_KINDS.includes(document.kind)) this.addDocument(document);
+    }
+    const found = record.case;
+    if (found && typeof found.receipt_no === "string") {
+      this.onReceipt({ session_id: context.sessionId, receipt_no: found.receipt_no });
+      if (!this.decision) {
+        this.onDecided({ session_id: context.sessionId, decision: found.state, receipt_no: found.receipt_no });
+      }
+    }
   }
 
   // ---------------------------------------------------------------- documents

@@ -34,6 +34,7 @@ from .kiosk_namespace import KioskNamespace
 from .login_guard import LoginGuard, LoginPolicy
 from .media_gateway import MediaGateway
 from .metrics import CallCollector, ForwardingCollector, Metrics, VerificationCollector
+from .node_link import NodeLink
 from .notifier import SocketNotifier
 from .security_headers import security_headers
 from .signed_urls import UrlSigner, signed_url
@@ -84,9 +85,11 @@ class Services:
     revocation_check_s: float = 2.0
     # On SIGTERM, how long calls on this node may go on before it closes them.
     drain_timeout_s: float = 60.0
-    # Redis for socket.io's cross-node delivery (None: one node).
+    # Redis for socket.io's cross-node delivery and requests between nodes (None: one
+    # node), and this node's name among them.
     redis_url: str | None = None
     redis_prefix: str = "sc"
+    node_id: str = "local"
     # The catalog file, checked for changes this often.
     catalog_path: Path | None = None
     catalog_check_s: float = 2.0
@@ -114,7 +117,11 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         max_http_buffer_size=256 * 1024,
         client_manager=manager,
     )
-    gateway = MediaGateway(services.hub, services.store, services.metrics)
+    gateway = MediaGateway(services.hub, services.store, services.metrics, services.node_id)
+    if services.redis_url:
+        gateway.link = NodeLink(
+            services.redis_url, services.redis_prefix, services.node_id, gateway.serve
+        )
     notifier = SocketNotifier(sio, gateway)
     router = make_router(notifier)
     vision = services.vision
@@ -179,6 +186,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             await namespace.cut_revoked(services.accounts)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
+        if gateway.link is not None:
+            await gateway.link.start()
         stopping = asyncio.Event()
         jobs = {
             "tick": (services.tick_interval_s, router.tick),
@@ -199,6 +208,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             task.cancel()
         await asyncio.wait(tasks)
         await verifier.close()
+        if gateway.link is not None:
+            await gateway.link.close()
         await services.hub.close()
         await asyncio.to_thread(vision.pool.close)
         await asyncio.to_thread(services.renderer.close)

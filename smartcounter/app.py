@@ -71,6 +71,7 @@ def build_app(settings: Settings) -> web.Application:
         drain_timeout_s=settings.drain_timeout_s,
         redis_url=settings.redis_url,
         redis_prefix=settings.redis_prefix,
+        node_id=settings.node_id,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

@@ -89,6 +89,7 @@ async def running_server(
         port=free_port(), data_dir=data_dir, redis_url=redis_url, redis_prefix=prefix
     )
     settings.tick_interval_s = 0.05
+    settings.node_id = f"node-{settings.port}"  # several nodes may share one Redis
     settings.media_relay = relay
     settings.models_dir = models_dir or SHARED_MODELS_DIR
     for name, value in routing.items():

@@ -46,3 +46,43 @@ async def test_a_kiosk_on_one_node_reaches_staff_on_another(tmp_path, redis_pref
         # Each node sends its own subscribers their snapshot: no duplicates arrive.
         await sup.wait_for_match(
             "dashboard.snapshot", lambda s: department(s, "tax")["answered"] == 1, timeout=5)
+
+
+async def test_a_call_across_nodes_has_video_both_ways_through_its_media_home(
+    tmp_path, redis_prefix
+):
+    from signaling.keys import SERVICES
+    from tests.conftest import REDIS_URL
+    from tests.test_media import Peer, wait_until
+
+    shared = tmp_path / "shared"
+    async with contextlib.AsyncExitStack() as stack:
+        node_a = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix))
+        node_b = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
+        kiosk, staff = Client("/kiosk"), Client("/staff")
+        for client in (kiosk, staff):
+            stack.push_async_callback(client.close)
+        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
+        await staff.connect(node_b.url, await node_a.login("alice"))
+        await staff.call("presence.set", {"state": "available"})
+        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff.wait_for("call.offer", session_id=sid)
+        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+
+        kiosk_peer, staff_peer = Peer(kiosk, (200, 30, 30)), Peer(staff, (30, 30, 200))
+        for peer in (kiosk_peer, staff_peer):
+            stack.push_async_callback(peer.close)
+        await kiosk_peer.connect(sid)  # node A answers: A is the media home
+        await staff_peer.connect(sid)  # node B passes the offer to A
+        hub_a, hub_b = node_a.app[SERVICES].hub, node_b.app[SERVICES].hub
+        assert hub_a.get(sid) is not None and hub_b.get(sid) is None
+        await wait_until(lambda: staff_peer.video_frames and kiosk_peer.video_frames,
+                         what="video both ways")
+        assert staff_peer.mean_colour()[0] > 150  # the kiosk's red
+        assert kiosk_peer.mean_colour()[2] > 150  # the staff member's blue
+
+        # Hung up through node B: node A, the media home, lets the media go.
+        assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
+        await wait_until(lambda: hub_a.get(sid) is None, what="the media home to release")

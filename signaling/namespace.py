@@ -12,6 +12,8 @@ from typing import Any
 
 import socketio
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from media.errors import MediaError
 from sessions.accounts import AccountDirectory
@@ -82,6 +84,9 @@ class BaseNamespace(socketio.AsyncNamespace):
             result = await handler(self, sid, principal, payload)
         except (DomainError, MediaError) as exc:
             return error_ack(exc.code, str(exc))
+        except (RedisConnectionError, RedisTimeoutError):
+            logger.warning("%s %s: the shared store is unreachable", self.namespace, name)
+            return error_ack("unavailable", "the shared store is unreachable; try again shortly")
         except Exception:
             logger.exception("%s %s failed for %s", self.namespace, name, principal.id)
             return error_ack("internal", "internal error; it has been logged")

@@ -49,8 +49,24 @@ class NodeLink:
         return f"{self._prefix}:node:{node_id}"
 
     async def start(self) -> None:
-        await self._pubsub.subscribe(self._inbox(self.node_id))
-        self._listener = asyncio.create_task(self._listen(), name="node-link")
+        self._listener = asyncio.create_task(self._listen_forever(), name="node-link")
+
+    async def _listen_forever(self) -> None:
+        """Listen, and after Redis goes away (a restart, an outage) subscribe again as
+        soon as it is back."""
+        delay = 0.2
+        while True:
+            try:
+                await self._pubsub.subscribe(self._inbox(self.node_id))
+                delay = 0.2
+                await self._listen()
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                logger.warning("node link lost Redis (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.aclose()
+                self._pubsub = self._redis.pubsub()
 
     async def _listen(self) -> None:
         async for message in self._pubsub.listen():

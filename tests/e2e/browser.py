@@ -6,6 +6,7 @@ mDNS host candidates, nothing that phones home).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -191,6 +192,19 @@ async def console_login(
     await expect(page.get_by_test_id("presence-state")).to_have_attribute(
         "data-state", "available" if available else "away", timeout=10_000
     )
+
+
+async def tax_call(base_url: str, passwords: dict, kiosk_tokens: dict, alice: Page,
+                   kiosk: Page) -> None:
+    """alice signs in on ``alice`` (available) while kiosk k1 opens on ``kiosk``; the
+    kiosk asks for a tax enquiry and alice accepts it."""
+    await asyncio.gather(
+        console_login(alice, base_url, "alice", passwords["alice"]),
+        open_kiosk(kiosk, base_url, kiosk_tokens["k1"]),
+    )
+    await kiosk.get_by_test_id("dept-tax").click()
+    await kiosk.get_by_test_id("service-tax-enquiry").click()
+    await alice.get_by_test_id("accept").click()
 
 
 async def remote_video_playing(page: Page, timeout: float = 15_000) -> None:

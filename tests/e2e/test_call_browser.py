@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from tests.harness import Server
 
-from .browser import STATS_JS, BrowserLog, console_login, open_kiosk
+from .browser import STATS_JS, BrowserLog, console_login, open_kiosk, tax_call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -173,13 +173,7 @@ async def test_page_reloaded_mid_call_takes_the_call_back(
     server = e2e_server
     alice = await open_page("alice")
     kiosk = await open_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
+    await tax_call(server.url, server.passwords, server.kiosk_tokens, alice, kiosk)
     await media_sample(kiosk)
     await media_sample(alice)
     session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")

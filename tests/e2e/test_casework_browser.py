@@ -8,7 +8,6 @@ receipt number."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import re
@@ -20,7 +19,7 @@ from playwright.async_api import Page, expect
 
 from tests.harness import Server
 
-from .browser import ASSETS, BrowserLog, console_login, drag_through, open_kiosk
+from .browser import ASSETS, BrowserLog, drag_through, tax_call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -72,13 +71,7 @@ async def test_casework_from_scan_to_printed_result(
     server = e2e_server
     alice = await open_page("alice")
     kiosk = await open_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
+    await tax_call(server.url, server.passwords, server.kiosk_tokens, alice, kiosk)
     await expect(kiosk.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
     await expect(alice.get_by_test_id("casework-panel")).to_be_visible()
     await expect(alice.get_by_test_id("docs-list")).to_have_attribute("data-count", "0")
@@ -286,13 +279,7 @@ async def test_kiosk_reloaded_mid_call_shows_its_documents_and_receipt_again(
     server = e2e_server
     alice = await open_page("alice")
     kiosk = await open_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
+    await tax_call(server.url, server.passwords, server.kiosk_tokens, alice, kiosk)
     await expect(kiosk.get_by_test_id("hangup")).to_be_visible(timeout=10_000)
     await expect(alice.get_by_test_id("case-lodge")).to_be_enabled(timeout=10_000)
     session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")

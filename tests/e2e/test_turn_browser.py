@@ -23,7 +23,7 @@ import pytest_asyncio
 from signaling.turn import TurnConfig
 from tests.harness import Server, free_port, running_server
 
-from .browser import BrowserLog, console_login, open_kiosk
+from .browser import BrowserLog, tax_call
 from .test_call_browser import media_sample
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -109,13 +109,7 @@ async def test_a_relay_only_call_through_coturn_carries_video_both_ways(
     server = turn_server
     alice = await open_page("alice")
     kiosk = await open_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
+    await tax_call(server.url, server.passwords, server.kiosk_tokens, alice, kiosk)
     for page in (kiosk, alice):
         first = await media_sample(page, timeout=30)
         second = await media_sample(page, after=first)

@@ -10,7 +10,6 @@ match is still decided: obama.jpg (the same person) matches, biden.jpg does not.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,8 @@ from .browser import (
     ASSETS,
     BrowserLog,
     audit_events,
-    console_login,
-    open_kiosk,
     remote_video_playing,
+    tax_call,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -121,15 +119,8 @@ async def test_staff_verifies_the_caller_against_the_scanned_id_card(
     staff_asks = server.settings.verification.challenge_mode == "staff"
     alice = await open_page("alice")
     kiosk = await open_live_face_page("kiosk")
-    await asyncio.gather(
-        console_login(alice, server.url, "alice", server.passwords["alice"]),
-        open_kiosk(kiosk, server.url, server.kiosk_tokens["k1"]),
-    )
-
     # A tax call; the kiosk's video reaches the staff console (through the server).
-    await kiosk.get_by_test_id("dept-tax").click()
-    await kiosk.get_by_test_id("service-tax-enquiry").click()
-    await alice.get_by_test_id("accept").click()
+    await tax_call(server.url, server.passwords, server.kiosk_tokens, alice, kiosk)
     await expect(kiosk.get_by_test_id("remote-video")).to_be_visible(timeout=10_000)
     await remote_video_playing(alice)
     session_id = await kiosk.evaluate("() => window.smartcounter.sessionId")

@@ -28,6 +28,7 @@ class MemoryStore:
         self._session_documents: dict[str, list[str]] = {}
         self._verifications: dict[str, dict[str, Any]] = {}
         self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        self._nodes: dict[str, dict[str, Any]] = {}
         self._cases: dict[str, dict[str, Any]] = {}
         self._outcomes: dict[str, dict[tuple[str, str], Outcome]] = {}
         self._samples: dict[str, dict[int, dict[str, Any]]] = {}
@@ -165,15 +166,30 @@ class MemoryStore:
 
 
     async def put_record(
-        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False,
+        expect: Expect | None = None,
     ) -> None:
         if create and (kind, record_id) in self._records:
             raise Conflict(f"{kind} {record_id} exists")
+        if expect is not None:
+            current = self._records.get((kind, record_id))
+            if current is None:
+                raise Conflict(f"{kind} {record_id} does not exist")
+            check_expect(current, expect, f"{kind} {record_id}")
         self._records[(kind, record_id)] = copy.deepcopy(dict(record))
 
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None:
         raw = self._records.get((kind, record_id))
         return copy.deepcopy(raw) if raw is not None else None
+
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
+        self._nodes[node_id] = copy.deepcopy(dict(info))
+
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self._nodes)
+
+    async def drop_node(self, node_id: str) -> bool:
+        return self._nodes.pop(node_id, None) is not None
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         if case["receipt_no"] in self._cases:

@@ -191,6 +191,19 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
     return rec
 
 
+_PUT_RECORD_IF = (
+    _LIB
+    + r"""
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'conflict:' .. ARGV[3] .. ' does not exist' end
+local err = check_expect(cjson.decode(raw), cjson.decode(ARGV[2]), ARGV[3])
+if err then return err end
+redis.call('SET', KEYS[1], ARGV[1])
+return 'ok'
+"""
+)
+
+
 def _raise_for(result: str, what: str) -> None:
     if result == "not_found":
         raise NotFound(f"no {what}")
@@ -209,6 +222,7 @@ class RedisStore:
         self._add_document = self._redis.register_script(_ADD_DOCUMENT)
         self._create_case = self._redis.register_script(_CREATE_CASE)
         self._record_outcome = self._redis.register_script(_RECORD_OUTCOME)
+        self._put_record_if = self._redis.register_script(_PUT_RECORD_IF)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -332,8 +346,17 @@ class RedisStore:
         return json.loads(raw) if raw is not None else None
 
     async def put_record(
-        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False,
+        expect: Expect | None = None,
     ) -> None:
+        if expect is not None:
+            result = await self._put_record_if(
+                keys=[self._key("rec", kind, record_id)],
+                args=[json.dumps(dict(record)), json.dumps(dict(expect)),
+                      f"{kind} {record_id}"],
+            )
+            _raise_for(result, f"{kind} {record_id}")
+            return
         stored = await self._redis.set(
             self._key("rec", kind, record_id), json.dumps(dict(record)), nx=create or None
         )
@@ -343,6 +366,16 @@ class RedisStore:
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None:
         raw = await self._redis.get(self._key("rec", kind, record_id))
         return json.loads(raw) if raw is not None else None
+
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
+        await self._redis.hset(self._key("nodes"), node_id, json.dumps(dict(info)))
+
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        raw = await self._redis.hgetall(self._key("nodes"))
+        return {node_id: json.loads(info) for node_id, info in raw.items()}
+
+    async def drop_node(self, node_id: str) -> bool:
+        return bool(await self._redis.hdel(self._key("nodes"), node_id))
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         receipt_no = case["receipt_no"]

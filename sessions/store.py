@@ -103,12 +103,25 @@ class Store(Protocol):
     async def get_verification(self, session_id: str) -> dict[str, Any] | None: ...
 
     async def put_record(
-        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False
+        self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False,
+        expect: Expect | None = None,
     ) -> None:
         """Store a whole record (signature requests, signatures, print jobs); with
-        ``create``, raise :class:`Conflict` if it exists."""
+        ``create``, raise :class:`Conflict` if it exists; with ``expect``, if it does
+        not exist or its fields do not match (compare-and-set)."""
 
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
+
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
+        """A node says it is alive: ``info`` (its ``seen`` time, media address, ...)
+        replaces what it said before."""
+
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        """Every node that has beaten and not been dropped, by id."""
+
+    async def drop_node(self, node_id: str) -> bool:
+        """Remove a node (stopped, or found dead); True for the one caller that removed
+        it, so that exactly one node recovers a dead node's work."""
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         """A new application, keyed by ``receipt_no`` (:class:`Conflict` if taken), in

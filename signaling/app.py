@@ -35,6 +35,7 @@ from .login_guard import LoginGuard, LoginPolicy
 from .media_gateway import MediaGateway
 from .metrics import CallCollector, ForwardingCollector, Metrics, VerificationCollector
 from .node_link import NodeLink
+from .nodes import NodeRegistry
 from .notifier import SocketNotifier
 from .security_headers import security_headers
 from .signed_urls import UrlSigner, signed_url
@@ -90,6 +91,10 @@ class Services:
     redis_url: str | None = None
     redis_prefix: str = "sc"
     node_id: str = "local"
+    # What this node advertises (see signaling.candidates), and how long a silent node
+    # is given before it is taken for dead (see signaling.nodes).
+    media_address: str | None = None
+    node_ttl_s: float = 15.0
     # The catalog file, checked for changes this often.
     catalog_path: Path | None = None
     catalog_check_s: float = 2.0
@@ -117,13 +122,16 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         max_http_buffer_size=256 * 1024,
         client_manager=manager,
     )
-    gateway = MediaGateway(services.hub, services.store, services.metrics, services.node_id)
+    gateway = MediaGateway(services.hub, services.store, services.metrics, services.node_id,
+                           services.media_address)
     if services.redis_url:
         gateway.link = NodeLink(
             services.redis_url, services.redis_prefix, services.node_id, gateway.serve
         )
     notifier = SocketNotifier(sio, gateway)
     router = make_router(notifier)
+    gateway.record = router.record
+    nodes = NodeRegistry(router, services.node_id, services.media_address, services.node_ttl_s)
     vision = services.vision
     verifier = Verifier(
         services.hub, services.store, notifier, router.record, vision.policy, vision.pool,
@@ -138,12 +146,12 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     services.desk = desk
     services.login_guard = LoginGuard(services.store, services.login_policy)
     kiosk = KioskNamespace(
-        router, services.accounts, gateway, services.metrics, desk,
+        router, services.accounts, gateway, services.metrics, desk, nodes,
         events_per_minute=services.events_per_minute,
     )
     staff = StaffNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics, verifier,
-        services.blobs, desk, events_per_minute=services.events_per_minute,
+        services.blobs, desk, nodes, events_per_minute=services.events_per_minute,
     )
     supervisor = SupervisorNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics,
@@ -181,6 +189,16 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         services.catalog.update_from(fresh)
         logger.info("catalog reloaded: %d departments", len(fresh.departments))
 
+    async def beat_and_reap() -> None:
+        await nodes.beat()
+        await nodes.reap()
+
+    async def revived() -> None:
+        await kiosk.claim_back()
+        await staff.claim_back()
+
+    nodes.on_revived(revived)
+
     async def revocations() -> None:
         for namespace in (kiosk, staff, supervisor):
             await namespace.cut_revoked(services.accounts)
@@ -197,6 +215,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "history": (15.0, supervisor.push_history),
             "revocations": (services.revocation_check_s, revocations),
             "catalog": (services.catalog_check_s, reload_catalog),
+            "nodes": (max(0.2, services.node_ttl_s / 5), beat_and_reap),
         }
         tasks = [
             asyncio.create_task(_every(interval, job, stopping), name=name)
@@ -227,9 +246,13 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     async def drain() -> None:
         """Before a graceful stop (SIGTERM), while still serving: take no new calls
-        here, and give the calls in progress on this node up to ``drain_timeout_s`` to
-        end. Callers still queued stay in the shared queue for other nodes (Redis)."""
+        here, hand the queue work over (kiosks waiting and staff not in a call are sent
+        to reconnect to another node; the queue itself is in the shared store), and
+        give the calls in progress on this node up to ``drain_timeout_s`` to end."""
         kiosk.draining = True
+        if services.redis_url:  # other nodes may take them
+            await kiosk.hand_over()
+            await staff.hand_over()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + services.drain_timeout_s
         calls = await kiosk.calls_in_progress()
@@ -241,6 +264,9 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             calls = await kiosk.calls_in_progress()
         if calls:
             logger.warning("shutting down with %d call(s) still going", len(calls))
+        # Stopping in order: no other node needs to recover this one.
+        with contextlib.suppress(Exception):
+            await nodes.leave()
 
     app[DRAIN] = drain
     app.cleanup_ctx.append(background)

@@ -9,11 +9,13 @@ from document_share.desk import CaseDesk
 from sessions.accounts import AccountDirectory
 from sessions.errors import Conflict, Unavailable
 from sessions.router import CallRouter, Kiosk
+from sessions.session import SessionState
 
 from .auth import Principal
 from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event, refuse
+from .nodes import NodeRegistry
 from .payloads import CallRequest, PrintDone, RtcOffer, SessionRef, SignatureSubmit
 
 
@@ -25,6 +27,7 @@ class KioskNamespace(BaseNamespace):
         media: MediaGateway,
         metrics: Metrics,
         desk: CaseDesk,
+        nodes: NodeRegistry,
         events_per_minute: float = 600,
     ) -> None:
         super().__init__("/kiosk", metrics, events_per_minute)
@@ -32,6 +35,7 @@ class KioskNamespace(BaseNamespace):
         self.accounts = accounts
         self.media = media
         self.desk = desk
+        self.nodes = nodes
         # The session each kiosk on this node is in (one at a time per kiosk).
         self.current: dict[str, str] = {}
         # Set while the node shuts down: no new calls start here.
@@ -46,6 +50,7 @@ class KioskNamespace(BaseNamespace):
             raise refuse("unknown or revoked kiosk token")
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
         await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
+        await self.nodes.socket_here("kiosk", device.kiosk_id)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         principal = self.forget(sid)
@@ -56,13 +61,35 @@ class KioskNamespace(BaseNamespace):
             await self.router.kiosk_offline(principal.id, session_id)
 
     async def calls_in_progress(self) -> list[str]:
-        """Sessions of this node's kiosks that are still queued, ringing or connected."""
+        """Sessions of the kiosks connected to this node that are still queued, ringing
+        or connected."""
         live = []
-        for session_id in list(self.current.values()):
+        for kiosk_id, session_id in list(self.current.items()):
+            if not self.sockets_of(kiosk_id):
+                continue  # it has gone to another node (or is gone)
             session = await self.router.store.get_session(session_id)
             if session is not None and session.live:
                 live.append(session_id)
         return live
+
+    async def claim_back(self) -> None:
+        """This node was taken for dead: its kiosks' sessions are on their grace period
+        although their sockets are here. Resume them."""
+        for kiosk_id in {p.id for p in self.principals.values()}:
+            await self.nodes.socket_here("kiosk", kiosk_id)
+            session_id = self.current.get(kiosk_id)
+            if session_id:
+                await self.router.resume_kiosk(kiosk_id, session_id)
+
+    async def hand_over(self) -> None:
+        """The node is stopping: kiosks not in a call are sent away (they reconnect to
+        another node, and ``call.resume`` keeps a waiting caller's place), so that no
+        new call starts here."""
+        for sid, principal in list(self.principals.items()):
+            session_id = self.current.get(principal.id)
+            session = await self.router.store.get_session(session_id) if session_id else None
+            if session is None or session.state != SessionState.CONNECTED:
+                await self.disconnect(sid)
 
     @event(CallRequest)
     async def on_call_request(self, sid: str, who: Principal, p: CallRequest) -> dict:

@@ -4,32 +4,50 @@ session ends while an offer is being answered.
 With several nodes, a session's media lives on one node, its *media home*: the first
 node that answers an offer for it claims it in the store. An offer that reaches another
 node is passed to the home node (:mod:`signaling.node_link`), whose answer comes back,
-so that the browser's ICE goes straight to the home node; the release at the end of
-the call goes there too."""
+so that the browser's ICE goes straight to the home node. Everything else that works
+on the media (a monitor leaving, identity verification, the release at the end of the
+call) is run there too, by name (:meth:`MediaGateway.at_home`).
+
+When the home node has died (no node listens under its name), the next offer for the
+session claims it for the node that received the offer (compare-and-set in the store):
+the media moves, and the move is in the session's audit trail."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from media.peer import MediaHub
 from sessions.errors import Conflict, Unavailable
 from sessions.session import Session, SessionState
 from sessions.store import Store
 
+from .candidates import advertise
 from .metrics import Metrics
-from .node_link import NodeLink, RemoteError
+from .node_link import NodeGone, NodeLink, RemoteError
+
+logger = logging.getLogger(__name__)
+
+Op = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class MediaGateway:
     def __init__(self, hub: MediaHub, store: Store, metrics: Metrics,
-                 node_id: str = "local") -> None:
+                 node_id: str = "local", media_address: str | None = None) -> None:
         self.hub = hub
         self.store = store
         self.metrics = metrics
         self.node_id = node_id
+        # The address browsers reach this node's media on (None: the host candidates
+        # aiortc gathered).
+        self.media_address = media_address
         self.link: NodeLink | None = None  # set on a deployment of several nodes
+        # ``record(session_id, type, **data)``: the session's audit trail (set by the app).
+        self.record: Callable[..., Awaitable[None]] | None = None
         self._release_hooks: list[Callable[[str], Awaitable[None]]] = []
+        self._ops: dict[str, Op] = {"answer": self._answer_op, "leave": self._leave_op}
         # Sessions whose set-up time has been measured (the first time both answered).
         self._set_up: set[str] = set()
 
@@ -38,7 +56,11 @@ class MediaGateway:
         look at the media, such as the verifier, stop first)."""
         self._release_hooks.append(hook)
 
-    async def _home(self, session_id: str) -> str:
+    def add_op(self, name: str, op: Op) -> None:
+        """``op(session, body)`` runs on the session's media home (see :meth:`at_home`)."""
+        self._ops[name] = op
+
+    async def _claim(self, session_id: str) -> str:
         """The session's media home, claimed by this node if it has none yet."""
         try:
             await self.store.put_record("media_home", session_id, {"node": self.node_id},
@@ -48,38 +70,75 @@ class MediaGateway:
             record = await self.store.get_record("media_home", session_id)
             return record["node"] if record else self.node_id
 
-    async def answer(
-        self, session: Session, role: str, sdp: str, key: str | None = None, mode: str = "silent"
-    ) -> dict:
-        if session.state != SessionState.CONNECTED:
-            raise Conflict(f"no call to connect media to: the session is {session.state}")
-        if self.link is not None:
-            home = await self._home(session.id)
-            if home != self.node_id:
-                reply = await self.link.request(home, {
-                    "op": "answer", "session_id": session.id, "role": role, "sdp": sdp,
-                    "key": key, "mode": mode,
-                })
-                return {"sdp": reply["sdp"], "type": reply["type"]}
-        return await self._answer_here(session, role, sdp, key, mode)
+    async def _take_over(self, session_id: str, dead: str) -> str:
+        """The home node is gone: this node becomes the home, unless another node has
+        just done so (then that one is the home)."""
+        try:
+            await self.store.put_record("media_home", session_id, {"node": self.node_id},
+                                        expect={"node": [dead]})
+        except Conflict:
+            record = await self.store.get_record("media_home", session_id)
+            return record["node"] if record else self.node_id
+        logger.warning("media of session %s moves from node %s (gone) to node %s",
+                       session_id, dead, self.node_id)
+        if self.record is not None:
+            await self.record(session_id, "media.moved", from_node=dead, to_node=self.node_id)
+        return self.node_id
+
+    async def at_home(self, session: Session, op: str, body: dict[str, Any],
+                      claim: bool = False) -> dict[str, Any]:
+        """Run ``op`` on the session's media home: here, or on the node that holds it
+        (over the node link). With ``claim`` (offers), a session without a home, or
+        whose home is gone, gets this node as its home."""
+        if self.link is None:
+            return await self._ops[op](session, body)
+        if claim:
+            home = await self._claim(session.id)
+        else:
+            record = await self.store.get_record("media_home", session.id)
+            home = record["node"] if record else self.node_id
+        for _ in range(3):
+            if home == self.node_id:
+                return await self._ops[op](session, body)
+            try:
+                return await self.link.request(
+                    home, {"op": op, "session_id": session.id, **body})
+            except NodeGone:
+                if not claim:
+                    raise
+                home = await self._take_over(session.id, home)
+        raise Unavailable("the call's media is moving between nodes; try again")
 
     async def serve(self, body: dict) -> dict:
         """A request from another node (see :mod:`signaling.node_link`)."""
         if body.get("op") == "release":
             await self._release_here(body["session_id"])
             return {"ok": True}
+        op = self._ops.get(body.get("op"))
+        if op is None:
+            raise Conflict(f"unknown operation {body.get('op')!r}")
         session = await self.store.get_session(body["session_id"])
         if session is None:
             raise Conflict("the call has ended")
-        return await self._answer_here(
-            session, body["role"], body["sdp"], body.get("key"), body.get("mode", "silent")
-        )
+        return await op(session, body)
 
-    async def _answer_here(
-        self, session: Session, role: str, sdp: str, key: str | None, mode: str
+    async def answer(
+        self, session: Session, role: str, sdp: str, key: str | None = None, mode: str = "silent"
     ) -> dict:
+        if session.state != SessionState.CONNECTED:
+            raise Conflict(f"no call to connect media to: the session is {session.state}")
+        reply = await self.at_home(
+            session, "answer", {"role": role, "sdp": sdp, "key": key, "mode": mode},
+            claim=True,
+        )
+        return {"sdp": reply["sdp"], "type": reply["type"]}
+
+    async def _answer_op(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        role, key, mode = body["role"], body.get("key"), body.get("mode", "silent")
         started = time.perf_counter()
-        answer = await self.hub.answer(session.id, role, sdp, key, mode)
+        answer = await self.hub.answer(session.id, role, body["sdp"], key, mode)
+        if self.media_address:
+            answer = advertise(answer, self.media_address)
         self.metrics.rtc_answer_seconds.observe(time.perf_counter() - started)
         media = self.hub.get(session.id)
         if (
@@ -98,9 +157,19 @@ class MediaGateway:
 
     async def leave(self, session_id: str, key: str) -> None:
         """One participant (a monitoring supervisor) leaves; the call goes on."""
-        media = self.hub.get(session_id)
+        session = await self.store.get_session(session_id)
+        if session is None:
+            return
+        try:
+            await self.at_home(session, "leave", {"key": key})
+        except NodeGone:
+            pass  # nothing of this call is left on that node
+
+    async def _leave_op(self, session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        media = self.hub.get(session.id)
         if media is not None:
-            await media.leave(key)
+            await media.leave(body["key"])
+        return {"ok": True}
 
     async def release(self, session_id: str) -> None:
         """The call is over: its media home releases the media."""

@@ -32,6 +32,10 @@ class RemoteError(DomainError):
         self.code = code
 
 
+class NodeGone(Unavailable):
+    """No node listens under that name: it has stopped or died."""
+
+
 class NodeLink:
     def __init__(self, url: str, prefix: str, node_id: str, handle: Handler,
                  timeout_s: float = 20.0) -> None:
@@ -98,7 +102,8 @@ class NodeLink:
 
     async def request(self, node_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` served by ``node_id``; raises :class:`RemoteError` with its error, or
-        :class:`Unavailable` when that node does not answer."""
+        :class:`NodeGone` when no such node listens, or :class:`Unavailable` when it
+        does not answer in time."""
         request_id = uuid.uuid4().hex
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -106,7 +111,7 @@ class NodeLink:
         try:
             listeners = await self._redis.publish(self._inbox(node_id), json.dumps(envelope))
             if not listeners:
-                raise Unavailable(f"node {node_id} (this call's media home) is not running")
+                raise NodeGone(f"node {node_id} (this call's media home) is not running")
             reply = await asyncio.wait_for(future, self.timeout_s)
         except TimeoutError as exc:
             raise Unavailable(f"node {node_id} (this call's media home) did not answer") from exc

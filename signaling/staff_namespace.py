@@ -17,6 +17,7 @@ from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
 from .metrics import Metrics
 from .namespace import BaseNamespace, event
+from .nodes import NodeRegistry
 from .payloads import (
     CaseDecide,
     DocumentAnnotate,
@@ -47,6 +48,7 @@ class StaffNamespace(BaseNamespace):
         verifier: Verifier,
         blobs: BlobStore,
         desk: CaseDesk,
+        nodes: NodeRegistry,
         events_per_minute: float = 600,
     ) -> None:
         super().__init__("/staff", metrics, events_per_minute)
@@ -57,13 +59,33 @@ class StaffNamespace(BaseNamespace):
         self.verifier = verifier
         self.blobs = blobs
         self.desk = desk
+        self.nodes = nodes
+        # Verification works on the call's media: it runs on the session's media home.
+        media.add_op("verification.start", self._start_verification)
+        media.add_op("verification.challenge", self._challenge)
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         principal = await self.account_principal(auth, "staff", self.tokens, self.accounts)
         first_socket = not self.sockets_of(principal.id)
         await self.remember(sid, principal, f"staff:{principal.id}")
+        await self.nodes.socket_here("staff", principal.id)
         if first_socket:
             await self.router.staff_online(as_staff(principal))
+
+    async def claim_back(self) -> None:
+        """This node was taken for dead: its staff were set offline (or lost, in a
+        call) although their sockets are here. Bring them back."""
+        for principal in {p.id: p for p in self.principals.values()}.values():
+            await self.nodes.socket_here("staff", principal.id)
+            await self.router.staff_online(as_staff(principal))
+
+    async def hand_over(self) -> None:
+        """The node is stopping: staff not in a call (or its wrap-up) are sent away, to
+        reconnect to another node, so that no new call is answered here."""
+        for sid, principal in list(self.principals.items()):
+            presence = await self.router.store.get_presence(principal.id)
+            if presence is None or presence.state not in ("busy", "wrapup"):
+                await self.disconnect(sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         principal = self.forget(sid)
@@ -119,14 +141,18 @@ class StaffNamespace(BaseNamespace):
     @event(VerificationStart)
     async def on_verification_start(self, sid: str, who: Principal, p: VerificationStart) -> None:
         session = await self._own_call(who, p.session_id)
-        self.verifier.ensure_available()
         document = await self.router.store.get_document(p.id_document_id)
         if document is None or document["session_id"] != session.id:
             raise NotFound("no such document in this session")
         if document["kind"] != "id_card":
             raise BadRequest(f"document {p.id_document_id} is a {document['kind']}, not an id_card")
-        image = await asyncio.to_thread(self.blobs.read, document["sha256"])
-        await self.verifier.start(session, document, image)
+        await self.media.at_home(session, "verification.start", {"document": document})
+
+    async def _start_verification(self, session: Session, body: dict[str, Any]) -> dict:
+        self.verifier.ensure_available()
+        image = await asyncio.to_thread(self.blobs.read, body["document"]["sha256"])
+        await self.verifier.start(session, body["document"], image)
+        return {"ok": True}
 
     @event(VerificationChallenge)
     async def on_verification_challenge(
@@ -135,7 +161,11 @@ class StaffNamespace(BaseNamespace):
         session = await self._own_call(who, p.session_id)
         if p.challenge == "blink":
             raise BadRequest("challenge: blink is not supported; use turn_left or turn_right")
-        await self.verifier.challenge(session, p.challenge)
+        await self.media.at_home(session, "verification.challenge", {"challenge": p.challenge})
+
+    async def _challenge(self, session: Session, body: dict[str, Any]) -> dict:
+        await self.verifier.challenge(session, body["challenge"])
+        return {"ok": True}
 
     @event(DocumentAnnotate)
     async def on_document_annotate(self, sid: str, who: Principal, p: DocumentAnnotate) -> None:

@@ -72,6 +72,8 @@ def build_app(settings: Settings) -> web.Application:
         redis_url=settings.redis_url,
         redis_prefix=settings.redis_prefix,
         node_id=settings.node_id,
+        media_address=settings.media_address,
+        node_ttl_s=settings.node_ttl_s,
         blobs=BlobStore(settings.documents_dir),
         renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
         signer=UrlSigner(secret),

@@ -4,6 +4,7 @@ by command-line options."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -33,6 +34,11 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str = "sc"
     node_id: str = field(default_factory=socket.gethostname)
+    # The address browsers reach this node's media on, when not every interface's
+    # (several interfaces, or a public address mapped 1:1 onto the node).
+    media_address: str | None = None
+    # A node whose beat is older than this is dead; another node recovers its sockets.
+    node_ttl_s: float = 15.0
     # STUN/TURN servers handed to browsers and used by the server's peer connections.
     # None by default: on one machine or LAN host candidates are enough, and no traffic
     # goes to a third party.
@@ -166,6 +172,15 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.redis_url = env.get("SMARTCOUNTER_REDIS_URL") or None
     s.redis_prefix = env.get("SMARTCOUNTER_REDIS_PREFIX") or s.redis_prefix
     s.node_id = env.get("SMARTCOUNTER_NODE_ID", s.node_id)
+    s.media_address = env.get("SMARTCOUNTER_MEDIA_ADDRESS") or None
+    if s.media_address is not None:
+        try:
+            ipaddress.ip_address(s.media_address)
+        except ValueError as exc:
+            raise ConfigError(
+                f"SMARTCOUNTER_MEDIA_ADDRESS must be an IP address, not {s.media_address!r}"
+            ) from exc
+    s.node_ttl_s = _float_env(env, "SMARTCOUNTER_NODE_TTL_S", s.node_ttl_s)
     if env.get("SMARTCOUNTER_ICE_SERVERS"):
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])
     s.token_ttl_s = _float_env(env, "SMARTCOUNTER_TOKEN_TTL_S", s.token_ttl_s)

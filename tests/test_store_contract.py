@@ -230,6 +230,27 @@ async def test_records_are_whole_and_create_refuses_a_taken_id(store):
     assert await store.get_record("print_job", "x") is None  # kinds are separate
 
 
+async def test_a_record_is_replaced_by_compare_and_set(store):
+    with pytest.raises(Conflict):  # nothing to compare with
+        await store.put_record("media_home", "s1", {"node": "b"}, expect={"node": ["a"]})
+    await store.put_record("media_home", "s1", {"node": "a"}, create=True)
+    with pytest.raises(Conflict):
+        await store.put_record("media_home", "s1", {"node": "c"}, expect={"node": ["b"]})
+    await store.put_record("media_home", "s1", {"node": "b"}, expect={"node": ["a"]})
+    assert await store.get_record("media_home", "s1") == {"node": "b"}
+
+
+async def test_nodes_beat_and_exactly_one_caller_drops_a_node(store):
+    await store.beat_node("a", {"seen": 1.0, "media_address": "192.0.2.1"})
+    await store.beat_node("b", {"seen": 2.0})
+    await store.beat_node("a", {"seen": 3.0, "media_address": "192.0.2.1"})
+    assert await store.nodes() == {
+        "a": {"seen": 3.0, "media_address": "192.0.2.1"}, "b": {"seen": 2.0}
+    }
+    assert [await store.drop_node("a"), await store.drop_node("a")] == [True, False]
+    assert list(await store.nodes()) == ["b"]
+
+
 def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> dict:
     return {"receipt_no": receipt_no, "session_id": session_id, "state": state,
             "department_id": "tax", "submitted_at": at, "result_document_ids": []}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +117,50 @@ async def running_server(
         yield Server(settings, runner, app, server_kiosks, passwords)
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class NodeProcess:
+    """A node run as its own process (``smartcounter serve``), to be killed for real."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    node_id: str
+    log: Path
+
+
+@contextlib.asynccontextmanager
+async def node_process(data_dir: Path, redis_url: str, prefix: str, node_id: str, **env: str):
+    """``smartcounter serve`` on 127.0.0.1 (random port) as one node of a deployment on
+    ``redis_url``/``prefix`` sharing ``data_dir``; ``env`` adds SMARTCOUNTER_* settings.
+    Its log goes to ``data_dir/<node_id>.log``. Killed on exit if still running."""
+    port = free_port()
+    log = data_dir / f"{node_id}.log"
+    environment = {
+        **os.environ, "SMARTCOUNTER_REDIS_PREFIX": prefix, "SMARTCOUNTER_RECORDING": "off",
+        "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR), **env,
+    }
+    with log.open("ab") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smartcounter.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--data-dir", str(data_dir), "--redis-url", redis_url,
+            "--node-id", node_id, env=environment, stdout=subprocess.DEVNULL, stderr=log_file,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while True:
+                assert proc.returncode is None, f"{node_id} exited: {log.read_text()[-2000:]}"
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"{url}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield NodeProcess(proc, url, node_id, log)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
 
 class Client:

@@ -514,6 +514,7 @@ async function resumeSession() {
       else {
         setStatus("kiosk.callConnected");
         if (!state.media || !state.media.healthy) startMedia();
+        else state.media.restartIfSilent();
       }
       casework.restore(); // the documents and receipt a reload lost (or events missed)
       break;

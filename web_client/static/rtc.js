@@ -6,7 +6,7 @@ import { getIceServers } from "./api.js";
 
 export const GATHER_TIMEOUT_MS = 5000;
 const OFFER_TIMEOUT_MS = 15000;
-const DISCONNECTED_GRACE_MS = 5000;
+const DISCONNECTED_GRACE_MS = 3000;
 const FATAL_CODES = new Set(["not_found", "forbidden", "unauthorized", "bad_request"]);
 
 /** {"ice_servers":[{urls,username?,credential?}]} entries → RTCIceServer objects. */
@@ -100,6 +100,19 @@ export async function negotiate(pc, sendOffer, gatherTimeoutMs = GATHER_TIMEOUT_
   await pc.setRemoteDescription({ type: answer.type || "answer", sdp: answer.sdp });
 }
 
+/** Bytes received so far on a peer connection's inbound RTP streams. */
+async function bytesReceived(pc) {
+  let total = 0;
+  try {
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === "inbound-rtp") total += report.bytesReceived || 0;
+    });
+  } catch {
+    // a closed connection: nothing more arrives
+  }
+  return total;
+}
+
 /**
  * The media of one session: owns the current RTCPeerConnection, renegotiates (new PC,
  * new rtc.offer) when ICE fails or stays disconnected, up to maxRestarts in a row.
@@ -163,6 +176,26 @@ export class MediaLink {
   get healthy() {
     const state = this._pc ? this._pc.connectionState : "new";
     return !["failed", "closed", "disconnected"].includes(state);
+  }
+
+  /**
+   * After the signaling socket came back: the node holding this call's media may have
+   * died with it, long before ICE notices. If nothing has arrived on the current peer
+   * connection for windowMs, offer again now (the server moves the media if needed).
+   */
+  async restartIfSilent(windowMs = 1000) {
+    const pc = this._pc;
+    if (this.closed || !pc || pc.connectionState !== "connected") {
+      if (!this.healthy) this._scheduleRestart(0);
+      return;
+    }
+    const before = await bytesReceived(pc);
+    await new Promise((resolve) => this._later(windowMs, resolve));
+    if (this.closed || pc !== this._pc) return;
+    if ((await bytesReceived(pc)) === before) {
+      this.restarts = 0;
+      this._scheduleRestart(0);
+    }
   }
 
   close() {

@@ -115,3 +115,11 @@ async def test_serve_speaks_https_with_the_configured_certificate(tmp_path):
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def test_media_address_and_node_ttl_come_from_the_environment():
+    settings = load(env={"SMARTCOUNTER_MEDIA_ADDRESS": "203.0.113.7",
+                         "SMARTCOUNTER_NODE_TTL_S": "5"})
+    assert (settings.media_address, settings.node_ttl_s) == ("203.0.113.7", 5.0)
+    with pytest.raises(ConfigError, match="SMARTCOUNTER_MEDIA_ADDRESS must be an IP"):
+        load(env={"SMARTCOUNTER_MEDIA_ADDRESS": "media.example"})

@@ -86,3 +86,66 @@ async def test_a_call_across_nodes_has_video_both_ways_through_its_media_home(
         # Hung up through node B: node A, the media home, lets the media go.
         assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
         await wait_until(lambda: hub_a.get(sid) is None, what="the media home to release")
+
+
+async def test_verification_and_monitoring_from_another_node_run_on_the_media_home(
+    tmp_path, redis_prefix
+):
+    """The staff member (node B) verifies the caller and a supervisor (node B) monitors
+    the call; both work on the media, which lives on node A."""
+    from signaling.keys import SERVICES
+    from tests.conftest import REDIS_URL
+    from tests.test_media import ImageTrack, Monitor, Peer, wait_until
+    from tests.test_verification_flow import ASSETS, camera_frame, fast, upload
+
+    shared = tmp_path / "shared"
+    async with contextlib.AsyncExitStack() as stack:
+        node_a = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix, configure=fast))
+        node_b = await stack.enter_async_context(running_server(
+            shared, REDIS_URL, redis_prefix, configure=fast, seed_accounts=False))
+        kiosk, staff, sup = Client("/kiosk"), Client("/staff"), Client("/supervisor")
+        for client in (kiosk, staff, sup):
+            stack.push_async_callback(client.close)
+        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
+        await staff.connect(node_b.url, await node_a.login("alice"))
+        await sup.connect(node_b.url, await node_a.login("sup"))
+        await staff.call("presence.set", {"state": "available"})
+        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff.wait_for("call.offer", session_id=sid)
+        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+        camera = ImageTrack(camera_frame("obama2.jpg"))
+        kiosk_peer = Peer(kiosk, (0, 0, 0), video_track=camera)
+        staff_peer = Peer(staff, (30, 30, 200))
+        for peer in (kiosk_peer, staff_peer):
+            stack.push_async_callback(peer.close)
+        await kiosk_peer.connect(sid)  # A is the media home
+        await staff_peer.connect(sid)
+        await wait_until(lambda: staff_peer.video_frames, what="kiosk video at the staff")
+
+        status, document = await upload(node_a, sid, (ASSETS / "obama.jpg").read_bytes())
+        assert status == 201, document
+        verifier_a, verifier_b = (n.app[SERVICES].verifier for n in (node_a, node_b))
+        ack = await staff.call("verification.start",
+                               {"session_id": sid, "id_document_id": document["document_id"]})
+        assert ack["ok"], ack
+        assert sid in verifier_a.watched_sessions and sid not in verifier_b.watched_sessions
+        await staff.wait_for("verification.update", session_id=sid)  # from A, through Redis
+        ack = await staff.call("verification.challenge",
+                               {"session_id": sid, "challenge": "turn_left"})
+        assert ack["ok"], ack
+        await kiosk.wait_for("verification.challenge", session_id=sid)
+
+        monitor = Monitor(sup)
+        stack.push_async_callback(monitor.close)
+        assert (await sup.call("monitor.start", {"session_id": sid, "mode": "silent"}))["ok"]
+        await monitor.pc.setLocalDescription(await monitor.pc.createOffer())
+        answer = await sup.call("rtc.offer", {
+            "session_id": sid, "sdp": monitor.pc.localDescription.sdp, "type": "offer",
+            "purpose": "monitor"}, timeout=20)
+        assert answer["ok"], answer
+        media_a = node_a.app[SERVICES].hub.get(sid)
+        monitors = lambda: [k for k in media_a.participants if k.startswith("monitor:")]  # noqa: E731
+        assert len(monitors()) == 1 and node_b.app[SERVICES].hub.get(sid) is None
+        assert (await sup.call("monitor.stop", {"session_id": sid}))["ok"]
+        await wait_until(lambda: not monitors(), what="the monitor to leave node A's media")

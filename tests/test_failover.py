@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from pathlib import Path
 
@@ -173,3 +174,69 @@ async def test_killing_the_node_of_a_live_call_moves_it_to_the_other_node(
                     (await get_json(f"{node_b.url}/api/v1/sessions/{k3_sid}/audit",
                                     sup_token))["events"]]
         assert k3_types[-2:] == ["kiosk.lost", "session.abandoned"]
+
+
+async def test_a_stopping_node_sends_its_waiting_callers_and_idle_staff_to_the_other(
+    tmp_path, redis_prefix
+):
+    """SIGTERM on node A: its call in progress goes on to its end, while a caller waiting
+    on A and a colleague not in a call are disconnected, come back through node B and
+    carry on there; A then leaves the deployment in order (not reaped as dead)."""
+    from tests.conftest import REDIS_URL
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    tokens, password = accounts(shared)
+    AccountDirectory(shared).add_staff("bob", password, ["tax"], "staff", "Bob")
+    store = RedisStore(REDIS_URL, prefix=redis_prefix)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        node_a = await stack.enter_async_context(node_process(
+            shared, REDIS_URL, redis_prefix, "node-a", SMARTCOUNTER_DRAIN_TIMEOUT_S="30"))
+        node_b = await stack.enter_async_context(
+            node_process(shared, REDIS_URL, redis_prefix, "node-b"))
+        alice, k1, k2, bob = (Client("/staff"), Client("/kiosk"), Client("/kiosk"),
+                              Client("/staff"))
+        for c in (alice, k1, k2, bob):
+            stack.push_async_callback(c.close)
+        await alice.connect(node_a.url, await login(node_a.url, "alice", password))
+        await alice.call("presence.set", {"state": "available"})
+        await k1.connect(node_a.url, tokens["k1"])
+        sid = (await k1.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await alice.wait_for("call.offer", session_id=sid)
+        assert (await alice.call("call.accept", {"session_id": sid}))["ok"]
+        await k2.connect(node_a.url, tokens["k2"])
+        waiting = await k2.call("call.request", {"service_id": "tax-enquiry"})
+        assert waiting["position"] == 1
+        bob_token = await login(node_a.url, "bob", password)
+        await bob.connect(node_a.url, bob_token)  # away: not taking calls yet
+
+        node_a.proc.send_signal(signal.SIGTERM)
+        for client in (k2, bob):  # sent away by node A
+            await wait_until(lambda c=client: not c.sio.connected, timeout=10,
+                             what="node A to hand its idle clients over")
+        assert alice.sio.connected and k1.sio.connected and node_a.proc.returncode is None
+
+        k2 = await stack.enter_async_context(reconnected("/kiosk", node_b.url, tokens["k2"]))
+        resumed = await k2.call("call.resume", {"session_id": waiting["session_id"]})
+        assert (resumed["state"], resumed["position"]) == ("queued", 1)
+        bob = await stack.enter_async_context(reconnected("/staff", node_b.url, bob_token))
+        await bob.call("presence.set", {"state": "available"})
+        offer = await bob.wait_for("call.offer", session_id=waiting["session_id"], timeout=10)
+        assert offer["kiosk"]["id"] == "k2"  # answered on node B, the one still running
+
+        assert (await k1.call("call.hangup", {"session_id": sid}))["ok"]
+        assert await asyncio.wait_for(node_a.proc.wait(), 20) == 0
+        assert list(await store.nodes()) == ["node-b"]
+        session = await store.get_session(sid)
+        assert session.state == "closed" and session.end_reason == "hangup"
+
+
+@contextlib.asynccontextmanager
+async def reconnected(namespace: str, url: str, token: str):
+    client = Client(namespace)
+    await client.connect(url, token)
+    try:
+        yield client
+    finally:
+        await client.close()

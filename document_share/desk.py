@@ -24,7 +24,7 @@ from sessions.router import Notifier
 from sessions.session import Session, SessionState
 from sessions.store import Store
 
-from .storage import BlobStore
+from .storage import Blobs
 
 Recorder = Callable[..., Awaitable[None]]
 # A signed URL for a stored file (document page, signature image), made by the web layer.
@@ -83,7 +83,7 @@ class CaseDesk:
         store: Store,
         record: Recorder,
         notifier: Notifier,
-        blobs: BlobStore,
+        blobs: Blobs,
         url_for: UrlFor,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -60,7 +61,33 @@ class Upload:
         self.path.unlink(missing_ok=True)
 
 
+class Blobs(Protocol):
+    """Where documents, signatures and results are kept, by the sha256 of their bytes.
+
+    Every node of a deployment must see the same blobs. :class:`BlobStore` keeps them in
+    a directory that all nodes share (NFS or any POSIX file system with atomic rename
+    and fsync). An object-storage implementation (S3 and the like) would put the bytes
+    there on :meth:`commit` and keep a local cache for :meth:`path_of`, which page
+    rendering (PDFium) and file responses need."""
+
+    def begin(self, max_bytes: int) -> Upload:
+        """A file to receive an upload into (hashed as it arrives)."""
+
+    def commit(self, upload: Upload, sha256: str) -> Path:
+        """Store a finished upload durably; returns its local path."""
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` durably; returns its sha256."""
+
+    def read(self, sha256: str) -> bytes: ...
+
+    def path_of(self, sha256: str) -> Path:
+        """A local file holding the blob's bytes."""
+
+
 class BlobStore:
+    """:class:`Blobs` in a directory (``DATA_DIR/documents``), shared by all nodes."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.incoming = root / "incoming"

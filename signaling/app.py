@@ -15,7 +15,7 @@ from aiohttp import web
 from document_share.desk import CaseDesk
 from document_share.intake import Limits
 from document_share.pages import PageRenderer
-from document_share.storage import BlobStore
+from document_share.storage import Blobs
 from media.peer import IceServer, MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.verifier import Verifier
@@ -68,7 +68,7 @@ class Services:
     catalog: Catalog
     hub: MediaHub
     ice_servers: list[IceServer]
-    blobs: BlobStore
+    blobs: Blobs
     renderer: PageRenderer
     signer: UrlSigner
     vision: Vision

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from document_share.desk import CaseDesk
-from document_share.storage import BlobStore
+from document_share.storage import Blobs
 from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -46,7 +46,7 @@ class StaffNamespace(BaseNamespace):
         media: MediaGateway,
         metrics: Metrics,
         verifier: Verifier,
-        blobs: BlobStore,
+        blobs: Blobs,
         desk: CaseDesk,
         nodes: NodeRegistry,
         events_per_minute: float = 600,

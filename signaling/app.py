@@ -11,6 +11,8 @@ from pathlib import Path
 
 import socketio
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from document_share.desk import CaseDesk
 from document_share.intake import Limits
@@ -287,10 +289,21 @@ async def _every(
     """Run ``job`` every ``interval`` seconds until ``stopping`` is set. The flag, not
     only the cancellation, ends the loop: a client library that swallows a cancellation
     in the middle of a call (seen with Redis) must not keep it running forever."""
+    name = getattr(job, "__name__", job)
+    store_down = False
     while not stopping.is_set():
         try:
             await job()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not store_down:  # once per outage, not every tick
+                logger.warning("background job %s: the shared store is unreachable (%s); "
+                               "retrying", name, exc)
+            store_down = True
         except Exception:
-            logger.exception("background job %s failed", getattr(job, "__name__", job))
+            logger.exception("background job %s failed", name)
+        else:
+            if store_down:
+                logger.info("background job %s: the shared store is back", name)
+            store_down = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=interval)

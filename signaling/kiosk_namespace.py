@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from document_share.desk import CaseDesk
 from sessions.accounts import AccountDirectory
-from sessions.errors import Conflict, Unavailable
+from sessions.errors import Conflict, DomainError, Unavailable
 from sessions.router import CallRouter, Kiosk
 from sessions.session import SessionState
 
@@ -79,7 +80,8 @@ class KioskNamespace(BaseNamespace):
             await self.nodes.socket_here("kiosk", kiosk_id)
             session_id = self.current.get(kiosk_id)
             if session_id:
-                await self.router.resume_kiosk(kiosk_id, session_id)
+                with contextlib.suppress(DomainError):  # gone meanwhile: nothing to resume
+                    await self.router.resume_kiosk(kiosk_id, session_id)
 
     async def hand_over(self) -> None:
         """The node is stopping: kiosks not in a call are sent away (they reconnect to

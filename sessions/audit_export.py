@@ -1,5 +1,7 @@
-"""A session's evidence as one file: its audit chain (and whether it verifies), and the
-sha256 of every file it refers to, checked against the files as they are now."""
+"""A session's evidence as one file: its audit chain (and whether it verifies, against its
+chain and its anchor in the ledger), the ledger's head at the time (keep the file
+elsewhere and it pins the ledger), and the sha256 of every file it refers to, checked
+against the files as they are now."""
 
 from __future__ import annotations
 
@@ -8,25 +10,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditLog, find_break
+from .audit import AuditLog, Verdict
 from .files import sha256_file
 
 
 def read_trail(audit: AuditLog, session_id: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The events and where the chain breaks (None if it holds). A line that is not JSON
-    at all is a break too."""
-    try:
-        events = audit.read_sync(session_id)
-    except ValueError as exc:
-        return [], f"the trail is not JSON lines any more: {exc}"
-    return events, find_break(events)
+    """The events and where the trail breaks (None if it holds): its chain, and its end
+    against the anchor ledger (events removed from the end, the file deleted). A line
+    that is not JSON at all is a break too."""
+    verdict = audit.verify_sync(session_id)
+    return verdict.events, verdict.broken
+
+
+def _anchor(verdict: Verdict) -> dict[str, Any] | None:
+    a = verdict.anchor
+    return {"seq": a["seq"], "hash": a["event"], "ledger_entry": a["n"]} if a else None
 
 
 def export(
     audit: AuditLog, session_id: str, file_of: Any, recordings: list[Path]
 ) -> dict[str, Any]:
     """``file_of(sha256)`` is where a stored file lives (it may be gone, e.g. purged)."""
-    events, broken = read_trail(audit, session_id)
+    verdict = audit.verify_sync(session_id)
+    events, broken = verdict.events, verdict.broken
+    head = verdict.ledger_head
     files = []
     for event in events:
         data = event.get("data") or {}
@@ -46,8 +53,11 @@ def export(
     return {
         "session_id": session_id,
         "exported_at": time.time(),
-        "verified": broken is None and bool(events),
+        "verified": verdict.verified,
         "break": broken,
+        "anchor": _anchor(verdict),
+        "unanchored_events": max(verdict.unanchored, 0),
+        "ledger_head": {"entry": head["n"], "hash": head["hash"]} if head else None,
         "events": events,
         "files": files,
         "recordings": [{"name": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}

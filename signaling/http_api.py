@@ -166,7 +166,8 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    """PROTOCOL.md: the session's audit trail, and whether its chain verifies."""
+    """PROTOCOL.md: the session's audit trail, and whether it verifies (its chain, and its
+    end against the anchor ledger: a trail cut short or deleted is a break too)."""
     who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who

@@ -17,8 +17,8 @@ from document_share.storage import BlobStore
 from media.recorder import recordings_of
 from media.vision.models import ModelError, check_models, prepare
 from sessions.accounts import ROLES, AccountDirectory
-from sessions.audit import AuditLog
-from sessions.audit_export import export, read_trail, write_export
+from sessions.audit import AuditLog, Verdict
+from sessions.audit_export import export, write_export
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 from signaling.app import DRAIN
@@ -209,25 +209,61 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    events, broken = read_trail(AuditLog(settings.audit_dir), args.session_id)
-    if not events and broken is None:
+    try:
+        verdict = AuditLog(settings.audit_dir).verify_sync(args.session_id)
+    except ValueError as exc:  # not a session id at all
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not verdict.events and verdict.broken is None:
         print(f"error: no audit trail for session {args.session_id}", file=sys.stderr)
         return 2
-    if broken:
-        print(f"session {args.session_id}: BROKEN: {broken}")
+    if verdict.broken:
+        print(f"session {args.session_id}: BROKEN: {verdict.broken}")
         return 1
+    events = verdict.events
     print(f"session {args.session_id}: {len(events)} events, chain verified "
-          f"(last: {events[-1]['type']}, sha256 {events[-1]['hash']})")
+          f"(last: {events[-1]['type']}, sha256 {events[-1]['hash']}); {_anchoring(verdict)}")
     return 0
+
+
+def _anchoring(verdict: Verdict) -> str:
+    anchor = verdict.anchor
+    if anchor is None:
+        return ("no anchor in the ledger (a trail older than the ledger, or whose only event "
+                "was written just before a crash), so its end is unchecked")
+    said = f"anchored at event {anchor['seq']} (ledger entry {anchor['n']})"
+    if verdict.unanchored:
+        said += (f", the last {verdict.unanchored} event(s) not yet anchored (written as "
+                 "this ran, or just before a crash)")
+    head = verdict.ledger_head
+    return said + (f"; ledger head: entry {head['n']}, sha256 {head['hash']}" if head else "")
+
+
+def cmd_audit_verify_all(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    scan, verdicts = AuditLog(settings.audit_dir).verify_all_sync()
+    broken = [v for v in verdicts if v.broken]
+    for verdict in broken:
+        print(f"session {verdict.session_id}: BROKEN: {verdict.broken}")
+    if scan.problem:
+        print(f"ledger: BROKEN: {scan.problem}")
+    head = scan.head
+    print(f"{len(verdicts)} session(s), {len(broken)} broken; ledger: {scan.entries} "
+          "entries checked" + (f", head entry {head['n']} sha256 {head['hash']}" if head else ""))
+    return 1 if broken or scan.problem else 0
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
     settings = _settings(args)
     blobs = BlobStore(settings.documents_dir)
-    report = export(
-        AuditLog(settings.audit_dir), args.session_id, blobs.path_of,
-        recordings_of(settings.recordings_dir, args.session_id),
-    )
+    try:
+        report = export(
+            AuditLog(settings.audit_dir), args.session_id, blobs.path_of,
+            recordings_of(settings.recordings_dir, args.session_id),
+        )
+    except ValueError as exc:  # not a session id at all
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not report["events"] and report["break"] is None:
         print(f"error: no audit trail for session {args.session_id}", file=sys.stderr)
         return 2
@@ -343,10 +379,20 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="sessions' audit trails").add_subparsers(
         dest="action", required=True
     )
-    averify = audit.add_parser("verify", help="check a session's chain (exit 1 if broken)")
+    averify = audit.add_parser(
+        "verify",
+        help="check a session's chain, and its end against the anchor ledger (exit 1 if broken)",
+    )
     common(averify)
     averify.add_argument("session_id")
     averify.set_defaults(func=cmd_audit_verify)
+    aall = audit.add_parser(
+        "verify-all",
+        help="check the whole anchor ledger and every trail it or the directory holds "
+        "(finds deleted trails; exit 1 if anything is broken)",
+    )
+    common(aall)
+    aall.set_defaults(func=cmd_audit_verify_all)
     aexport = audit.add_parser(
         "export", help="write the chain and the hashes of the session's files to one file"
     )

@@ -15,19 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from sessions.files import fsync_dir
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class TooLarge(ValueError):
     pass
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Upload:
@@ -109,7 +103,7 @@ class BlobStore:
             upload.discard()
         else:
             os.replace(upload.path, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         return target
 
     def put_bytes(self, data: bytes) -> str:

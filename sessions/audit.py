@@ -80,6 +80,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import fsync_dir
+
 GENESIS = "0" * 64
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -207,14 +209,6 @@ class LedgerScan:
     problem: str | None = None
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class AnchorLedger:
     """The hash-chained ledger of trail heads (see the module docstring)."""
 
@@ -251,7 +245,7 @@ class AnchorLedger:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
             return entry
         finally:
             os.close(lock_fd)  # releases the lock
@@ -415,7 +409,7 @@ class AuditLog:
         if last is None:
             # A new trail: its name must be durable before its anchor is, or a power
             # cut could leave an anchor for a file that never reached the disk.
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         # Only now the anchor: a crash in between leaves the trail ahead of it, which
         # verification accepts, never behind it, which it reports as truncation.
         self.anchors.append(session_id, event["seq"], event["hash"], event["at"])

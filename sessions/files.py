@@ -26,6 +26,15 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
         raise
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` (a file created or renamed there) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sha256_file(path: Path) -> str:
     """The file's sha256, read in blocks. Blocking."""
     digest = hashlib.sha256()

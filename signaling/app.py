@@ -109,6 +109,7 @@ class Services:
     verifier: Verifier = field(init=False)
     login_guard: LoginGuard = field(init=False)
     desk: CaseDesk = field(init=False)
+    nodes: NodeRegistry = field(init=False)
 
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
@@ -134,6 +135,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     router = make_router(notifier)
     gateway.record = router.record
     nodes = NodeRegistry(router, services.node_id, services.media_address, services.node_ttl_s)
+    gateway.alive = nodes.alive
+    services.nodes = nodes
     vision = services.vision
     verifier = Verifier(
         services.hub, services.store, notifier, router.record, vision.policy, vision.pool,

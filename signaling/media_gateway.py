@@ -44,8 +44,10 @@ class MediaGateway:
         # aiortc gathered).
         self.media_address = media_address
         self.link: NodeLink | None = None  # set on a deployment of several nodes
-        # ``record(session_id, type, **data)``: the session's audit trail (set by the app).
+        # ``record(session_id, type, **data)``: the session's audit trail, and
+        # ``alive(node_id)``: whether a node still beats (both set by the app).
         self.record: Callable[..., Awaitable[None]] | None = None
+        self.alive: Callable[[str], Awaitable[bool]] | None = None
         self._release_hooks: list[Callable[[str], Awaitable[None]]] = []
         self._ops: dict[str, Op] = {"answer": self._answer_op, "leave": self._leave_op}
         # Sessions whose set-up time has been measured (the first time both answered).
@@ -98,6 +100,10 @@ class MediaGateway:
             record = await self.store.get_record("media_home", session.id)
             home = record["node"] if record else self.node_id
         for _ in range(3):
+            if claim and home != self.node_id and self.alive and not await self.alive(home):
+                # Silent past its TTL (a machine that vanished without closing its
+                # connections still looks subscribed): do not wait for it to answer.
+                home = await self._take_over(session.id, home)
             if home == self.node_id:
                 return await self._ops[op](session, body)
             try:

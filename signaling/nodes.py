@@ -74,6 +74,13 @@ class NodeRegistry:
             for hook in self._on_revived:
                 await hook()
 
+    async def alive(self, node_id: str) -> bool:
+        """Whether ``node_id`` has beaten within the TTL (this node always is)."""
+        if node_id == self.node_id:
+            return True
+        info = (await self.store.nodes()).get(node_id)
+        return info is not None and info.get("seen", 0) >= self.clock() - self.ttl_s
+
     async def leave(self) -> None:
         """This node stops (gracefully): nothing of it is left to recover."""
         self._left = True

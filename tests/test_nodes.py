@@ -149,3 +149,60 @@ async def test_verification_and_monitoring_from_another_node_run_on_the_media_ho
         assert len(monitors()) == 1 and node_b.app[SERVICES].hub.get(sid) is None
         assert (await sup.call("monitor.stop", {"session_id": sid}))["ok"]
         await wait_until(lambda: not monitors(), what="the monitor to leave node A's media")
+
+
+async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_for_it(
+    tmp_path, redis_prefix
+):
+    """A node whose machine vanished may still look subscribed to Redis (its TCP
+    connections half open): once its beat is older than the TTL, the next offer moves
+    the media without asking it."""
+    from signaling.keys import SERVICES
+    from tests.conftest import REDIS_URL
+    from tests.test_media import Peer, wait_until
+
+    shared = tmp_path / "shared"
+    async with contextlib.AsyncExitStack() as stack:
+        node_a = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix))
+        node_b = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
+        kiosk, staff = Client("/kiosk"), Client("/staff")
+        for client in (kiosk, staff):
+            stack.push_async_callback(client.close)
+        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
+        await staff.connect(node_b.url, await node_a.login("alice"))
+        await staff.call("presence.set", {"state": "available"})
+        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff.wait_for("call.offer", session_id=sid)
+        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+        kiosk_peer = Peer(kiosk, (200, 30, 30))
+        stack.push_async_callback(kiosk_peer.close)
+        await kiosk_peer.connect(sid)  # node A is the home
+
+        services_a, services_b = node_a.app[SERVICES], node_b.app[SERVICES]
+        served_by_a = []
+        serve = services_a.sio.namespace_handlers["/staff"].media.serve
+
+        async def counting_serve(body):
+            served_by_a.append(body.get("op"))
+            return await serve(body)
+
+        services_a.sio.namespace_handlers["/staff"].media.link._handle = counting_serve
+        services_a.nodes._left = True  # A stops beating, but still listens
+        store = services_b.store
+        info = (await store.nodes())[services_a.node_id]
+        await store.beat_node(services_a.node_id,
+                              {**info, "seen": info["seen"] - services_b.node_ttl_s - 1})
+
+        staff_peer = Peer(staff, (30, 30, 200))
+        stack.push_async_callback(staff_peer.close)
+        await staff_peer.connect(sid)
+        assert await store.get_record("media_home", sid) == {"node": services_b.node_id}
+        assert services_b.hub.get(sid) is not None and served_by_a == []
+        kiosk_peer2 = Peer(kiosk, (200, 30, 30))  # the kiosk offers again: to B now
+        stack.push_async_callback(kiosk_peer2.close)
+        await kiosk_peer2.connect(sid)
+        await wait_until(lambda: staff_peer.video_frames and kiosk_peer2.video_frames,
+                         what="video both ways through node B")
+        assert served_by_a == []

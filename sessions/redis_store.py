@@ -204,6 +204,16 @@ return 'ok'
 )
 
 
+def connect(url: str, max_connections: int = 100, wait_s: float = 10.0) -> aioredis.Redis:
+    """A client whose pool makes a command wait up to ``wait_s`` for a free connection
+    when all ``max_connections`` are busy (redis-py's default pool fails at once, which
+    under load turned a busy moment into refused events and half-done operations)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=wait_s
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
 def _raise_for(result: str, what: str) -> None:
     if result == "not_found":
         raise NotFound(f"no {what}")
@@ -214,7 +224,7 @@ def _raise_for(result: str, what: str) -> None:
 class RedisStore:
     def __init__(self, url: str, prefix: str = "sc") -> None:
         self.prefix = prefix
-        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._redis = connect(url)
         self._create_session = self._redis.register_script(_CREATE_SESSION)
         self._update = self._redis.register_script(_UPDATE)
         self._put_presence = self._redis.register_script(_PUT_PRESENCE)

@@ -155,10 +155,18 @@ class CallRouter:
         await self.notifier.to_staff(staff_id, "presence.changed", presence.public())
         return presence
 
+    @staticmethod
+    def _offer_id(session: Session) -> str:
+        """Names one offer of a session (each has its own expiry time). Offers and their
+        revocations may reach a console from different nodes, out of order: the console
+        drops an offer whose id it has seen revoked."""
+        return f"{session.id}.{round((session.offer_expires_at or 0) * 1000)}"
+
     def _offer_payload(self, session: Session) -> dict[str, Any]:
         now = self.clock()
         return {
             "session_id": session.id,
+            "offer_id": self._offer_id(session),
             "department_id": session.department_id,
             "service_id": session.service_id,
             "waited_s": round(now - session.created_at, 1),
@@ -304,7 +312,7 @@ class CallRouter:
             self.outcome_counts[ABANDONED] += 1
             self.queue_waits.observe(now - session.created_at)
         if prev.state == SessionState.RINGING and prev.offered_to:
-            await self._revoke_offer(prev.offered_to, session.id, reason)
+            await self._revoke_offer(prev.offered_to, prev, reason)
         await self.notifier.to_kiosk(
             session.kiosk_id, "call.ended", {"session_id": session.id, "reason": "abandoned"}
         )
@@ -312,10 +320,11 @@ class CallRouter:
         await self.push_queue_updates(session.department_id)
         return session
 
-    async def _revoke_offer(self, staff_id: str, session_id: str, reason: str) -> None:
-        await self.notifier.to_staff(
-            staff_id, "call.offer_revoked", {"session_id": session_id, "reason": reason}
-        )
+    async def _revoke_offer(self, staff_id: str, offered: Session, reason: str) -> None:
+        session_id = offered.id
+        await self.notifier.to_staff(staff_id, "call.offer_revoked", {
+            "session_id": session_id, "offer_id": self._offer_id(offered), "reason": reason,
+        })
         try:
             presence = await self._set_presence(
                 staff_id,
@@ -577,9 +586,9 @@ class CallRouter:
         )
         await self._record(session_id, "call.offer_ended", staff_id=staff_id, reason=reason)
         if reason != "declined":
-            await self.notifier.to_staff(
-                staff_id, "call.offer_revoked", {"session_id": session_id, "reason": reason}
-            )
+            await self.notifier.to_staff(staff_id, "call.offer_revoked", {
+                "session_id": session_id, "offer_id": self._offer_id(prev), "reason": reason,
+            })
         departments = [prev.department_id]
         try:
             presence = await self._set_presence(
@@ -619,6 +628,7 @@ class CallRouter:
         if department_id is not None and department_id != prev.department_id:
             changes.update(department_id=department_id, declined_by=[])
         revoked = prev.offered_to if prev.state == SessionState.RINGING else None
+        ringing = prev
         if revoked:
             # Back to the queue, and not straight back to the one it was ringing.
             changes.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None,
@@ -628,9 +638,10 @@ class CallRouter:
         if revoked:
             await self._record(session_id, "call.offer_ended", staff_id=revoked,
                                reason="reassigned")
-            await self.notifier.to_staff(
-                revoked, "call.offer_revoked", {"session_id": session_id, "reason": "reassigned"}
-            )
+            await self.notifier.to_staff(revoked, "call.offer_revoked", {
+                "session_id": session_id, "offer_id": self._offer_id(ringing),
+                "reason": "reassigned",
+            })
             with contextlib.suppress(Conflict, NotFound):
                 await self._set_presence(
                     revoked, {"state": PresenceState.AVAILABLE, "session_id": None,

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from media.errors import MediaError
 from sessions.errors import DomainError, Unavailable
+from sessions.redis_store import connect
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class NodeLink:
         self.timeout_s = timeout_s
         self._prefix = prefix
         self._handle = handle
-        self._redis = aioredis.from_url(url, decode_responses=True)
+        self._redis = connect(url)
         self._pubsub = self._redis.pubsub()
         self._pending: dict[str, asyncio.Future] = {}
         self._serving: set[asyncio.Task] = set()

@@ -116,9 +116,12 @@ async def test_offer_timeout_moves_to_next_staff_and_sets_first_away(router, clo
     await router.tick()
     after = await router.store.get_session(session.id)
     assert after.state == "ringing" and after.offered_to == "bob"
+    first_offer = notifier.of("staff", "alice", "call.offer")[0]
     assert notifier.of("staff", "alice", "call.offer_revoked") == [
-        {"session_id": session.id, "reason": "timeout"}
+        {"session_id": session.id, "offer_id": first_offer["offer_id"], "reason": "timeout"}
     ]
+    # Each offer has its own id: a revocation names the one it ends.
+    assert notifier.of("staff", "bob", "call.offer")[0]["offer_id"] != first_offer["offer_id"]
     assert (await router.store.get_presence("alice")).state == "away"
     with pytest.raises(Conflict):
         await router.accept(TAX_A, session.id)
@@ -160,7 +163,9 @@ async def test_cancel_while_ringing_revokes_offer(router, clock, notifier):
     await online_available(router, clock, TAX_A)
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     await router.cancel("k1", session.id)
-    assert notifier.of("staff", "alice", "call.offer_revoked")[-1]["reason"] == "cancelled"
+    revoked = notifier.of("staff", "alice", "call.offer_revoked")[-1]
+    assert revoked["reason"] == "cancelled"
+    assert revoked["offer_id"] == notifier.of("staff", "alice", "call.offer")[-1]["offer_id"]
     assert (await router.store.get_presence("alice")).state == "available"
     assert (await router.store.get_session(session.id)).state == "abandoned"
 
@@ -395,7 +400,9 @@ async def test_reassign_to_a_staff_member_offers_now_and_takes_it_from_whoever_r
     assert (await router.store.get_session(session.id)).offered_to == "alice"
     offered = await router.reassign(session.id, by="sup", staff_id="bob")
     assert offered.state == "ringing" and offered.offered_to == "bob"
-    assert notifier.of("staff", "alice", "call.offer_revoked")[-1]["reason"] == "reassigned"
+    revoked = notifier.of("staff", "alice", "call.offer_revoked")[-1]
+    assert revoked["reason"] == "reassigned"
+    assert revoked["offer_id"] == notifier.of("staff", "alice", "call.offer")[-1]["offer_id"]
     assert (await router.store.get_presence("alice")).state == "available"
     assert notifier.of("staff", "bob", "call.offer")[-1]["session_id"] == session.id
     connected = await router.accept(TAX_B, session.id)

@@ -371,9 +371,15 @@ async function wrapupDone() {
 
 // ---------------------------------------------------------------- server events
 
+// Offers this console has seen revoked (an offer and its revocation may come from two
+// nodes and arrive in either order); the last few are enough.
+const revokedOffers = new Set();
+
 function onCallOffer(msg) {
   if (!msg || !msg.session_id) return;
-  if (state.call && state.call.session_id === msg.session_id) return;
+  // In a call no offer is meant for us (the server offers only to available staff): a
+  // late one from another node, like an offer already revoked, is dropped.
+  if (state.call || revokedOffers.has(msg.offer_id)) return;
   state.offer = { ...msg, receivedAt: Date.now() };
   dom.accept.disabled = false;
   dom.decline.disabled = false;
@@ -383,7 +389,12 @@ function onCallOffer(msg) {
 }
 
 function onOfferRevoked(msg) {
+  if (msg && msg.offer_id) {
+    revokedOffers.add(msg.offer_id);
+    if (revokedOffers.size > 50) revokedOffers.delete(revokedOffers.values().next().value);
+  }
   if (!msg || !state.offer || state.offer.session_id !== msg.session_id) return;
+  if (msg.offer_id && state.offer.offer_id && msg.offer_id !== state.offer.offer_id) return;
   clearOffer();
   render();
   setStatus("console.offerRevoked", "warn");

@@ -240,6 +240,12 @@ class CallRouter:
             )
         await self.push_queue_updates(department_id)
 
+    async def redispatch(self) -> None:
+        """Route every department: the safety net for a dispatch that failed half way
+        (the store unreachable for a moment), run periodically by every node."""
+        for department in list(self.catalog.departments):
+            await self.dispatch(department.id)
+
     async def _dispatch_for(self, departments: list[str]) -> None:
         """Dispatch a staff member's departments, the longest-waiting caller's first."""
         heads: list[tuple[float, str]] = []
@@ -280,9 +286,17 @@ class CallRouter:
             service_id=service.id,
             language=language,
         )
-        await self.dispatch(service.department_id)
-        session = await self._session(session.id)
-        position, eta = await self.position(session)
+        try:
+            await self.dispatch(service.department_id)
+            session = await self._session(session.id)
+            position, eta = await self.position(session)
+        except Exception:
+            # The caller is queued and in the trail: answering with an error now would
+            # have the kiosk ask again and queue twice. The next redispatch routes it
+            # and sends its position.
+            logger.exception("routing session %s failed; it waits for the next round",
+                             session.id)
+            return session, 0, 0
         self._pushed[session.id] = (position, eta)
         return session, position, eta
 

@@ -214,6 +214,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         stopping = asyncio.Event()
         jobs = {
             "tick": (services.tick_interval_s, router.tick),
+            "redispatch": (5.0, router.redispatch),
             "heartbeat": (services.heartbeat_interval_s, heartbeat),
             "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
             "dashboard": (1.0, supervisor.push_dashboard),

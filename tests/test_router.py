@@ -425,3 +425,35 @@ async def test_reassign_refuses_what_cannot_be_done_and_changes_nothing(router, 
         await router.reassign(session.id, by="sup", staff_id="alice")
     after = await router.store.get_session(session.id)
     assert (after.state, after.department_id) == ("queued", "tax")
+
+
+class FlakyStore:
+    """The store, with its ``reserve`` failing ``failures`` times (Redis gone a moment)."""
+
+    def __init__(self, store, failures: int) -> None:
+        self._store, self.failures = store, failures
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def reserve(self, *args):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the store went away")
+        return await self._store.reserve(*args)
+
+
+async def test_a_request_whose_routing_fails_stays_queued_once_and_is_routed_later(
+    store, tmp_path, clock, notifier
+):
+    flaky = FlakyStore(store, failures=0)
+    router = CallRouter(flaky, Catalog.default(), AuditLog(tmp_path / "audit", clock),
+                        notifier, clock=clock)
+    await online_available(router, clock, TAX_A)
+    flaky.failures = 1
+    session, position, _ = await router.request_call(K1, "tax-enquiry", "en")
+    assert (await store.get_session(session.id)).state == "queued" and position == 0
+    assert await store.live_sessions() == [await store.get_session(session.id)]
+    await router.redispatch()
+    assert (await store.get_session(session.id)).offered_to == "alice"
+    assert notifier.of("staff", "alice", "call.offer")[0]["session_id"] == session.id

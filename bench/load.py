@@ -300,8 +300,11 @@ class Facts:
     accepts: list[dict[str, Any]] = field(default_factory=list)  # staff, sid, code, times
     staff_ended: list[tuple[str, str, str]] = field(default_factory=list)  # staff, sid, reason
     violations: list[str] = field(default_factory=list)  # seen while it ran
-    # Offers that came after their own revocation (the revocation overtook them).
+    # Offers that came after their own revocation (the revocation overtook them) and
+    # that the revocation's offer_id did not name: a console would show a dead offer.
     stale_offers: list[tuple[float, str, str]] = field(default_factory=list)
+    # Late offers a console drops (their offer_id was revoked, or it is in a call).
+    late_offers: list[tuple[float, str, str]] = field(default_factory=list)
     staff_log: list[tuple[float, str, str, str, str]] = field(
         default_factory=list)  # (t, staff, what, session, result), for post-mortems
     audit: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -483,6 +486,7 @@ class StaffAgent:
         self.current: str | None = None
         self.seen: collections.Counter[str] = collections.Counter()
         self.revoked_first: set[str] = set()
+        self.revoked_offer_ids: set[str] = set()
         self.wrapup_mark: tuple[float, bool] | None = None
         self.busy_until_idle = asyncio.Event()
         self.busy_until_idle.set()
@@ -518,12 +522,18 @@ class StaffAgent:
         if self.seen[sid] > 1:
             self._violation(f"offer of {sid} received {self.seen[sid]} times")
             return
+        if data.get("offer_id") in self.revoked_offer_ids:
+            # Its revocation overtook it (another node sent it): dropped, as a console does.
+            run.facts.late_offers.append((t, self.name, sid))
+            return
         if sid in self.revoked_first:
-            # Its call.offer_revoked came first: a console would show a dead offer.
+            # Revoked first, but not by its offer_id: a console would show a dead offer.
             run.facts.stale_offers.append((t, self.name, sid))
             return
         if self.state != "available":
-            self._violation(f"offered {sid} while {self.state} (with {self.current})")
+            # A late offer (its revocation still to come): a console in a call drops it.
+            # Accepting it anyway must be refused.
+            run.facts.late_offers.append((t, self.name, sid))
             run.spawn(self.probe(sid))
             return
         if self.wrapup_mark is not None:
@@ -539,6 +549,8 @@ class StaffAgent:
         sid, reason = data["session_id"], data.get("reason")
         self.run.facts.revokes.append((now(), self.name, sid, reason))
         self.log("revoked", sid, f"{reason}, {self.state}")
+        if data.get("offer_id"):
+            self.revoked_offer_ids.add(data["offer_id"])
         if not self.seen[sid]:
             self.revoked_first.add(sid)  # the offer may still come (checked at the end)
         if self.current == sid and self.state == "ringing":
@@ -953,6 +965,7 @@ def figures(facts: Facts, run: Run, started: float, ended: float, cpu1, cpu0, re
         "abandoned_at_drain": sum(1 for r in requests if r["cancel"] == "ok" and r["drain"]),
         "revoked": collections.Counter(reason for *_, reason in facts.revokes),
         "accept_conflicts": sum(1 for a in facts.accepts if a["code"] == "conflict"),
+        "late_offers": len(facts.late_offers),
         "queue_updates_per_s": run.queue_updates / window,
         "peak_waiting": peak_waiting,
         "latency_ms": {
@@ -1001,6 +1014,8 @@ def report(main: dict[str, Any], baseline: dict[str, Any] | None) -> None:
     row("offers revoked (cancel / timeout)",
         [f"{f['revoked'].get('cancelled', 0)} / {f['revoked'].get('timeout', 0)}"
          for f in figs], "", False)
+    row("late offers dropped by the console rule", [f["late_offers"] for f in figs], "d",
+        False)
     row("queue.update events delivered per s", [f["queue_updates_per_s"] for f in figs], ".0f")
     row("peak waiting callers (dashboard)", [f["peak_waiting"] for f in figs], "d", False)
     for key, name in (("request_ack", "call.request → ack"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import Conflict, NotFound
@@ -64,6 +64,9 @@ class MemoryStore:
     async def get_session(self, session_id: str) -> Session | None:
         raw = self._sessions.get(session_id)
         return Session.from_dict(copy.deepcopy(raw)) if raw is not None else None
+
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[Session | None]:
+        return [await self.get_session(session_id) for session_id in session_ids]
 
     async def update_session(
         self, session_id: str, changes: Mapping[str, Any], expect: Expect | None = None

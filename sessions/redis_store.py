@@ -7,7 +7,7 @@ so each operation is atomic across nodes (see :mod:`sessions.store` for the inde
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -253,6 +253,12 @@ class RedisStore:
     async def get_session(self, session_id: str) -> Session | None:
         raw = await self._redis.get(self._key("s", session_id))
         return Session.from_dict(_decode(raw)) if raw is not None else None
+
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[Session | None]:
+        if not session_ids:
+            return []
+        raws = await self._redis.mget([self._key("s", i) for i in session_ids])
+        return [Session.from_dict(_decode(raw)) if raw is not None else None for raw in raws]
 
     async def _cas(self, kind: str, key: str, changes: Mapping[str, Any], expect: Expect | None):
         result = await self._update(

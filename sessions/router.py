@@ -85,6 +85,7 @@ class CallRouter:
         self.config = config or RoutingConfig()
         self.clock = clock
         self._pushed: dict[str, tuple[int, int]] = {}
+        self._queues_changed: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
     def _deadline(self, s: Mapping[str, Any]) -> float | None:
@@ -194,12 +195,30 @@ class CallRouter:
     def _eta(self, position: int, agents: int) -> int:
         return int(math.ceil(position / max(1, agents)) * self.config.average_handle_s)
 
-    async def push_queue_updates(self, department_id: str) -> None:
-        """Tell every waiting kiosk of the department its position and ETA if they changed."""
+    def queue_changed(self, department_id: str) -> None:
+        """The department's queue or staff changed: its kiosks hear at the next
+        :meth:`push_queue_updates`."""
+        self._queues_changed.add(department_id)
+
+    async def push_queue_updates(self) -> None:
+        """Tell the waiting kiosks of every department changed since the last call their
+        position and ETA, where they changed. Run every half second or so: a queue that
+        moves ten times a second is told twice, not ten times (each told position is an
+        event to every waiting kiosk, carried to every node)."""
+        changed, self._queues_changed = self._queues_changed, set()
+        for department_id in sorted(changed):
+            try:
+                await self._push_department(department_id)
+            except Exception:
+                self._queues_changed.add(department_id)  # told at the next round
+                raise
+
+    async def _push_department(self, department_id: str) -> None:
         queue = await self.store.queue(department_id)
         agents = await self._agents(department_id) if queue else 0
-        for position, session_id in enumerate(queue, start=1):
-            session = await self.store.get_session(session_id)
+        sessions = await self.store.get_sessions(queue)
+        for position, (session_id, session) in enumerate(zip(queue, sessions, strict=True),
+                                                         start=1):
             if session is None or session.state != SessionState.QUEUED:
                 continue
             eta = self._eta(position, agents)
@@ -238,7 +257,7 @@ class CallRouter:
             await self.notifier.to_staff(
                 presence.staff_id, "call.offer", self._offer_payload(session)
             )
-        await self.push_queue_updates(department_id)
+        self.queue_changed(department_id)
 
     async def redispatch(self) -> None:
         """Route every department: the safety net for a dispatch that failed half way
@@ -331,7 +350,7 @@ class CallRouter:
             session.kiosk_id, "call.ended", {"session_id": session.id, "reason": "abandoned"}
         )
         self._forget(session.id)
-        await self.push_queue_updates(session.department_id)
+        self.queue_changed(session.department_id)
         return session
 
     async def _revoke_offer(self, staff_id: str, offered: Session, reason: str) -> None:
@@ -474,7 +493,7 @@ class CallRouter:
 
     async def _push_etas(self, departments) -> None:
         for dept in departments:
-            await self.push_queue_updates(dept)
+            self.queue_changed(dept)
 
     async def heartbeat(self, staff_ids: list[str]) -> None:
         now = self.clock()
@@ -673,7 +692,7 @@ class CallRouter:
         )}
         await self._dispatch_for(sorted(departments))
         for department in {original_department, target_department}:
-            await self.push_queue_updates(department)
+            self.queue_changed(department)
         return await self._session(session_id)
 
     async def _offer_to(self, prev: Session, target: Presence) -> None:

@@ -46,6 +46,9 @@ class Store(Protocol):
 
     async def get_session(self, session_id: str) -> Session | None: ...
 
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[Session | None]:
+        """Several sessions at once (None for one that does not exist), in order."""
+
     async def update_session(
         self, session_id: str, changes: Mapping[str, Any], expect: Expect | None = None
     ) -> Session:

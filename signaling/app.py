@@ -215,6 +215,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         jobs = {
             "tick": (services.tick_interval_s, router.tick),
             "redispatch": (5.0, router.redispatch),
+            "queue_updates": (0.5, router.push_queue_updates),
             "heartbeat": (services.heartbeat_interval_s, heartbeat),
             "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
             "dashboard": (1.0, supervisor.push_dashboard),

@@ -230,6 +230,14 @@ async def test_records_are_whole_and_create_refuses_a_taken_id(store):
     assert await store.get_record("print_job", "x") is None  # kinds are separate
 
 
+async def test_several_sessions_are_read_at_once_in_order(store):
+    for sid in ("s1", "s2"):
+        await store.create_session(make_session(sid))
+    found = await store.get_sessions(["s2", "nope", "s1"])
+    assert [s.id if s else None for s in found] == ["s2", None, "s1"]
+    assert await store.get_sessions([]) == []
+
+
 async def test_a_record_is_replaced_by_compare_and_set(store):
     with pytest.raises(Conflict):  # nothing to compare with
         await store.put_record("media_home", "s1", {"node": "b"}, expect={"node": ["a"]})

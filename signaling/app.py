@@ -110,6 +110,8 @@ class Services:
     login_guard: LoginGuard = field(init=False)
     desk: CaseDesk = field(init=False)
     nodes: NodeRegistry = field(init=False)
+    # Set on SIGTERM: /readyz answers 503 so that load balancers send no one new here.
+    draining: bool = field(init=False, default=False)
 
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
@@ -256,7 +258,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         here, hand the queue work over (kiosks waiting and staff not in a call are sent
         to reconnect to another node; the queue itself is in the shared store), and
         give the calls in progress on this node up to ``drain_timeout_s`` to end."""
-        kiosk.draining = True
+        kiosk.draining = services.draining = True
         if services.redis_url:  # other nodes may take them
             await kiosk.hand_over()
             await staff.hand_over()

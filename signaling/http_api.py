@@ -199,7 +199,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    checks = {"store": "ok", "models": "ok"}
+    checks = {"store": "ok", "models": "ok", "node": "ok"}
+    if services.draining:
+        checks["node"] = "shutting down: calls in progress are ending here"
     try:
         await asyncio.wait_for(services.store.ping(), timeout=2)
     except Exception as exc:

@@ -267,7 +267,7 @@ PATHS: dict[str, Any] = {
     }},
     "/healthz": {"get": {"summary": "The process serves",
                          "responses": {"200": _json({"type": "object"})}}},
-    "/readyz": {"get": {"summary": "Store and models ready",
+    "/readyz": {"get": {"summary": "Store and models ready, node not shutting down",
                         "responses": {"200": _json({"type": "object"}),
                                       "503": _json({"type": "object"}, "not ready")}}},
 }

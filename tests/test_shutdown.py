@@ -81,6 +81,10 @@ async def test_sigterm_refuses_new_calls_and_waits_for_the_call_to_end(tmp_path)
                     break
                 await other.call("call.cancel", {"session_id": ack["session_id"]})
         assert ack["error"]["code"] == "unavailable" and "shutting down" in ack["error"]["message"]
+        async with aiohttp.ClientSession() as http:  # load balancers send no one new here
+            async with http.get(f"{url}/readyz") as resp:
+                assert resp.status == 503
+                assert "shutting down" in (await resp.json())["checks"]["node"]
         assert proc.returncode is None  # the call goes on
         assert (await kiosk.call("call.hangup", {"session_id": sid}))["ok"]
         assert await asyncio.wait_for(proc.wait(), 15) == 0

@@ -185,6 +185,9 @@ class MemoryStore:
         raw = self._records.get((kind, record_id))
         return copy.deepcopy(raw) if raw is not None else None
 
+    async def delete_record(self, kind: str, record_id: str) -> None:
+        self._records.pop((kind, record_id), None)
+
     async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
         self._nodes[node_id] = copy.deepcopy(dict(info))
 

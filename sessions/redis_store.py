@@ -383,6 +383,9 @@ class RedisStore:
         raw = await self._redis.get(self._key("rec", kind, record_id))
         return json.loads(raw) if raw is not None else None
 
+    async def delete_record(self, kind: str, record_id: str) -> None:
+        await self._redis.delete(self._key("rec", kind, record_id))
+
     async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
         await self._redis.hset(self._key("nodes"), node_id, json.dumps(dict(info)))
 

@@ -115,6 +115,9 @@ class Store(Protocol):
 
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
 
+    async def delete_record(self, kind: str, record_id: str) -> None:
+        """Forget a record (no error if there is none)."""
+
     async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
         """A node says it is alive: ``info`` (its ``seen`` time, media address, ...)
         replaces what it said before."""

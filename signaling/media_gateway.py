@@ -178,7 +178,8 @@ class MediaGateway:
         return {"ok": True}
 
     async def release(self, session_id: str) -> None:
-        """The call is over: its media home releases the media."""
+        """The call is over: its media home releases the media, and the home record
+        goes (an offer arriving later finds the call ended)."""
         if self.link is not None:
             record = await self.store.get_record("media_home", session_id)
             if record is not None and record["node"] != self.node_id:
@@ -187,7 +188,10 @@ class MediaGateway:
                                             {"op": "release", "session_id": session_id})
                 except (RemoteError, Unavailable):
                     pass  # that node is gone: nothing of this call is left on it
-                return
+            else:
+                await self._release_here(session_id)
+            await self.store.delete_record("media_home", session_id)
+            return
         await self._release_here(session_id)
 
     async def _release_here(self, session_id: str) -> None:

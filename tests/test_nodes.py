@@ -4,6 +4,7 @@ sees A's queue."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from tests.harness import Client, running_server
@@ -86,6 +87,10 @@ async def test_a_call_across_nodes_has_video_both_ways_through_its_media_home(
         # Hung up through node B: node A, the media home, lets the media go.
         assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
         await wait_until(lambda: hub_a.get(sid) is None, what="the media home to release")
+        store = node_b.app[SERVICES].store
+        async with asyncio.timeout(5):  # and the home record goes
+            while await store.get_record("media_home", sid) is not None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
 
 
 async def test_verification_and_monitoring_from_another_node_run_on_the_media_home(

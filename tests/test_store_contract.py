@@ -246,6 +246,9 @@ async def test_a_record_is_replaced_by_compare_and_set(store):
         await store.put_record("media_home", "s1", {"node": "c"}, expect={"node": ["b"]})
     await store.put_record("media_home", "s1", {"node": "b"}, expect={"node": ["a"]})
     assert await store.get_record("media_home", "s1") == {"node": "b"}
+    await store.delete_record("media_home", "s1")
+    await store.delete_record("media_home", "s1")  # gone already: no error
+    assert await store.get_record("media_home", "s1") is None
 
 
 async def test_nodes_beat_and_exactly_one_caller_drops_a_node(store):

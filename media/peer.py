@@ -14,7 +14,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiortc import (
@@ -29,7 +28,7 @@ from aiortc import (
 from .errors import BadOffer, MediaClosed
 from .forwarder import FRAME_STEP, Consumer, Producer
 from .mixer import AudioMixer, Voice
-from .recorder import Recording, RecordingWriter, recordings_of
+from .recorder import Recording, Recordings, RecordingWriter
 from .relay import Fanout, RelayTrack
 from .sampler import FrameHandler, FrameSampler
 
@@ -331,29 +330,26 @@ class MediaHub:
         self,
         ice_servers: list[IceServer],
         relay: str = "forward",
-        recordings_dir: Path | None = None,
+        recordings: Recordings | None = None,
     ) -> None:
-        """``recordings_dir``: where calls are recorded (forwarding relay only); None: off."""
+        """``recordings``: where calls are recorded (forwarding relay only); None: off."""
         if relay not in RELAYS:
             raise ValueError(f"relay must be one of {RELAYS}, not {relay!r}")
         self.ice_servers = ice_servers
         self.relay = relay
-        self.recordings_dir = recordings_dir if relay == "forward" else None
+        self.recordings = recordings if relay == "forward" else None
         self._writer: RecordingWriter | None = None
         self._sessions: dict[str, SessionMedia] = {}
 
     def _recording_factory(self, session_id: str) -> Callable[[str], Recording] | None:
-        directory = self.recordings_dir
-        if directory is None:
+        recordings = self.recordings
+        if recordings is None:
             return None
         if self._writer is None:
             self._writer = RecordingWriter()
 
         def new_recording(role: str) -> Recording:
-            # A participant that reconnects starts a new file: kiosk-1, kiosk-2, ...
-            folder = directory / session_id
-            n = sum(1 for p in recordings_of(directory, session_id) if p.name.startswith(role)) + 1
-            return Recording(folder / f"{role}-{n}.webm", self._writer)
+            return Recording(recordings.new_file(session_id, role), self._writer)
 
         return new_recording
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 
@@ -206,10 +206,38 @@ def _resolve(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-def recordings_of(directory: Path, session_id: str) -> list[Path]:
-    if not _SAFE.match(session_id):
-        return []
-    folder = directory / session_id
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in RECORDING_SUFFIXES)
+class Recordings(Protocol):
+    """Where calls are recorded: a local file per direction and connection, written as
+    the call goes (:class:`Recording`).
+
+    Every node of a deployment must see every recording (the media of a call can move
+    between nodes). :class:`RecordingDirectory` keeps them in a directory all nodes
+    share. An object-storage implementation would record to a local file as well and
+    upload it once its recording is closed, listing the uploaded ones in :meth:`files`.
+    """
+
+    def new_file(self, session_id: str, role: str) -> Path:
+        """The file for a participant's next recording in the session (one that
+        reconnects starts another: ``kiosk-1``, ``kiosk-2``, ...)."""
+
+    def files(self, session_id: str) -> list[Path]:
+        """The session's recordings, by name."""
+
+
+class RecordingDirectory:
+    """:class:`Recordings` in ``DATA_DIR/recordings/<session id>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def new_file(self, session_id: str, role: str) -> Path:
+        n = sum(1 for p in self.files(session_id) if p.name.startswith(role)) + 1
+        return self.root / session_id / f"{role}-{n}.webm"
+
+    def files(self, session_id: str) -> list[Path]:
+        if not _SAFE.match(session_id):
+            return []
+        folder = self.root / session_id
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix in RECORDING_SUFFIXES)

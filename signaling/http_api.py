@@ -12,7 +12,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from media.recorder import recordings_of
 from sessions.audit_export import read_trail
 
 from . import openapi
@@ -150,8 +149,8 @@ async def list_recordings(request: web.Request) -> web.Response:
     if await services.store.get_session(sid) is None:
         return json_error("not_found", "no such session")
     recordings = []
-    directory = services.hub.recordings_dir
-    for path in recordings_of(directory, sid) if directory else []:
+    stored = services.hub.recordings
+    for path in stored.files(sid) if stored else []:
         direction, _, part = path.stem.partition("-")
         recordings.append(
             {
@@ -184,9 +183,9 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who
-    directory = request.app[SERVICES].hub.recordings_dir
+    stored = request.app[SERVICES].hub.recordings
     sid, name = request.match_info["sid"], request.match_info["name"]
-    for path in recordings_of(directory, sid) if directory else []:
+    for path in stored.files(sid) if stored else []:
         if path.name == name:
             kind = "video/webm" if path.suffix == ".webm" else "video/mp2t"
             return web.FileResponse(path, headers={"Content-Type": kind})

@@ -10,6 +10,7 @@ from document_share.intake import Limits
 from document_share.pages import PageRenderer
 from document_share.storage import BlobStore
 from media.peer import MediaHub
+from media.recorder import RecordingDirectory
 from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.models import ModelError, prepare
 from sessions.accounts import AccountDirectory
@@ -60,7 +61,7 @@ def build_app(settings: Settings) -> web.Application:
         hub=MediaHub(
             settings.ice_servers,
             settings.media_relay,
-            settings.recordings_dir if settings.recording else None,
+            RecordingDirectory(settings.recordings_dir) if settings.recording else None,
         ),
         ice_servers=settings.ice_servers,
         turn=settings.turn,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from document_share.retention import purge
 from document_share.storage import BlobStore
-from media.recorder import recordings_of
+from media.recorder import RecordingDirectory
 from media.vision.models import ModelError, check_models, prepare
 from sessions.accounts import ROLES, AccountDirectory
 from sessions.audit import AuditLog, Verdict
@@ -259,7 +259,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     try:
         report = export(
             AuditLog(settings.audit_dir), args.session_id, blobs.path_of,
-            recordings_of(settings.recordings_dir, args.session_id),
+            RecordingDirectory(settings.recordings_dir).files(args.session_id),
         )
     except ValueError as exc:  # not a session id at all
         print(f"error: {exc}", file=sys.stderr)

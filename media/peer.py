@@ -356,6 +356,9 @@ class MediaHub:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def session_ids(self) -> list[str]:
+        return list(self._sessions)
+
     def get(self, session_id: str) -> SessionMedia | None:
         return self._sessions.get(session_id)
 

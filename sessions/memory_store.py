@@ -188,14 +188,20 @@ class MemoryStore:
     async def delete_record(self, kind: str, record_id: str) -> None:
         self._records.pop((kind, record_id), None)
 
-    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> bool:
+        new = node_id not in self._nodes
         self._nodes[node_id] = copy.deepcopy(dict(info))
+        return new
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         return copy.deepcopy(self._nodes)
 
-    async def drop_node(self, node_id: str) -> bool:
-        return self._nodes.pop(node_id, None) is not None
+    async def drop_node(self, node_id: str, seen_before: float | None = None) -> bool:
+        info = self._nodes.get(node_id)
+        if info is None or (seen_before is not None and info.get("seen", 0) >= seen_before):
+            return False
+        del self._nodes[node_id]
+        return True
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         if case["receipt_no"] in self._cases:

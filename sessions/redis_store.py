@@ -204,6 +204,17 @@ return 'ok'
 )
 
 
+_DROP_NODE = r"""
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local before = cjson.decode(ARGV[2])
+if before ~= cjson.null and (tonumber(cjson.decode(raw).seen) or 0) >= before then
+  return 0
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
+
 def connect(url: str, max_connections: int = 100, wait_s: float = 10.0) -> aioredis.Redis:
     """A client whose pool makes a command wait up to ``wait_s`` for a free connection
     when all ``max_connections`` are busy (redis-py's default pool fails at once, which
@@ -233,6 +244,7 @@ class RedisStore:
         self._create_case = self._redis.register_script(_CREATE_CASE)
         self._record_outcome = self._redis.register_script(_RECORD_OUTCOME)
         self._put_record_if = self._redis.register_script(_PUT_RECORD_IF)
+        self._drop_node = self._redis.register_script(_DROP_NODE)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -386,15 +398,16 @@ class RedisStore:
     async def delete_record(self, kind: str, record_id: str) -> None:
         await self._redis.delete(self._key("rec", kind, record_id))
 
-    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
-        await self._redis.hset(self._key("nodes"), node_id, json.dumps(dict(info)))
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> bool:
+        return bool(await self._redis.hset(self._key("nodes"), node_id, json.dumps(dict(info))))
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self._key("nodes"))
         return {node_id: json.loads(info) for node_id, info in raw.items()}
 
-    async def drop_node(self, node_id: str) -> bool:
-        return bool(await self._redis.hdel(self._key("nodes"), node_id))
+    async def drop_node(self, node_id: str, seen_before: float | None = None) -> bool:
+        return bool(await self._drop_node(
+            keys=[self._key("nodes")], args=[node_id, json.dumps(seen_before)]))
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         receipt_no = case["receipt_no"]

@@ -84,7 +84,9 @@ class CallRouter:
         self.queue_waits = Buckets((5, 15, 30, 60, 120, 300, 600, 1800))
         self.config = config or RoutingConfig()
         self.clock = clock
-        self._pushed: dict[str, tuple[int, int]] = {}
+        # What this node last told each waiting kiosk, by department (rebuilt every
+        # round from the queue, so it holds only callers still waiting).
+        self._told: dict[str, dict[str, tuple[int, int]]] = {}
         self._queues_changed: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
@@ -205,26 +207,27 @@ class CallRouter:
         position and ETA, where they changed. Run every half second or so: a queue that
         moves ten times a second is told twice, not ten times (each told position is an
         event to every waiting kiosk, carried to every node)."""
-        changed, self._queues_changed = self._queues_changed, set()
-        for department_id in sorted(changed):
+        changed, self._queues_changed = sorted(self._queues_changed), set()
+        for done, department_id in enumerate(changed):
             try:
                 await self._push_department(department_id)
             except Exception:
-                self._queues_changed.add(department_id)  # told at the next round
+                self._queues_changed.update(changed[done:])  # told at the next round
                 raise
 
     async def _push_department(self, department_id: str) -> None:
         queue = await self.store.queue(department_id)
         agents = await self._agents(department_id) if queue else 0
         sessions = await self.store.get_sessions(queue)
+        told, self._told[department_id] = self._told.get(department_id, {}), {}
         for position, (session_id, session) in enumerate(zip(queue, sessions, strict=True),
                                                          start=1):
             if session is None or session.state != SessionState.QUEUED:
                 continue
             eta = self._eta(position, agents)
-            if self._pushed.get(session_id) == (position, eta):
+            self._told[department_id][session_id] = (position, eta)
+            if told.get(session_id) == (position, eta):
                 continue
-            self._pushed[session_id] = (position, eta)
             await self.notifier.to_kiosk(
                 session.kiosk_id,
                 "queue.update",
@@ -232,7 +235,6 @@ class CallRouter:
             )
 
     def _forget(self, session_id: str) -> None:
-        self._pushed.pop(session_id, None)
         self.audit.forget(session_id)
 
     # -- routing -------------------------------------------------------------------------
@@ -246,7 +248,6 @@ class CallRouter:
             if reserved is None:
                 break
             session, presence = reserved
-            self._pushed.pop(session.id, None)
             await self._record(
                 session.id,
                 "call.offered",
@@ -261,7 +262,10 @@ class CallRouter:
 
     async def redispatch(self) -> None:
         """Route every department: the safety net for a dispatch that failed half way
-        (the store unreachable for a moment), run periodically by every node."""
+        (the store unreachable for a moment), run periodically by every node. Every
+        waiting kiosk is told its position again too: another node may have told it
+        something newer than what this node remembers telling it."""
+        self._told.clear()
         for department in list(self.catalog.departments):
             await self.dispatch(department.id)
 
@@ -315,8 +319,9 @@ class CallRouter:
             # and sends its position.
             logger.exception("routing session %s failed; it waits for the next round",
                              session.id)
+            self.queue_changed(service.department_id)
             return session, 0, 0
-        self._pushed[session.id] = (position, eta)
+        self._told.setdefault(service.department_id, {})[session.id] = (position, eta)
         return session, position, eta
 
     async def cancel(self, kiosk_id: str, session_id: str, reason: str = "cancelled") -> Session:
@@ -792,7 +797,7 @@ class CallRouter:
             except (Conflict, NotFound):
                 pass
         position, eta = await self.position(session)
-        self._pushed[session.id] = (position, eta)
+        self._told.setdefault(session.department_id, {})[session.id] = (position, eta)
         await self.notifier.to_kiosk(
             session.kiosk_id,
             "queue.update",

@@ -118,16 +118,18 @@ class Store(Protocol):
     async def delete_record(self, kind: str, record_id: str) -> None:
         """Forget a record (no error if there is none)."""
 
-    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> None:
+    async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> bool:
         """A node says it is alive: ``info`` (its ``seen`` time, media address, ...)
-        replaces what it said before."""
+        replaces what it said before. True when the node was not registered (new, or
+        dropped meanwhile)."""
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         """Every node that has beaten and not been dropped, by id."""
 
-    async def drop_node(self, node_id: str) -> bool:
-        """Remove a node (stopped, or found dead); True for the one caller that removed
-        it, so that exactly one node recovers a dead node's work."""
+    async def drop_node(self, node_id: str, seen_before: float | None = None) -> bool:
+        """Remove a node (stopped, or found dead: only if its ``seen`` is before
+        ``seen_before``, checked in the same atomic step); True for the one caller that
+        removed it, so that exactly one node recovers a dead node's work."""
 
     async def create_case(self, case: Mapping[str, Any]) -> None:
         """A new application, keyed by ``receipt_no`` (:class:`Conflict` if taken), in

@@ -218,6 +218,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "tick": (services.tick_interval_s, router.tick),
             "redispatch": (5.0, router.redispatch),
             "queue_updates": (0.5, router.push_queue_updates),
+            "media_reconcile": (10.0, gateway.reconcile),
             "heartbeat": (services.heartbeat_interval_s, heartbeat),
             "sweep": (services.presence_sweep_interval_s, router.sweep_presence),
             "dashboard": (1.0, supervisor.push_dashboard),

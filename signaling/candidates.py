@@ -23,9 +23,16 @@ def _candidate_fields(line: str) -> list[str] | None:
     return fields
 
 
+def _family(address: str) -> int | None:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None  # a hostname (mDNS): not an address of this node
+
+
 def advertise(sdp: str, address: str) -> str:
     """``sdp`` with its host candidates on ``address`` only (see the module)."""
-    ipaddress.ip_address(address)  # a malformed setting fails loudly
+    family = ipaddress.ip_address(address).version  # a malformed setting fails loudly
     lines = sdp.splitlines()
     host = [f for f in map(_candidate_fields, lines) if f is not None]
     on_address = any(f[4] == address for f in host)
@@ -38,6 +45,8 @@ def advertise(sdp: str, address: str) -> str:
                 if fields[4] != address:
                     continue
             else:
+                if _family(fields[4]) != family:
+                    continue  # a candidate of the other family cannot be the address
                 key = (fields[1], fields[2].lower(), fields[5])
                 if key in seen:
                     continue
@@ -45,7 +54,6 @@ def advertise(sdp: str, address: str) -> str:
                 fields[4] = address
                 line = " ".join(fields)
         elif line.startswith("c=IN IP"):
-            version = "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
-            line = f"c=IN {version} {address}"
+            line = f"c=IN {'IP6' if family == 6 else 'IP4'} {address}"
         out.append(line)
     return "\r\n".join(out) + "\r\n"

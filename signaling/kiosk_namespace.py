@@ -50,15 +50,16 @@ class KioskNamespace(BaseNamespace):
         if device is None:
             raise refuse("unknown or revoked kiosk token")
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
-        await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
         await self.nodes.socket_here("kiosk", device.kiosk_id)
+        await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         principal = self.forget(sid)
         if principal is None:
             return
         session_id = self.current.get(principal.id)
-        if session_id and not self.sockets_of(principal.id):
+        if (session_id and not self.sockets_of(principal.id)
+                and await self.nodes.socket_is_here("kiosk", principal.id)):
             await self.router.kiosk_offline(principal.id, session_id)
 
     async def calls_in_progress(self) -> list[str]:

@@ -14,6 +14,7 @@ the media moves, and the move is in the session's audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,10 @@ from .metrics import Metrics
 from .node_link import NodeGone, NodeLink, RemoteError
 
 logger = logging.getLogger(__name__)
+
+# How long an offer waits for a home node that beats but does not listen before the
+# media is taken from it (its node link subscribing again after a Redis blip).
+HOME_RESUBSCRIBE_GRACE_S = 1.0
 
 Op = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -88,10 +93,11 @@ class MediaGateway:
         return self.node_id
 
     async def at_home(self, session: Session, op: str, body: dict[str, Any],
-                      claim: bool = False) -> dict[str, Any]:
+                      claim: bool = False, take_over: bool = False) -> dict[str, Any]:
         """Run ``op`` on the session's media home: here, or on the node that holds it
-        (over the node link). With ``claim`` (offers), a session without a home, or
-        whose home is gone, gets this node as its home."""
+        (over the node link). With ``claim``, a session without a home gets this node
+        as its home; with ``take_over`` too (the call's own participants offering),
+        so does one whose home is gone."""
         if self.link is None:
             return await self._ops[op](session, body)
         if claim:
@@ -99,8 +105,9 @@ class MediaGateway:
         else:
             record = await self.store.get_record("media_home", session.id)
             home = record["node"] if record else self.node_id
-        for _ in range(3):
-            if claim and home != self.node_id and self.alive and not await self.alive(home):
+        waited = False
+        for _ in range(4):
+            if take_over and home != self.node_id and not await self._alive(home):
                 # Silent past its TTL (a machine that vanished without closing its
                 # connections still looks subscribed): do not wait for it to answer.
                 home = await self._take_over(session.id, home)
@@ -108,12 +115,34 @@ class MediaGateway:
                 return await self._ops[op](session, body)
             try:
                 return await self.link.request(
-                    home, {"op": op, "session_id": session.id, **body})
+                    home, {**body, "op": op, "session_id": session.id})
             except NodeGone:
-                if not claim:
+                if not take_over:
                     raise
+                if not waited and await self._alive(home):
+                    # Beating but not listening: its link may be subscribing again after
+                    # a blip of Redis. Give it a moment before taking its calls.
+                    waited = True
+                    await asyncio.sleep(HOME_RESUBSCRIBE_GRACE_S)
+                    continue
                 home = await self._take_over(session.id, home)
         raise Unavailable("the call's media is moving between nodes; try again")
+
+    async def _alive(self, node_id: str) -> bool:
+        return self.alive is None or await self.alive(node_id)
+
+    async def reconcile(self) -> None:
+        """Release media this node holds for calls that are over, or whose home has
+        moved to another node (taken over while this node could not be reached): a
+        release that could not reach this node must not leave the media running."""
+        for session_id in self.hub.session_ids():
+            session = await self.store.get_session(session_id)
+            record = (await self.store.get_record("media_home", session_id)
+                      if self.link is not None else None)
+            if (session is None or session.state != SessionState.CONNECTED
+                    or (record is not None and record["node"] != self.node_id)):
+                logger.info("releasing stale media of session %s here", session_id)
+                await self._release_here(session_id)
 
     async def serve(self, body: dict) -> dict:
         """A request from another node (see :mod:`signaling.node_link`)."""
@@ -135,7 +164,7 @@ class MediaGateway:
             raise Conflict(f"no call to connect media to: the session is {session.state}")
         reply = await self.at_home(
             session, "answer", {"role": role, "sdp": sdp, "key": key, "mode": mode},
-            claim=True,
+            claim=True, take_over=role in ("kiosk", "staff"),
         )
         return {"sdp": reply["sdp"], "type": reply["type"]}
 
@@ -158,6 +187,8 @@ class MediaGateway:
         after = await self.store.get_session(session.id)
         if after is None or after.state != SessionState.CONNECTED:
             await self._release_here(session.id)
+            if self.link is not None:  # claimed after the release removed the record
+                await self.store.delete_record("media_home", session.id)
             raise Conflict("the call ended while its media was being set up")
         return {"sdp": answer, "type": "answer"}
 

@@ -47,6 +47,7 @@ class NodeRegistry:
         self._beating_since: float | None = None
         self._on_revived: list[Callable[[], Awaitable[None]]] = []
         self._left = False
+        self._beaten = False  # once registered, a beat that registers anew was dropped
 
     def on_revived(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Call ``hook()`` when this node finds it was taken for dead (its sockets'
@@ -58,8 +59,7 @@ class NodeRegistry:
             return
         now = self.clock()
         try:
-            known = self.node_id in await self.store.nodes()
-            await self.store.beat_node(self.node_id, {
+            new = await self.store.beat_node(self.node_id, {
                 "seen": now, "started_at": self.started_at,
                 "media_address": self.media_address,
             })
@@ -68,11 +68,15 @@ class NodeRegistry:
             raise
         if self._beating_since is None:
             self._beating_since = now
-        if not known and now - self.started_at > self.ttl_s:
+        if new and self._beaten:
             logger.error("node %s was taken for dead by another node; claiming its "
                          "sockets back", self.node_id)
             for hook in self._on_revived:
-                await hook()
+                try:
+                    await hook()
+                except Exception:
+                    logger.exception("claiming sockets back failed")
+        self._beaten = True
 
     async def alive(self, node_id: str) -> bool:
         """Whether ``node_id`` has beaten within the TTL (this node always is)."""
@@ -85,6 +89,11 @@ class NodeRegistry:
         """This node stops (gracefully): nothing of it is left to recover."""
         self._left = True
         await self.store.drop_node(self.node_id)
+
+    async def socket_is_here(self, role: str, principal_id: str) -> bool:
+        """Whether the kiosk's or staff member's latest socket is on this node (one that
+        has moved to another node must not be taken offline by its old socket)."""
+        return await self._socket_on(role, principal_id, self.node_id)
 
     async def socket_here(self, role: str, principal_id: str) -> None:
         """Note that the kiosk's or staff member's socket is on this node (the last
@@ -104,10 +113,15 @@ class NodeRegistry:
         for node_id, info in (await self.store.nodes()).items():
             if node_id == self.node_id or info.get("seen", 0) >= cutoff:
                 continue
-            if await self.store.drop_node(node_id):
+            if await self.store.drop_node(node_id, seen_before=cutoff):
                 logger.warning("node %s stopped beating %.0f s ago; recovering its sessions",
                                node_id, self.clock() - info.get("seen", 0))
-                await self.recover(node_id)
+                try:
+                    await self.recover(node_id)
+                except Exception:
+                    # Put it back: the next round (here or on another node) recovers it.
+                    await self.store.beat_node(node_id, info)
+                    raise
 
     async def recover(self, dead: str) -> None:
         for session in await self.store.live_sessions():

@@ -67,8 +67,8 @@ class StaffNamespace(BaseNamespace):
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         principal = await self.account_principal(auth, "staff", self.tokens, self.accounts)
         first_socket = not self.sockets_of(principal.id)
-        await self.remember(sid, principal, f"staff:{principal.id}")
         await self.nodes.socket_here("staff", principal.id)
+        await self.remember(sid, principal, f"staff:{principal.id}")
         if first_socket:
             await self.router.staff_online(as_staff(principal))
 
@@ -89,7 +89,8 @@ class StaffNamespace(BaseNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         principal = self.forget(sid)
-        if principal is not None and not self.sockets_of(principal.id):
+        if (principal is not None and not self.sockets_of(principal.id)
+                and await self.nodes.socket_is_here("staff", principal.id)):
             await self.router.staff_offline(principal.id)
 
     def local_staff(self) -> list[str]:

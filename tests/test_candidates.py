@@ -13,6 +13,7 @@ ANSWER = "\r\n".join([
     "c=IN IP4 10.0.0.5",
     "a=candidate:1 1 udp 2130706431 10.0.0.5 40001 typ host",
     "a=candidate:2 1 udp 2130706431 172.17.0.1 40002 typ host",
+    "a=candidate:5 1 udp 2130706431 2001:db8::5 40003 typ host",
     "a=candidate:3 1 udp 1694498815 198.51.100.9 40001 typ srflx raddr 10.0.0.5 rport 40001",
     "a=candidate:4 1 udp 16777215 192.0.2.50 3478 typ relay raddr 0.0.0.0 rport 0",
     "a=end-of-candidates",

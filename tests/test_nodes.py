@@ -211,3 +211,42 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
         await wait_until(lambda: staff_peer.video_frames and kiosk_peer2.video_frames,
                          what="video both ways through node B")
         assert served_by_a == []
+        # A, back, lets go of the media it still held for the call.
+        assert services_a.hub.get(sid) is not None
+        await services_a.sio.namespace_handlers["/staff"].media.reconcile()
+        assert services_a.hub.get(sid) is None and services_b.hub.get(sid) is not None
+
+
+async def test_a_kiosk_that_moved_to_another_node_is_not_lost_when_its_old_socket_drops(
+    tmp_path, redis_prefix
+):
+    """A kiosk whose network changed comes back on node B at once; node A notices its
+    old socket gone only later, and must not put the call on its grace period."""
+    from signaling.keys import SERVICES
+    from tests.conftest import REDIS_URL
+
+    shared = tmp_path / "shared"
+    async with contextlib.AsyncExitStack() as stack:
+        node_a = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix))
+        node_b = await stack.enter_async_context(
+            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
+        old, new, staff = Client("/kiosk"), Client("/kiosk"), Client("/staff")
+        for client in (old, new, staff):
+            stack.push_async_callback(client.close)
+        await staff.connect(node_b.url, await node_a.login("alice"))
+        await staff.call("presence.set", {"state": "available"})
+        await old.connect(node_a.url, node_a.kiosk_tokens["k1"])
+        sid = (await old.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await staff.wait_for("call.offer", session_id=sid)
+        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+
+        await new.connect(node_b.url, node_a.kiosk_tokens["k1"])
+        assert (await new.call("call.resume", {"session_id": sid}))["state"] == "connected"
+        kiosk_a = node_a.app[SERVICES].sio.namespace_handlers["/kiosk"]
+        await old.close()  # node A sees its socket go
+        async with asyncio.timeout(5):
+            while kiosk_a.sockets_of("k1"):  # noqa: ASYNC110 (no event for it)
+                await asyncio.sleep(0.05)
+        session = await node_b.app[SERVICES].store.get_session(sid)
+        assert session.state == "connected" and session.kiosk_lost_at is None

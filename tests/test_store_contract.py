@@ -252,14 +252,17 @@ async def test_a_record_is_replaced_by_compare_and_set(store):
 
 
 async def test_nodes_beat_and_exactly_one_caller_drops_a_node(store):
-    await store.beat_node("a", {"seen": 1.0, "media_address": "192.0.2.1"})
-    await store.beat_node("b", {"seen": 2.0})
-    await store.beat_node("a", {"seen": 3.0, "media_address": "192.0.2.1"})
+    assert await store.beat_node("a", {"seen": 1.0, "media_address": "192.0.2.1"}) is True
+    assert await store.beat_node("b", {"seen": 2.0}) is True
+    assert await store.beat_node("a", {"seen": 3.0, "media_address": "192.0.2.1"}) is False
     assert await store.nodes() == {
         "a": {"seen": 3.0, "media_address": "192.0.2.1"}, "b": {"seen": 2.0}
     }
-    assert [await store.drop_node("a"), await store.drop_node("a")] == [True, False]
+    assert await store.drop_node("a", seen_before=3.0) is False  # it beat since: alive
+    assert [await store.drop_node("a", seen_before=3.5), await store.drop_node("a")] == [
+        True, False]
     assert list(await store.nodes()) == ["b"]
+    assert await store.drop_node("b") is True
 
 
 def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> dict:

@@ -454,7 +454,9 @@ function connectSocket() {
     const ack = await client.request("presence.get", {}, 5000).catch(() => null);
     if (ack && ack.state) setPresence(ack.state);
     if (ack && ack.state === "busy" && ack.session_id && !state.call) await rejoinCall(ack.session_id);
-    else if (state.call && state.media) state.media.restartIfSilent();
+    else if (state.call && ack && (ack.state !== "busy" || ack.session_id !== state.call.session_id)) {
+      endCall(state.call.session_id, "error"); // it ended while we were away
+    } else if (state.call && state.media) state.media.restartIfSilent();
     // After a reconnect, say again that we take calls (the server may have set us away).
     if (wasAvailable && (!ack || ack.state === "away")) requestPresence("available");
   });

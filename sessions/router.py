@@ -219,13 +219,15 @@ class CallRouter:
         queue = await self.store.queue(department_id)
         agents = await self._agents(department_id) if queue else 0
         sessions = await self.store.get_sessions(queue)
-        told, self._told[department_id] = self._told.get(department_id, {}), {}
+        # Built aside and swapped in at the end: a redispatch may forget what was told
+        # while this round awaits.
+        told, telling = self._told.get(department_id, {}), {}
         for position, (session_id, session) in enumerate(zip(queue, sessions, strict=True),
                                                          start=1):
             if session is None or session.state != SessionState.QUEUED:
                 continue
             eta = self._eta(position, agents)
-            self._told[department_id][session_id] = (position, eta)
+            telling[session_id] = (position, eta)
             if told.get(session_id) == (position, eta):
                 continue
             await self.notifier.to_kiosk(
@@ -233,6 +235,7 @@ class CallRouter:
                 "queue.update",
                 {"session_id": session_id, "position": position, "eta_s": eta},
             )
+        self._told[department_id] = telling
 
     def _forget(self, session_id: str) -> None:
         self.audit.forget(session_id)

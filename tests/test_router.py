@@ -464,3 +464,23 @@ async def test_a_request_whose_routing_fails_stays_queued_once_and_is_routed_lat
     await router.redispatch()
     assert (await store.get_session(session.id)).offered_to == "alice"
     assert notifier.of("staff", "alice", "call.offer")[0]["session_id"] == session.id
+
+
+async def test_a_redispatch_in_the_middle_of_a_queue_round_does_not_break_it(
+    router, clock, notifier
+):
+    first, _, _ = await router.request_call(K1, "tax-enquiry", "en")
+    for kiosk in (K2, K3):
+        clock.advance(1)
+        await router.request_call(kiosk, "tax-enquiry", "en")
+    await router.cancel("k1", first.id)
+    tell = notifier.to_kiosk
+
+    async def tell_while_redispatching(kiosk_id, event, payload):
+        await router.redispatch()  # another job of the node, while this round awaits
+        await tell(kiosk_id, event, payload)
+
+    notifier.to_kiosk = tell_while_redispatching
+    await router.push_queue_updates()
+    assert notifier.of("kiosk", "k2", "queue.update")[-1]["position"] == 1
+    assert notifier.of("kiosk", "k3", "queue.update")[-1]["position"] == 2

@@ -14,15 +14,38 @@ def department(snapshot: dict, department_id: str) -> dict:
     return next(d for d in snapshot["departments"] if d["id"] == department_id)
 
 
-async def test_a_kiosk_on_one_node_reaches_staff_on_another(tmp_path, redis_prefix):
+async def two_nodes(stack: contextlib.AsyncExitStack, shared, prefix: str, configure=None):
+    """Nodes A and B on one Redis and one shared data directory (accounts made by A)."""
     from tests.conftest import REDIS_URL
 
-    shared = tmp_path / "shared"  # the data directory all nodes share
+    node_a = await stack.enter_async_context(
+        running_server(shared, REDIS_URL, prefix, configure=configure))
+    node_b = await stack.enter_async_context(running_server(
+        shared, REDIS_URL, prefix, configure=configure, seed_accounts=False))
+    return node_a, node_b
+
+
+async def connected(stack: contextlib.AsyncExitStack, namespace: str, node, token) -> Client:
+    client = Client(namespace)
+    stack.push_async_callback(client.close)
+    await client.connect(node.url, token)
+    return client
+
+
+async def kiosk_on_a_calls_staff_on_b(stack: contextlib.AsyncExitStack, node_a, node_b):
+    """Kiosk k1 on node A asks for a tax enquiry; alice, on node B, accepts."""
+    kiosk = await connected(stack, "/kiosk", node_a, node_a.kiosk_tokens["k1"])
+    staff = await connected(stack, "/staff", node_b, await node_a.login("alice"))
+    await staff.call("presence.set", {"state": "available"})
+    sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+    await staff.wait_for("call.offer", session_id=sid)
+    assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+    return kiosk, staff, sid
+
+
+async def test_a_kiosk_on_one_node_reaches_staff_on_another(tmp_path, redis_prefix):
     async with contextlib.AsyncExitStack() as stack:
-        node_a = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix))
-        node_b = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
+        node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
         kiosk, staff, sup = Client("/kiosk"), Client("/staff"), Client("/supervisor")
         for client in (kiosk, staff, sup):
             stack.push_async_callback(client.close)
@@ -53,24 +76,11 @@ async def test_a_call_across_nodes_has_video_both_ways_through_its_media_home(
     tmp_path, redis_prefix
 ):
     from signaling.keys import SERVICES
-    from tests.conftest import REDIS_URL
     from tests.test_media import Peer, wait_until
 
-    shared = tmp_path / "shared"
     async with contextlib.AsyncExitStack() as stack:
-        node_a = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix))
-        node_b = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
-        kiosk, staff = Client("/kiosk"), Client("/staff")
-        for client in (kiosk, staff):
-            stack.push_async_callback(client.close)
-        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
-        await staff.connect(node_b.url, await node_a.login("alice"))
-        await staff.call("presence.set", {"state": "available"})
-        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff.wait_for("call.offer", session_id=sid)
-        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+        node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
+        kiosk, staff, sid = await kiosk_on_a_calls_staff_on_b(stack, node_a, node_b)
 
         kiosk_peer, staff_peer = Peer(kiosk, (200, 30, 30)), Peer(staff, (30, 30, 200))
         for peer in (kiosk_peer, staff_peer):
@@ -99,26 +109,13 @@ async def test_verification_and_monitoring_from_another_node_run_on_the_media_ho
     """The staff member (node B) verifies the caller and a supervisor (node B) monitors
     the call; both work on the media, which lives on node A."""
     from signaling.keys import SERVICES
-    from tests.conftest import REDIS_URL
     from tests.test_media import ImageTrack, Monitor, Peer, wait_until
     from tests.test_verification_flow import ASSETS, camera_frame, fast, upload
 
-    shared = tmp_path / "shared"
     async with contextlib.AsyncExitStack() as stack:
-        node_a = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix, configure=fast))
-        node_b = await stack.enter_async_context(running_server(
-            shared, REDIS_URL, redis_prefix, configure=fast, seed_accounts=False))
-        kiosk, staff, sup = Client("/kiosk"), Client("/staff"), Client("/supervisor")
-        for client in (kiosk, staff, sup):
-            stack.push_async_callback(client.close)
-        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
-        await staff.connect(node_b.url, await node_a.login("alice"))
-        await sup.connect(node_b.url, await node_a.login("sup"))
-        await staff.call("presence.set", {"state": "available"})
-        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff.wait_for("call.offer", session_id=sid)
-        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+        node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix, fast)
+        kiosk, staff, sid = await kiosk_on_a_calls_staff_on_b(stack, node_a, node_b)
+        sup = await connected(stack, "/supervisor", node_b, await node_a.login("sup"))
         camera = ImageTrack(camera_frame("obama2.jpg"))
         kiosk_peer = Peer(kiosk, (0, 0, 0), video_track=camera)
         staff_peer = Peer(staff, (30, 30, 200))
@@ -163,24 +160,11 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
     connections half open): once its beat is older than the TTL, the next offer moves
     the media without asking it."""
     from signaling.keys import SERVICES
-    from tests.conftest import REDIS_URL
     from tests.test_media import Peer, wait_until
 
-    shared = tmp_path / "shared"
     async with contextlib.AsyncExitStack() as stack:
-        node_a = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix))
-        node_b = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
-        kiosk, staff = Client("/kiosk"), Client("/staff")
-        for client in (kiosk, staff):
-            stack.push_async_callback(client.close)
-        await kiosk.connect(node_a.url, node_a.kiosk_tokens["k1"])
-        await staff.connect(node_b.url, await node_a.login("alice"))
-        await staff.call("presence.set", {"state": "available"})
-        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-        await staff.wait_for("call.offer", session_id=sid)
-        assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+        node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
+        kiosk, staff, sid = await kiosk_on_a_calls_staff_on_b(stack, node_a, node_b)
         kiosk_peer = Peer(kiosk, (200, 30, 30))
         stack.push_async_callback(kiosk_peer.close)
         await kiosk_peer.connect(sid)  # node A is the home
@@ -223,14 +207,9 @@ async def test_a_kiosk_that_moved_to_another_node_is_not_lost_when_its_old_socke
     """A kiosk whose network changed comes back on node B at once; node A notices its
     old socket gone only later, and must not put the call on its grace period."""
     from signaling.keys import SERVICES
-    from tests.conftest import REDIS_URL
 
-    shared = tmp_path / "shared"
     async with contextlib.AsyncExitStack() as stack:
-        node_a = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix))
-        node_b = await stack.enter_async_context(
-            running_server(shared, REDIS_URL, redis_prefix, seed_accounts=False))
+        node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
         old, new, staff = Client("/kiosk"), Client("/kiosk"), Client("/staff")
         for client in (old, new, staff):
             stack.push_async_callback(client.close)

@@ -67,6 +67,11 @@ class MediaGateway:
         """``op(session, body)`` runs on the session's media home (see :meth:`at_home`)."""
         self._ops[name] = op
 
+    async def _home(self, session_id: str) -> str | None:
+        """The node recorded as the session's media home, if any."""
+        record = await self.store.get_record("media_home", session_id)
+        return record["node"] if record else None
+
     async def _claim(self, session_id: str) -> str:
         """The session's media home, claimed by this node if it has none yet."""
         try:
@@ -74,8 +79,7 @@ class MediaGateway:
                                         create=True)
             return self.node_id
         except Conflict:
-            record = await self.store.get_record("media_home", session_id)
-            return record["node"] if record else self.node_id
+            return await self._home(session_id) or self.node_id
 
     async def _take_over(self, session_id: str, dead: str) -> str:
         """The home node is gone: this node becomes the home, unless another node has
@@ -84,8 +88,7 @@ class MediaGateway:
             await self.store.put_record("media_home", session_id, {"node": self.node_id},
                                         expect={"node": [dead]})
         except Conflict:
-            record = await self.store.get_record("media_home", session_id)
-            return record["node"] if record else self.node_id
+            return await self._home(session_id) or self.node_id
         logger.warning("media of session %s moves from node %s (gone) to node %s",
                        session_id, dead, self.node_id)
         if self.record is not None:
@@ -103,8 +106,7 @@ class MediaGateway:
         if claim:
             home = await self._claim(session.id)
         else:
-            record = await self.store.get_record("media_home", session.id)
-            home = record["node"] if record else self.node_id
+            home = await self._home(session.id) or self.node_id
         waited = False
         for _ in range(4):
             if take_over and home != self.node_id and not await self._alive(home):
@@ -137,10 +139,9 @@ class MediaGateway:
         release that could not reach this node must not leave the media running."""
         for session_id in self.hub.session_ids():
             session = await self.store.get_session(session_id)
-            record = (await self.store.get_record("media_home", session_id)
-                      if self.link is not None else None)
+            home = await self._home(session_id) if self.link is not None else None
             if (session is None or session.state != SessionState.CONNECTED
-                    or (record is not None and record["node"] != self.node_id)):
+                    or home not in (None, self.node_id)):
                 logger.info("releasing stale media of session %s here", session_id)
                 await self._release_here(session_id)
 
@@ -212,10 +213,10 @@ class MediaGateway:
         """The call is over: its media home releases the media, and the home record
         goes (an offer arriving later finds the call ended)."""
         if self.link is not None:
-            record = await self.store.get_record("media_home", session_id)
-            if record is not None and record["node"] != self.node_id:
+            home = await self._home(session_id)
+            if home not in (None, self.node_id):
                 try:
-                    await self.link.request(record["node"],
+                    await self.link.request(home,
                                             {"op": "release", "session_id": session_id})
                 except (RemoteError, Unavailable):
                     pass  # that node is gone: nothing of this call is left on it

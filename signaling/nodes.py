@@ -1,6 +1,6 @@
-"""The nodes of a deployment, as the store sees them: each node beats every
-``beat_interval_s`` (its ``seen`` time and the media address it advertises), and one
-whose beat is older than ``ttl_s`` is dead. The first node to drop a dead node from
+"""The nodes of a deployment, as the store sees them: each node beats several times a
+``ttl_s`` (its ``seen`` time and the media address it advertises), and one whose beat
+is older than ``ttl_s`` is dead. The first node to drop a dead node from
 the store recovers its work:
 
 - kiosks whose socket was on it get their grace period (``kiosk.lost``), as if their
@@ -41,7 +41,6 @@ class NodeRegistry:
         self.media_address = media_address
         self.ttl_s = ttl_s
         self.clock = clock
-        self.started_at = clock()
         # Since when every beat of this node has reached the store: a node that could
         # not beat itself (Redis was down) must not judge the others' beats.
         self._beating_since: float | None = None
@@ -60,8 +59,7 @@ class NodeRegistry:
         now = self.clock()
         try:
             new = await self.store.beat_node(self.node_id, {
-                "seen": now, "started_at": self.started_at,
-                "media_address": self.media_address,
+                "seen": now, "media_address": self.media_address,
             })
         except Exception:
             self._beating_since = None

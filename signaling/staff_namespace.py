@@ -10,6 +10,7 @@ from document_share.storage import Blobs
 from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
+from sessions.presence import PresenceState
 from sessions.router import CallRouter, Staff
 from sessions.session import Session, SessionState
 
@@ -84,7 +85,8 @@ class StaffNamespace(BaseNamespace):
         reconnect to another node, so that no new call is answered here."""
         for sid, principal in list(self.principals.items()):
             presence = await self.router.store.get_presence(principal.id)
-            if presence is None or presence.state not in ("busy", "wrapup"):
+            if presence is None or presence.state not in (PresenceState.BUSY,
+                                                          PresenceState.WRAPUP):
                 await self.disconnect(sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:

@@ -361,11 +361,15 @@ class CallRouter:
         self.queue_changed(session.department_id)
         return session
 
+    async def _tell_revoked(self, staff_id: str, offered: Session, reason: str) -> None:
+        """Tell the staff member their offer of ``offered`` (as it was) has ended."""
+        await self.notifier.to_staff(staff_id, "call.offer_revoked", {
+            "session_id": offered.id, "offer_id": self._offer_id(offered), "reason": reason,
+        })
+
     async def _revoke_offer(self, staff_id: str, offered: Session, reason: str) -> None:
         session_id = offered.id
-        await self.notifier.to_staff(staff_id, "call.offer_revoked", {
-            "session_id": session_id, "offer_id": self._offer_id(offered), "reason": reason,
-        })
+        await self._tell_revoked(staff_id, offered, reason)
         try:
             presence = await self._set_presence(
                 staff_id,
@@ -627,9 +631,7 @@ class CallRouter:
         )
         await self._record(session_id, "call.offer_ended", staff_id=staff_id, reason=reason)
         if reason != "declined":
-            await self.notifier.to_staff(staff_id, "call.offer_revoked", {
-                "session_id": session_id, "offer_id": self._offer_id(prev), "reason": reason,
-            })
+            await self._tell_revoked(staff_id, prev, reason)
         departments = [prev.department_id]
         try:
             presence = await self._set_presence(
@@ -679,10 +681,7 @@ class CallRouter:
         if revoked:
             await self._record(session_id, "call.offer_ended", staff_id=revoked,
                                reason="reassigned")
-            await self.notifier.to_staff(revoked, "call.offer_revoked", {
-                "session_id": session_id, "offer_id": self._offer_id(ringing),
-                "reason": "reassigned",
-            })
+            await self._tell_revoked(revoked, ringing, "reassigned")
             with contextlib.suppress(Conflict, NotFound):
                 await self._set_presence(
                     revoked, {"state": PresenceState.AVAILABLE, "session_id": None,

@@ -1,13 +1,27 @@
-"""Chooses the store: Redis when a URL is configured, otherwise the in-memory store."""
+"""Chooses the store: SQLite under the data dir (one node, the default), Redis (many
+nodes), or memory (throw-away: nothing survives a restart)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .memory_store import MemoryStore
 from .redis_store import RedisStore
+from .sqlite_store import SQLiteStore
 from .store import Store
 
+KINDS = ("sqlite", "redis", "memory")
 
-def create_store(redis_url: str | None, prefix: str = "sc") -> Store:
-    if redis_url:
+
+def create_store(
+    kind: str, *, path: Path | None = None, redis_url: str | None = None, prefix: str = "sc"
+) -> Store:
+    if kind == "sqlite":
+        assert path is not None, "the SQLite store needs a file"
+        return SQLiteStore(path)
+    if kind == "redis":
+        assert redis_url, "the Redis store needs a URL"
         return RedisStore(redis_url, prefix=prefix)
-    return MemoryStore()
+    if kind == "memory":
+        return MemoryStore()
+    raise ValueError(f"no store {kind!r}: one of {', '.join(KINDS)}")

@@ -1,5 +1,6 @@
-"""The in-process store: the single-node default. Every method runs without awaiting,
-so each is atomic on the event loop."""
+"""The in-process store: throw-away, for trials and demos (``--store memory``): nothing
+survives the process. Every method runs without awaiting, so each is atomic on the
+event loop."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from .store import STATISTICS_RETENTION_S, Expect, check_expect
 
 
 class MemoryStore:
+    durable = False  # throw-away: nothing outlives the process
+    shared = False
+
     def __init__(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._presence: dict[str, dict[str, Any]] = {}

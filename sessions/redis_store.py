@@ -233,6 +233,9 @@ def _raise_for(result: str, what: str) -> None:
 
 
 class RedisStore:
+    durable = True  # with the persistence the README asks for (appendfsync always)
+    shared = True  # several nodes: live state belongs to whichever node holds it
+
     def __init__(self, url: str, prefix: str = "sc") -> None:
         self.prefix = prefix
         self._redis = connect(url)

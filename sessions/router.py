@@ -807,6 +807,47 @@ class CallRouter:
         )
         await self.dispatch(session.department_id)
 
+    async def recover_after_restart(self) -> None:
+        """The node starts again on a store only it uses (the embedded one): no socket
+        and no media outlived the old process, so its live state is re-derived.
+
+        - a call that was connected is closed (``session.closed``, reason
+          ``server_restart``): its media and verification are gone with the process;
+        - an offer that was ringing ends, the caller keeping their place;
+        - every waiting caller gets the kiosk grace period from now (``kiosk.lost``): a kiosk that
+          comes back in time (``call.resume``) keeps its place, one that does not is
+          abandoned and counted, by the usual deadline;
+        - every staff member is offline until their console connects again.
+        """
+        now = self.clock()
+        for session in await self.store.live_sessions():
+            if session.state == SessionState.CONNECTED:
+                await self._transition(session, {
+                    "state": SessionState.CLOSED, "ended_at": now,
+                    "end_reason": "server_restart",
+                })
+                await self._record(session.id, "session.closed", reason="server_restart",
+                                   by="server",
+                                   duration_s=round(now - (session.connected_at or now), 3))
+                continue
+            if session.state == SessionState.RINGING:
+                offered_to = session.offered_to
+                session = await self._transition(session, {
+                    "state": SessionState.QUEUED, "offered_to": None, "offer_expires_at": None,
+                })
+                await self._record(session.id, "call.offer_ended", staff_id=offered_to,
+                                   reason="server_restart")
+            # From now, not from when its socket dropped: no kiosk could come back while
+            # no server ran.
+            await self._transition(session, {"kiosk_lost_at": now})
+            await self._record(session.id, "kiosk.lost", reason="server_restart")
+        for presence in await self.store.list_presence():
+            if presence.state != PresenceState.OFFLINE:
+                await self.store.update_presence(presence.staff_id, {
+                    "state": PresenceState.OFFLINE, "since": now, "session_id": None,
+                    "reason": "server_restart",
+                })
+
     async def sweep_presence(self) -> None:
         """Staff whose heartbeat expired (their node died) are treated as disconnected."""
         cutoff = self.clock() - self.config.presence_ttl_s

@@ -1,8 +1,10 @@
 """The shared-state interface: sessions with their queue and deadline indexes, and staff
 presence with its availability index.
 
-Two implementations: :class:`sessions.memory_store.MemoryStore` (one node, the embedded
-default) and :class:`sessions.redis_store.RedisStore` (many nodes). Indexes are derived
+Three implementations, chosen in :mod:`sessions.factory`:
+:class:`sessions.sqlite_store.SQLiteStore` (one node, the embedded default: a file under
+the data dir), :class:`sessions.redis_store.RedisStore` (many nodes) and
+:class:`sessions.memory_store.MemoryStore` (throw-away). Indexes are derived
 by the store from the records, in the same atomic step as each write:
 
 - a session is in its department's queue (ordered by ``queue_score``) exactly while its
@@ -37,6 +39,11 @@ def check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> No
 
 
 class Store(Protocol):
+    # Whether what is acknowledged outlives the process, and whether other nodes share
+    # this store (then live state is theirs too: a restarting node re-derives nothing).
+    durable: bool
+    shared: bool
+
     async def ping(self) -> None:
         """Raise if the store cannot serve requests."""
 

@@ -211,6 +211,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             await namespace.cut_revoked(services.accounts)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
+        if not services.store.shared:  # before any client can connect
+            await router.recover_after_restart()
         if gateway.link is not None:
             await gateway.link.start()
         stopping = asyncio.Event()

@@ -50,7 +50,11 @@ def load_vision(settings: Settings) -> Vision:
 def build_app(settings: Settings) -> web.Application:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
-    store = create_store(settings.redis_url, settings.redis_prefix)
+    store = create_store(settings.store_kind, path=settings.store_path,
+                         redis_url=settings.redis_url, prefix=settings.redis_prefix)
+    if settings.store_kind == "memory":
+        logger.warning("THE IN-MEMORY STORE IS THROW-AWAY: queues, sessions, cases, receipts "
+                       "and the documents' index are lost when this process stops")
     secret = load_or_create_secret(settings.data_dir)
     services = Services(
         store=store,

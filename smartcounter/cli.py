@@ -24,7 +24,7 @@ from sessions.errors import DomainError
 from signaling.app import DRAIN
 
 from .app import build_app
-from .config import ConfigError, Settings, load
+from .config import ConfigError, Settings, check_store, load
 from .demo import describe, ensure_demo_accounts
 from .logs import configure_logging
 
@@ -34,12 +34,13 @@ logger = logging.getLogger(__name__)
 def _settings(args: argparse.Namespace) -> Settings:
     config = getattr(args, "config", None)
     settings = load(Path(config) if config else None)
-    for name in ("host", "port", "redis_url", "node_id"):
+    for name in ("host", "port", "redis_url", "node_id", "store"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
     if getattr(args, "data_dir", None) is not None:
         settings.data_dir = Path(args.data_dir)
+    check_store(settings)
     return settings
 
 
@@ -55,7 +56,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base_url = f"{scheme}://{host}"
     base_url += f":{settings.port}"
-    store = f"Redis {settings.redis_url}" if settings.redis_url else "in-memory store (one node)"
+    store = {
+        "redis": f"Redis {settings.redis_url}",
+        "sqlite": f"embedded store {settings.store_path.resolve()}",
+        "memory": "IN-MEMORY STORE: NOTHING SURVIVES A RESTART (trials only)",
+    }[settings.store_kind]
     print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
     if args.demo:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -287,7 +292,11 @@ def parser() -> argparse.ArgumentParser:
     common(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--redis-url", help="Redis URL (env SMARTCOUNTER_REDIS_URL); none: memory")
+    serve.add_argument("--redis-url", help="Redis URL for several nodes "
+                       "(env SMARTCOUNTER_REDIS_URL)")
+    serve.add_argument("--store", choices=("sqlite", "redis", "memory"),
+                       help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL); "
+                       "memory: throw-away, nothing survives a restart (env SMARTCOUNTER_STORE)")
     serve.add_argument("--node-id", help="this node's id (default: host name)")
     serve.add_argument("--demo", action="store_true", help="create and print demo accounts")
     serve.set_defaults(func=cmd_serve)

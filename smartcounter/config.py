@@ -33,6 +33,9 @@ class Settings:
     data_dir: Path = Path("./data")
     redis_url: str | None = None
     redis_prefix: str = "sc"
+    # "sqlite" (DATA_DIR/store.sqlite3, the default without a Redis URL), "redis" (the
+    # default with one) or "memory" (nothing survives a restart: demos and trials only).
+    store: str | None = None
     node_id: str = field(default_factory=socket.gethostname)
     # The address browsers reach this node's media on, when not every interface's
     # (several interfaces, or a public address mapped 1:1 onto the node).
@@ -77,6 +80,14 @@ class Settings:
     # anywhere but localhost.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+
+    @property
+    def store_kind(self) -> str:
+        return self.store or ("redis" if self.redis_url else "sqlite")
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store.sqlite3"
 
     @property
     def catalog_path(self) -> Path:
@@ -172,6 +183,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.redis_url = env.get("SMARTCOUNTER_REDIS_URL") or None
     s.redis_prefix = env.get("SMARTCOUNTER_REDIS_PREFIX") or s.redis_prefix
     s.node_id = env.get("SMARTCOUNTER_NODE_ID", s.node_id)
+    s.store = env.get("SMARTCOUNTER_STORE") or None
+    check_store(s)
     s.media_address = env.get("SMARTCOUNTER_MEDIA_ADDRESS") or None
     if s.media_address is not None:
         try:
@@ -243,6 +256,19 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         target_s=_float_env(env, "SMARTCOUNTER_SERVICE_LEVEL_TARGET_S", s.dashboard.target_s),
     )
     return s
+
+
+def check_store(s: Settings) -> None:
+    """The store named fits the Redis URL given (or not given)."""
+    if s.store not in (None, "sqlite", "redis", "memory"):
+        raise ConfigError(
+            f"SMARTCOUNTER_STORE must be 'sqlite', 'redis' or 'memory', not {s.store!r}")
+    if s.store_kind == "redis" and not s.redis_url:
+        raise ConfigError("the Redis store needs SMARTCOUNTER_REDIS_URL (or --redis-url)")
+    if s.store_kind != "redis" and s.redis_url:
+        raise ConfigError(
+            f"a Redis URL is set but the store is {s.store_kind!r}: several nodes share "
+            "Redis; drop the URL to run one node on the embedded store")
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:

@@ -7,6 +7,7 @@ import pytest
 
 from sessions.memory_store import MemoryStore
 from sessions.redis_store import RedisStore
+from sessions.sqlite_store import SQLiteStore
 from tests.harness import drop_redis_prefix
 
 REDIS_URL = os.environ.get("SMARTCOUNTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -20,10 +21,12 @@ async def redis_prefix():
     await drop_redis_prefix(REDIS_URL, prefix)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request, redis_prefix):
+@pytest.fixture(params=["sqlite", "redis", "memory"])
+async def store(request, redis_prefix, tmp_path):
     if request.param == "memory":
         s = MemoryStore()
+    elif request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "store.sqlite3")
     else:
         s = RedisStore(REDIS_URL, prefix=redis_prefix)
         await s.ping()

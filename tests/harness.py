@@ -163,6 +163,61 @@ async def node_process(data_dir: Path, redis_url: str, prefix: str, node_id: str
         await proc.wait()
 
 
+class ServeProcess:
+    """``smartcounter serve`` as a process of its own on 127.0.0.1 (random port), to be
+    stopped with SIGTERM or killed with SIGKILL; its output goes to ``log``. ``env`` adds
+    SMARTCOUNTER_* settings (no Redis URL: the embedded store)."""
+
+    def __init__(self, data_dir: Path, log: Path, **env: str) -> None:
+        self.data_dir, self.log_path, self.env = data_dir, log, env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout_s: float = 60) -> None:
+        environment = {
+            **os.environ, "SMARTCOUNTER_RECORDING": "off",
+            "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR), "SMARTCOUNTER_LOG_FORMAT": "text",
+            **self.env,
+        }
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "smartcounter.cli", "serve", "--port", str(self.port),
+                "--data-dir", str(self.data_dir), env=environment, stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        async with aiohttp.ClientSession() as http, asyncio.timeout(timeout_s):
+            while True:
+                assert self.proc.returncode is None, f"server exited:\n{self.log()}"
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"{self.url}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def send(self, sig: int) -> None:
+        assert self.proc is not None and self.proc.returncode is None
+        os.kill(self.proc.pid, sig)
+
+    async def wait(self, timeout_s: float = 30) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except TimeoutError:
+                self.proc.kill()
+        await self.proc.wait()
+
+
 class Client:
     """A socket.io client that records server events and can wait for them."""
 

@@ -16,8 +16,7 @@ in the process); that the writes are also fsynced before the answer (a power cut
 what ``document_share/storage.py`` and ``sessions/audit.py`` do, and is not tested here.
 Redis is not restarted: its own persistence (AOF/RDB) is its configuration's business.
 
-There is no memory-store variant: with the in-memory store the document index lives in
-the killed process, so no document could survive a restart by design.
+The embedded store (SQLite) is held to the same promise by ``tests/test_restart.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ import pytest
 
 from sessions.audit import verify_chain
 from tests.conftest import REDIS_URL
-from tests.harness import SHARED_MODELS_DIR, Client, drop_redis_prefix, free_port
+from tests.harness import Client, ServeProcess, drop_redis_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -67,62 +66,17 @@ def with_comment(jpeg: bytes, text: str) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
 
 
-class ServerProcess:
-    """``smartcounter serve`` on a free port, output in a log file for failures."""
+def server_process(data_dir: Path, prefix: str, log: Path) -> ServeProcess:
+    return ServeProcess(data_dir, log, SMARTCOUNTER_REDIS_URL=REDIS_URL,
+                        SMARTCOUNTER_REDIS_PREFIX=prefix)
 
-    def __init__(self, data_dir: Path, prefix: str, log: Path) -> None:
-        self.data_dir, self.prefix, self.log_path = data_dir, prefix, log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
-        env = {
-            **os.environ,
-            "SMARTCOUNTER_REDIS_URL": REDIS_URL,
-            "SMARTCOUNTER_REDIS_PREFIX": self.prefix,
-            "SMARTCOUNTER_RECORDING": "off",
-            "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR),
-        }
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                *SMARTCOUNTER, "serve", "--port", str(self.port), "--data-dir",
-                str(self.data_dir), env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                while True:
-                    assert self.proc.returncode is None, f"server exited:\n{self.log()}"
-                    with contextlib.suppress(aiohttp.ClientConnectionError):
-                        async with http.get(f"{self.url}/healthz") as resp:
-                            if resp.status == 200:
-                                return
-                    await asyncio.sleep(0.05)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill9(self) -> None:
-        assert self.proc is not None and self.proc.returncode is None
-        os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 15)
-            except TimeoutError:
-                self.proc.kill()
-        await self.proc.wait()
-
-    async def login(self, http: aiohttp.ClientSession) -> str:
-        async with http.post(
-            f"{self.url}/api/v1/auth/login", json={"username": STAFF, "password": PASSWORD}
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return (await resp.json())["token"]
+async def login(http: aiohttp.ClientSession, server: ServeProcess) -> str:
+    async with http.post(
+        f"{server.url}/api/v1/auth/login", json={"username": STAFF, "password": PASSWORD}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["token"]
 
 
 async def post_document(http, server, token, sid, data: bytes, kind: str) -> dict:
@@ -158,13 +112,13 @@ async def test_acknowledged_documents_survive_kill_9(tmp_path, prefix):
     kinds = ["id_card", "supporting", "form", "supporting", "supporting"][:UPLOADS]
     acked: list[dict] = []
 
-    first = ServerProcess(data_dir, prefix, tmp_path / "server-1.log")
-    second = ServerProcess(data_dir, prefix, tmp_path / "server-2.log")
+    first = server_process(data_dir, prefix, tmp_path / "server-1.log")
+    second = server_process(data_dir, prefix, tmp_path / "server-2.log")
     staff, kiosk = Client("/staff"), Client("/kiosk")
     try:
         await first.start()
         async with aiohttp.ClientSession() as http:
-            staff_token = await first.login(http)
+            staff_token = await login(http, first)
             await staff.connect(first.url, staff_token)
             await staff.call("presence.set", {"state": "available"})
             await kiosk.connect(first.url, kiosk_token)
@@ -176,7 +130,7 @@ async def test_acknowledged_documents_survive_kill_9(tmp_path, prefix):
 
             for data, kind in zip(scans, kinds, strict=True):
                 acked.append(await post_document(http, first, kiosk_token, sid, data, kind))
-            first.kill9()  # the very next thing after the last 201
+            first.send(signal.SIGKILL)  # the very next thing after the last 201
         assert await asyncio.wait_for(first.proc.wait(), 10) == -signal.SIGKILL
         for client in (staff, kiosk):
             with contextlib.suppress(Exception):
@@ -190,7 +144,7 @@ async def test_acknowledged_documents_survive_kill_9(tmp_path, prefix):
 
         await second.start()
         async with aiohttp.ClientSession() as http:
-            token = await second.login(http)
+            token = await login(http, second)
             auth = {"Authorization": f"Bearer {token}"}
             for body, data in zip(acked, scans, strict=True):
                 url = f"{second.url}/api/v1/documents/{body['document_id']}"

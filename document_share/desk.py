@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from sessions.cases import new_receipt_no, normalise_receipt_no
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
+from sessions.projection import document_event
 from sessions.router import Notifier
 from sessions.session import Session, SessionState
 from sessions.store import Store
@@ -264,6 +265,7 @@ class CaseDesk:
         await self.record(
             session.id, "case.submitted", receipt_no=case["receipt_no"],
             documents=case["documents"],
+            **{k: case[k] for k in ("kiosk_id", "department_id", "service_id", "staff_id")},
         )
         await self.store.create_case(case)
         await self.notifier.to_kiosk(
@@ -323,6 +325,7 @@ class CaseDesk:
             decision=decision, reason=reason, staff_id=staff_id,
             result_documents=[{"document_id": d["document_id"], "sha256": d["sha256"]}
                               for d in results],
+            print_jobs=jobs,
         )
         updated = await self.store.update_case(
             case["receipt_no"], changes, expect={"state": ["submitted"]}
@@ -352,6 +355,7 @@ class CaseDesk:
             "size": len(pdf),
             "created_at": decided_at,
         }
+        await self.record(case["session_id"], "document.added", **document_event(document))
         await self.store.add_document(document)
         return document
 
@@ -372,7 +376,8 @@ class CaseDesk:
         }
         await self.record(
             session.id, "print.queued", job_id=job["job_id"], document_id=document_id,
-            document_sha256=document["sha256"],
+            document_sha256=document["sha256"], kiosk_id=session.kiosk_id,
+            staff_id=session.staff_id,
         )
         await self.store.put_record("print_job", job["job_id"], job, create=True)
         await self.notifier.to_kiosk(

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -44,6 +46,27 @@ MAX_BATCH = 256
 
 class StoreUnavailable(Unavailable):
     """SQLite could not do it (disk full, I/O error): nothing of the operation was kept."""
+
+
+class StoreLocked(RuntimeError):
+    """Another process serves this store (two writers would each re-derive the other's
+    live state as stale)."""
+
+
+def lock_file(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _take_lock(path: Path) -> int:
+    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(
+            f"another smartcounter process is using {path} (one node per embedded store; "
+            "several nodes share Redis): stop it first") from None
+    return fd
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -72,10 +95,15 @@ def _presence_row(raw: Mapping[str, Any]) -> tuple:
 class _Writer:
     """The thread that owns the connection and runs operations in batches."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, exclusive: bool) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._conn = connect(path)
-        migrate(self._conn)
+        self._lock = _take_lock(path) if exclusive else None
+        try:
+            self._conn = connect(path)
+            migrate(self._conn)
+        except BaseException:
+            self._release_lock()
+            raise
         self._thread = threading.Thread(target=self._run, name=f"sqlite:{path.name}",
                                         daemon=True)
         self._thread.start()
@@ -114,6 +142,12 @@ class _Writer:
                 batch.append(job)
             self._commit(batch)
         self._conn.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _commit(self, batch: list) -> None:
         conn = self._conn
@@ -155,10 +189,13 @@ class SQLiteStore:
     durable = True
     shared = False  # one node: its live state is its own
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, exclusive: bool = True) -> None:
+        """Opens (and migrates) the database at once. ``exclusive``: the store of a
+        server, or of a command that must not run beside one (:class:`StoreLocked`
+        otherwise); without it, a second connection beside a running server."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _Writer(self.path)
+        self._writer = _Writer(self.path, exclusive)
 
     async def _run(self, operation: Operation[T]) -> T:
         return await self._writer.submit(operation)

@@ -16,6 +16,7 @@ from aiohttp import BodyPartReader, web
 from document_share.intake import KINDS, Rejected, check_pdf_pages, inspect
 from document_share.pages import THUMBNAIL_WIDTH, PageError, served_width
 from document_share.storage import TooLarge, Upload
+from sessions.projection import document_event
 from sessions.session import Session
 
 from .auth import Principal
@@ -125,10 +126,7 @@ async def upload_document(request: web.Request) -> web.Response:
         "size": upload.size,
         "created_at": time.time(),
     }
-    await services.router.record(
-        session.id, "document.added",
-        **{k: document[k] for k in ("document_id", "kind", "sha256", "size", "content_type")},
-    )
+    await services.router.record(session.id, "document.added", **document_event(document))
     await services.store.add_document(document)
     if inspection.thumbnail is not None:
         await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, inspection.thumbnail)

@@ -21,12 +21,15 @@ from sessions.audit import AuditLog, Verdict
 from sessions.audit_export import export, write_export
 from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
+from sessions.sqlite_schema import SchemaError
+from sessions.sqlite_store import StoreLocked
 from signaling.app import DRAIN
 
 from .app import build_app
 from .config import ConfigError, Settings, check_store, load
 from .demo import describe, ensure_demo_accounts
 from .logs import configure_logging
+from .store_commands import cmd_backup, cmd_store_check, cmd_store_rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -410,6 +413,25 @@ def parser() -> argparse.ArgumentParser:
     aexport.add_argument("--out", help="the file to write (audit-SESSION_ID.json)")
     aexport.set_defaults(func=cmd_audit_export)
 
+    store = sub.add_parser(
+        "store", help="the store as a projection of the audit trails").add_subparsers(
+        dest="action", required=True)
+    scheck = store.add_parser(
+        "check", help="compare the store with the audit trails both ways (exit 1 if they "
+        "differ); safe beside a running server")
+    common(scheck)
+    scheck.set_defaults(func=lambda args: cmd_store_check(_settings(args)))
+    srebuild = store.add_parser(
+        "rebuild", help="write what the store lacks of the trails (sessions, documents' "
+        "index, cases, decisions, print jobs); the server must be stopped")
+    common(srebuild)
+    srebuild.set_defaults(func=lambda args: cmd_store_rebuild(_settings(args)))
+    backup = sub.add_parser(
+        "backup", help="a consistent copy of the embedded store, while it serves")
+    common(backup)
+    backup.add_argument("dest", help="the file to write (or a directory: a dated name)")
+    backup.set_defaults(func=lambda args: cmd_backup(_settings(args), args.dest))
+
     purge_cmd = sub.add_parser(
         "purge", help="delete documents, page images and signatures of old closed sessions"
     )
@@ -425,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DomainError, ConfigError, CatalogError, ModelError) as exc:
+    except (DomainError, ConfigError, CatalogError, ModelError, SchemaError, StoreLocked,
+            FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

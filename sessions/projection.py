@@ -1,0 +1,265 @@
+"""The audit trails are the ledger; the store's sessions, cases, decisions, print jobs and
+documents' index are a projection of them.
+
+Every step that creates or changes one of those records is appended to its session's
+trail (fsynced) before the store is written, so the trail is never behind the store: a
+crash between the two leaves an event the store lacks, never the reverse.
+:func:`project` reads one trail back into the records it stands for; :func:`check`
+compares them with a store (both ways) and :func:`rebuild` writes what a store lacks
+(into an empty one: the whole projection). A rebuilt session that was still live keeps
+its state; the next start of the server on that store re-derives it like any restart.
+
+Plain Python, no I/O of its own: the trails come from :class:`sessions.audit.AuditLog`,
+the page counts of documents whose event predates ``pages`` from ``pages_of``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cases import STATES
+from .session import Session, SessionState
+from .store import Store
+
+# How many pages the stored file with this sha256 and type has (blocking).
+PagesOf = Callable[[str, str], int]
+
+DOCUMENT_FIELDS = ("document_id", "kind", "sha256", "size", "content_type", "pages", "title")
+
+
+def document_event(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ``document.added`` event records of a document: all its index entry
+    holds but the session's (the trail's own) ids and the time (the event's)."""
+    return {k: document[k] for k in DOCUMENT_FIELDS if k in document}
+
+
+@dataclass
+class TrailRecords:
+    """What one session's trail says the store holds."""
+
+    session: dict[str, Any] | None = None
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    print_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _job_id(receipt_no: str, document_id: str) -> str:
+    """A stable id for a decision's print job recorded before jobs carried their ids."""
+    return "job_" + hashlib.sha256(f"{receipt_no}/{document_id}".encode()).hexdigest()[:16]
+
+
+def project(session_id: str, events: Iterable[Mapping[str, Any]],
+            pages_of: PagesOf) -> TrailRecords:
+    out = TrailRecords()
+    s: dict[str, Any] | None = None
+    for event in events:
+        kind, data, at = event["type"], event["data"], event["at"]
+        if kind == "session.queued":
+            s = Session(
+                id=session_id, kiosk_id=data["kiosk_id"], kiosk_site=data.get("site", ""),
+                department_id=data["department_id"], service_id=data["service_id"],
+                language=data.get("language", "en"), state=SessionState.QUEUED,
+                created_at=at, queue_score=at, queued_at=at,
+            ).to_dict()
+            out.session = s
+            continue
+        if s is None:
+            continue  # a trail that does not start with its request is not a session's
+        if kind == "call.offered":
+            s.update(state=SessionState.RINGING, offered_to=data.get("staff_id"))
+        elif kind == "call.offer_ended":
+            s.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None)
+            if data.get("reason") == "declined" and data.get("staff_id"):
+                s["declined_by"] = [*s["declined_by"], data["staff_id"]]
+        elif kind == "call.accepted":
+            s.update(state=SessionState.CONNECTED, staff_id=data.get("staff_id"),
+                     offered_to=None, offer_expires_at=None, connected_at=at)
+            s["answered_at"] = s["answered_at"] or at
+        elif kind == "call.reassigned" and data.get("department_id"):
+            s["department_id"] = data["department_id"]
+        elif kind == "session.requeued":
+            s.update(state=SessionState.QUEUED, staff_id=None, connected_at=None, queued_at=at)
+        elif kind == "session.closed":
+            s.update(state=SessionState.CLOSED, ended_at=at, end_reason=data.get("reason"))
+        elif kind == "session.abandoned":
+            s.update(state=SessionState.ABANDONED, ended_at=at, end_reason="abandoned",
+                     offered_to=None, offer_expires_at=None)
+        elif kind == "document.added":
+            document = {k: data[k] for k in DOCUMENT_FIELDS if k in data}
+            if "pages" not in document:
+                document["pages"] = pages_of(data["sha256"], data["content_type"])
+            document.update(session_id=session_id, kiosk_id=s["kiosk_id"], created_at=at)
+            out.documents[data["document_id"]] = document
+        elif kind == "case.submitted":
+            out.cases[data["receipt_no"]] = {
+                "receipt_no": data["receipt_no"],
+                "session_id": session_id,
+                "kiosk_id": data.get("kiosk_id", s["kiosk_id"]),
+                "department_id": data.get("department_id", s["department_id"]),
+                "service_id": data.get("service_id", s["service_id"]),
+                "staff_id": data.get("staff_id", s["staff_id"]),
+                "state": "submitted",
+                "submitted_at": at,
+                "documents": data.get("documents", []),
+                "decision": None,
+                "result_document_ids": [],
+            }
+        elif kind == "case.decided" and data["receipt_no"] in out.cases:
+            _decide(out, data, at)
+        elif kind == "print.queued":
+            out.print_jobs[data["job_id"]] = {
+                "job_id": data["job_id"], "session_id": session_id,
+                "kiosk_id": data.get("kiosk_id", s["kiosk_id"]),
+                "staff_id": data.get("staff_id", s["staff_id"]),
+                "document_id": data["document_id"],
+                "document_sha256": data["document_sha256"],
+                "status": "queued", "queued_at": at,
+            }
+        elif kind == "print.done" and data["job_id"] in out.print_jobs:
+            out.print_jobs[data["job_id"]].update(status=data["status"], done_at=at)
+    return out
+
+
+def _decide(out: TrailRecords, data: Mapping[str, Any], at: float) -> None:
+    case = out.cases[data["receipt_no"]]
+    results = data.get("result_documents", [])
+    for result in results:  # a decision letter made before it had its own event
+        out.documents.setdefault(result["document_id"], {
+            "document_id": result["document_id"], "session_id": case["session_id"],
+            "kiosk_id": case["kiosk_id"], "kind": "result", "title": "Decision",
+            "sha256": result["sha256"], "pages": 1, "content_type": "application/pdf",
+            "size": None, "created_at": at,
+        })
+    jobs = data.get("print_jobs")
+    if jobs is None:
+        jobs = [{"job_id": _job_id(case["receipt_no"], r["document_id"]),
+                 "document_id": r["document_id"],
+                 "title": out.documents[r["document_id"]].get("title")
+                 or out.documents[r["document_id"]]["kind"]} for r in results]
+    case.update(
+        state=data["decision"],
+        decision={"decision": data["decision"], "reason": data.get("reason"),
+                  "staff_id": data.get("staff_id"), "decided_at": at},
+        result_document_ids=[r["document_id"] for r in results],
+        print_jobs=list(jobs),
+    )
+
+
+@dataclass
+class Report:
+    sessions: int = 0
+    differences: list[str] = field(default_factory=list)
+    added: dict[str, int] = field(default_factory=lambda: {
+        "sessions": 0, "documents": 0, "cases": 0, "decisions": 0, "print_jobs": 0})
+
+
+Trails = Iterable[tuple[str, list[dict[str, Any]]]]
+
+
+async def check(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
+    """Every session, document, case, decision and print job of the trails is in the
+    store as the trail has it, and every case and document the store has for a session
+    is in its trail; cases in the store that no trail has are reported too."""
+    report = Report()
+    in_trails: set[str] = set()
+    for session_id, events in trails:
+        expected = project(session_id, events, pages_of)
+        if expected.session is None:
+            continue
+        report.sessions += 1
+        in_trails |= set(expected.cases)
+        report.differences += await _compare(store, session_id, expected)
+    for state in STATES:
+        for case in await store.cases(state):
+            if case["receipt_no"] not in in_trails:
+                report.differences.append(
+                    f"case {case['receipt_no']} (session {case['session_id']}) is in the "
+                    "store but in no audit trail")
+    return report
+
+
+async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
+    found: list[str] = []
+    session = await store.get_session(sid)
+    ended = expected.session["state"] in (SessionState.CLOSED, SessionState.ABANDONED)
+    if session is None:
+        found.append(f"session {sid} is in its trail but not in the store")
+    elif ended and session.state != expected.session["state"]:
+        found.append(f"session {sid} is {expected.session['state']} in its trail but "
+                     f"{session.state} in the store")
+    for document_id, document in expected.documents.items():
+        stored = await store.get_document(document_id)
+        if stored is None:
+            found.append(f"document {document_id} of session {sid} is in its trail but not "
+                         "in the store")
+        elif stored["sha256"] != document["sha256"] or stored["session_id"] != sid:
+            found.append(f"document {document_id} differs: trail sha256 {document['sha256']}"
+                         f", store sha256 {stored['sha256']} of session {stored['session_id']}")
+    for document in await store.session_documents(sid):
+        if document["document_id"] not in expected.documents:
+            found.append(f"document {document['document_id']} of session {sid} is in the "
+                         "store but not in its trail")
+    for receipt_no, case in expected.cases.items():
+        stored = await store.get_case(receipt_no)
+        if stored is None:
+            found.append(f"case {receipt_no} of session {sid} is in its trail but not in "
+                         "the store")
+            continue
+        if stored["state"] != case["state"]:
+            found.append(f"case {receipt_no} is {case['state']} in its trail but "
+                         f"{stored['state']} in the store")
+        jobs = [j["job_id"] for j in case.get("print_jobs", [])]
+        if jobs != [j["job_id"] for j in stored.get("print_jobs", [])]:
+            found.append(f"case {receipt_no}: print jobs {jobs} in its trail, "
+                         f"{[j['job_id'] for j in stored.get('print_jobs', [])]} in the store")
+    for case in await store.session_cases(sid):
+        if case["receipt_no"] not in expected.cases:
+            found.append(f"case {case['receipt_no']} of session {sid} is in the store but "
+                         "not in its trail")
+    for job_id, job in expected.print_jobs.items():
+        stored = await store.get_record("print_job", job_id)
+        if stored is None:
+            found.append(f"print job {job_id} of session {sid} is in its trail but not in "
+                         "the store")
+        elif stored["status"] != job["status"]:
+            found.append(f"print job {job_id} is {job['status']} in its trail but "
+                         f"{stored['status']} in the store")
+    return found
+
+
+async def rebuild(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
+    """Write into ``store`` whatever of the trails it lacks (everything, into an empty
+    one); what it has is left as it is, but a case the trail has decided is decided."""
+    report = Report()
+    for session_id, events in trails:
+        expected = project(session_id, events, pages_of)
+        if expected.session is None:
+            continue
+        report.sessions += 1
+        if await store.get_session(session_id) is None:
+            await store.create_session(Session.from_dict(expected.session))
+            report.added["sessions"] += 1
+        for document_id, document in expected.documents.items():
+            if await store.get_document(document_id) is None:
+                await store.add_document(document)
+                report.added["documents"] += 1
+        for receipt_no, case in expected.cases.items():
+            stored = await store.get_case(receipt_no)
+            if stored is None:
+                await store.create_case(case)
+                report.added["cases"] += 1
+                report.added["decisions"] += case["state"] != "submitted"
+            elif stored["state"] == "submitted" and case["state"] != "submitted":
+                await store.update_case(receipt_no, {
+                    k: case[k] for k in ("state", "decision", "result_document_ids",
+                                         "print_jobs")}, expect={"state": ["submitted"]})
+                report.added["decisions"] += 1
+        for job_id, job in expected.print_jobs.items():
+            stored = await store.get_record("print_job", job_id)
+            if stored is None or (stored["status"] == "queued" and job["status"] != "queued"):
+                await store.put_record("print_job", job_id, job)
+                report.added["print_jobs"] += 1
+    return report

@@ -1,0 +1,176 @@
+"""The store as a projection of the audit trails, with real processes: the store deleted
+and rebuilt from the trails (every receipt printable again, with the same print jobs),
+and a backup taken while serving, restored, and topped up from the trails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.harness import Client, ServeProcess
+from tests.test_restart import ASSETS, connect_call, lookup, seed, token, upload
+
+
+def smartcounter(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "smartcounter.cli", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SMARTCOUNTER_LOG_FORMAT": "text"},
+    )
+
+
+def delete_store(data_dir: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (data_dir / f"store.sqlite3{suffix}").unlink(missing_ok=True)
+
+
+async def lodge(staff: Client, kiosk: Client, http, url: str, kiosk_token: str,
+                decide: str | None = None, with_result: bool = False) -> str:
+    """One call: a scan, the application lodged, maybe decided (with the scan as the
+    result document, or the generated letter), a print sent and printed; hung up."""
+    sid = await connect_call(staff, kiosk)
+    scan = await upload(http, url, kiosk_token, sid, (ASSETS / "obama.jpg").read_bytes())
+    receipt_no = (await staff.call("case.submit", {"session_id": sid}))["receipt_no"]
+    if decide:
+        body = {"receipt_no": receipt_no, "decision": decide}
+        if with_result:
+            body["result_document_ids"] = [scan["document_id"]]
+        if decide == "rejected":
+            body["reason"] = "missing proof of address"
+        assert (await staff.call("case.decide", body))["ok"]
+    job = await staff.call("print.send", {"session_id": sid, "document_id": scan["document_id"]})
+    assert job["ok"], job
+    printed = await kiosk.call("print.done", {"job_id": job["job_id"], "status": "printed"})
+    assert printed["ok"], printed
+    assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
+    assert (await staff.call("wrapup.done", {}))["ok"]
+    assert (await staff.call("presence.set", {"state": "available"}))["ok"]
+    return receipt_no
+
+
+@contextlib.asynccontextmanager
+async def clerk_and_kiosk(http, url: str, kiosk_token: str):
+    staff, kiosk = Client("/staff"), Client("/kiosk")
+    try:
+        await staff.connect(url, await token(http, url, "clerk"))
+        await staff.call("presence.set", {"state": "available"})
+        await kiosk.connect(url, kiosk_token)
+        yield staff, kiosk
+    finally:
+        for c in (staff, kiosk):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.close(), 2)
+
+
+async def test_the_store_deleted_and_rebuilt_from_the_trails_prints_every_receipt(tmp_path):
+    data_dir = tmp_path / "data"
+    kiosk_token = seed(data_dir)["k1"]
+    first = ServeProcess(data_dir, tmp_path / "first.log")
+    second = ServeProcess(data_dir, tmp_path / "second.log")
+    try:
+        await first.start()
+        async with aiohttp.ClientSession() as http:
+            async with clerk_and_kiosk(http, first.url, kiosk_token) as (staff, kiosk):
+                letter = await lodge(staff, kiosk, http, first.url, kiosk_token, "approved")
+                result = await lodge(staff, kiosk, http, first.url, kiosk_token, "approved",
+                                     with_result=True)
+                pending = await lodge(staff, kiosk, http, first.url, kiosk_token)
+            before = {r: await lookup(http, first.url, r) for r in (letter, result)}
+        await first.stop()
+
+        delete_store(data_dir)
+        checked = smartcounter(data_dir, "store", "check")
+        assert checked.returncode == 1, checked.stderr
+        for receipt_no in (letter, result, pending):
+            assert f"case {receipt_no} of session" in checked.stdout
+        rebuilt = smartcounter(data_dir, "store", "rebuild")
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "3 sessions, 4 documents, 3 cases, 2 decisions, 3 print_jobs" in rebuilt.stdout
+        again = smartcounter(data_dir, "store", "check")
+        assert again.returncode == 0, again.stdout
+        assert "0 difference(s)" in again.stdout
+
+        await second.start()
+        async with aiohttp.ClientSession() as http:
+            for receipt_no, was in before.items():
+                now = await lookup(http, second.url, receipt_no)
+                assert now["state"] == "approved"
+                assert [(j["job_id"], j["document_id"]) for j in now["jobs"]] == [
+                    (j["job_id"], j["document_id"]) for j in was["jobs"]]
+                async with http.get(second.url + now["jobs"][0]["url"]) as resp:
+                    assert resp.status == 200, await resp.text()
+            async with clerk_and_kiosk(http, second.url, kiosk_token) as (staff, _):
+                decided = await staff.call("case.decide", {"receipt_no": pending,
+                                                           "decision": "approved"})
+                assert decided["ok"], decided
+            printable = await lookup(http, second.url, pending)
+            assert printable["state"] == "approved" and printable["jobs"]
+    except BaseException:
+        for server in (first, second):
+            if server.proc is not None:
+                print(f"--- {server.log_path.name}\n{server.log()}")
+        raise
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_backup_taken_while_serving_restores_and_the_trails_top_it_up(tmp_path):
+    data_dir = tmp_path / "data"
+    kiosk_token = seed(data_dir)["k1"]
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    restored = ServeProcess(data_dir, tmp_path / "restored.log")
+    backup = tmp_path / "backups" / "store.sqlite3"
+    backup.parent.mkdir()
+    try:
+        await server.start()
+        async with aiohttp.ClientSession() as http:
+            async with clerk_and_kiosk(http, server.url, kiosk_token) as (staff, kiosk):
+                kept = await lodge(staff, kiosk, http, server.url, kiosk_token, "approved")
+                taken = smartcounter(data_dir, "backup", str(backup))
+                assert taken.returncode == 0, taken.stderr
+                assert "1 cases" in taken.stdout
+                later = await lodge(staff, kiosk, http, server.url, kiosk_token)
+        await server.stop()
+
+        # The README's restore steps: the copy in place of the store, then the trails.
+        delete_store(data_dir)
+        (data_dir / "store.sqlite3").write_bytes(backup.read_bytes())
+        checked = smartcounter(data_dir, "store", "check")
+        assert checked.returncode == 1
+        assert f"case {later} of session" in checked.stdout
+        assert f"case {kept} " not in checked.stdout
+        assert smartcounter(data_dir, "store", "rebuild").returncode == 0
+        assert smartcounter(data_dir, "store", "check").returncode == 0
+
+        await restored.start()
+        async with aiohttp.ClientSession() as http:
+            assert (await lookup(http, restored.url, kept))["state"] == "approved"
+            assert (await lookup(http, restored.url, later))["state"] == "submitted"
+    except BaseException:
+        for s in (server, restored):
+            if s.proc is not None:
+                print(f"--- {s.log_path.name}\n{s.log()}")
+        raise
+    finally:
+        await server.stop()
+        await restored.stop()
+
+
+async def test_rebuild_refuses_to_run_beside_a_server(tmp_path):
+    data_dir = tmp_path / "data"
+    seed(data_dir)
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    try:
+        await server.start()
+        refused = smartcounter(data_dir, "store", "rebuild")
+        assert refused.returncode == 2
+        assert "another smartcounter process" in refused.stderr
+    finally:
+        await server.stop()

@@ -3,7 +3,7 @@ video frame decoded in the staff member's browser (DESIGN: median < 1.5 s on loo
 
     python -m bench.call_setup [--calls 20] [--redis-url URL] [--relay forward|transcode]
 
-Starts the real server on 127.0.0.1 (memory store unless --redis-url), one headless
+Starts the real server on 127.0.0.1 (embedded SQLite store unless --redis-url), one headless
 Chromium with a kiosk page and a staff console (alice, tax, available), and makes
 ``--calls`` sequential calls. Every call: the kiosk clicks ``tax-enquiry``; the console
 accepts the moment the incoming call shows (a click made inside the page, so no
@@ -386,7 +386,7 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     started = time.monotonic()
     prefix = f"scbench-{uuid.uuid4().hex[:10]}"
-    store = "redis" if args.redis_url else "memory"
+    store = "redis" if args.redis_url else "sqlite"
     server_kw: dict[str, Any] = {"redis_url": args.redis_url, "prefix": prefix}
     if args.relay:
         server_kw["relay"] = args.relay
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--calls", type=int, default=20, help="measured calls (default 20)")
     parser.add_argument("--warmup", type=int, default=1, help="calls made first, not counted")
-    parser.add_argument("--redis-url", default=None, help="use Redis (default: memory store)")
+    parser.add_argument("--redis-url", default=None, help="use Redis (default: the embedded store)")
     parser.add_argument(
         "--relay", choices=["forward", "transcode"], default=None, help="media relay"
     )

@@ -159,6 +159,7 @@ class Cluster:
             "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR),
             "SMARTCOUNTER_VISION_WORKERS": "1",
             "SMARTCOUNTER_LOG_FORMAT": "json",
+            "SMARTCOUNTER_REDIS_DURABILITY": "warn",  # the header prints Redis's settings
         }
         # The first node seeds the catalog in the shared directory; the others follow.
         await self._start_node(0, base)

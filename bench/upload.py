@@ -4,7 +4,7 @@
     python -m bench.upload [--uploads 20] [--warmup 1] [--size-mb 5] [--redis-url URL]
 
 The server runs as its own process (``smartcounter serve`` on 127.0.0.1, recording off,
-memory store unless ``--redis-url``), so the client's work (building the multipart
+embedded store unless ``--redis-url``), so the client's work (building the multipart
 body, socket.io) does not share the server's event loop or its share of the CPU's time.
 A kiosk and a staff member (socket.io clients in this process) are in a call; the kiosk
 uploads the scan ``--uploads`` times, one after another, each copy with a different JPEG
@@ -127,7 +127,8 @@ class ServerProcess:
         env |= {"SMARTCOUNTER_RECORDING": "off", "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR)}
         if self.redis_url:
             env |= {"SMARTCOUNTER_REDIS_URL": self.redis_url,
-                    "SMARTCOUNTER_REDIS_PREFIX": self.prefix}
+                    "SMARTCOUNTER_REDIS_PREFIX": self.prefix,
+                    "SMARTCOUNTER_REDIS_DURABILITY": "warn"}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "smartcounter.cli", "serve", "--host", "127.0.0.1",
             "--port", str(self.port), "--data-dir", str(self.data), env=env,
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=20, help="measured uploads (20)")
     parser.add_argument("--warmup", type=int, default=1, help="uploads first, not counted (1)")
     parser.add_argument("--size-mb", type=float, default=5.0, help="scan size in MB (5)")
-    parser.add_argument("--redis-url", default=None, help="use Redis (default: memory store)")
+    parser.add_argument("--redis-url", default=None, help="use Redis (default: the embedded store)")
     parser.add_argument("--data-parent", default=None,
                         help="where the server's temporary data dir is made (default: $TMPDIR)")
     args = parser.parse_args(argv)

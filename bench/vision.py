@@ -877,7 +877,8 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="Gaussian noise σ added to the camera picture per frame (0)",
     )
-    parser.add_argument("--redis-url", default=None, help="CPU part: Redis store (memory)")
+    parser.add_argument("--redis-url", default=None,
+                        help="CPU part: Redis store (default: the embedded store)")
     parser.add_argument(
         "--models-dir",
         type=Path,

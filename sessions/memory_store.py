@@ -56,6 +56,10 @@ class MemoryStore:
     async def ping(self) -> None:
         return None
 
+    async def durability_problem(self) -> str | None:
+        return ("THE IN-MEMORY STORE IS THROW-AWAY: queues, sessions, cases, receipts and the "
+                "documents' index are lost when this process stops")
+
     async def close(self) -> None:
         return None
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError, WatchError
 
 from .errors import Conflict, NotFound
 from .presence import Presence
@@ -257,6 +257,23 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    async def durability_problem(self) -> str | None:
+        """Redis answers a write once it is in its append-only file and, with
+        ``appendfsync always``, fsynced: the only setting under which an acknowledged
+        ``case.submit`` survives Redis (or its machine) crashing."""
+        try:
+            config = await self._redis.config_get("appendonly")
+            config |= await self._redis.config_get("appendfsync")
+        except ResponseError as exc:  # CONFIG renamed or disabled (managed Redis)
+            return (f"cannot read Redis's persistence settings ({exc}); make sure it runs "
+                    "with appendonly yes and appendfsync always")
+        if config.get("appendonly") != "yes" or config.get("appendfsync") != "always":
+            return (f"Redis runs with appendonly {config.get('appendonly')}, appendfsync "
+                    f"{config.get('appendfsync')}: a crash of Redis loses writes already "
+                    "acknowledged (receipts, decisions); set appendonly yes and "
+                    "appendfsync always")
+        return None
 
     async def create_session(self, session: Session) -> None:
         result = await self._create_session(

@@ -206,6 +206,9 @@ class SQLiteStore:
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.stop)
 
+    async def durability_problem(self) -> str | None:
+        return None  # synchronous=FULL: every commit is fsynced before it is answered
+
     # -- sessions ----------------------------------------------------------------------
 
     async def create_session(self, session: Session) -> None:

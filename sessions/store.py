@@ -47,6 +47,9 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise if the store cannot serve requests."""
 
+    async def durability_problem(self) -> str | None:
+        """Why an acknowledged write might not survive a crash of the store, or None."""
+
     async def close(self) -> None: ...
 
     async def create_session(self, session: Session) -> None: ...

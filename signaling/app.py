@@ -51,6 +51,10 @@ logger = logging.getLogger(__name__)
 DRAIN: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("drain")
 
 
+class NotDurable(RuntimeError):
+    """The shared store could lose what this node acknowledges."""
+
+
 @dataclass
 class Vision:
     """The face models as loaded at start: ``analyzer`` is None when they could not be,
@@ -92,6 +96,8 @@ class Services:
     # node), and this node's name among them.
     redis_url: str | None = None
     redis_prefix: str = "sc"
+    # Refuse to start on a shared store that could lose acknowledged writes.
+    require_durable_store: bool = True
     node_id: str = "local"
     # What this node advertises (see signaling.candidates), and how long a silent node
     # is given before it is taken for dead (see signaling.nodes).
@@ -211,6 +217,12 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             await namespace.cut_revoked(services.accounts)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
+        problem = await services.store.durability_problem()
+        if problem and services.store.shared and services.require_durable_store:
+            raise NotDurable(f"{problem} (or set SMARTCOUNTER_REDIS_DURABILITY=warn to "
+                             "start anyway)")
+        if problem:
+            logger.warning(problem)
         if not services.store.shared:  # before any client can connect
             await router.recover_after_restart()
         if gateway.link is not None:

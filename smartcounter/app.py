@@ -52,9 +52,6 @@ def build_app(settings: Settings) -> web.Application:
     catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
     store = create_store(settings.store_kind, path=settings.store_path,
                          redis_url=settings.redis_url, prefix=settings.redis_prefix)
-    if settings.store_kind == "memory":
-        logger.warning("THE IN-MEMORY STORE IS THROW-AWAY: queues, sessions, cases, receipts "
-                       "and the documents' index are lost when this process stops")
     secret = load_or_create_secret(settings.data_dir)
     services = Services(
         store=store,
@@ -75,6 +72,7 @@ def build_app(settings: Settings) -> web.Application:
         events_per_minute=settings.events_per_minute,
         drain_timeout_s=settings.drain_timeout_s,
         redis_url=settings.redis_url,
+        require_durable_store=settings.redis_durability == "require",
         redis_prefix=settings.redis_prefix,
         node_id=settings.node_id,
         media_address=settings.media_address,

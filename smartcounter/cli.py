@@ -23,7 +23,7 @@ from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 from sessions.sqlite_schema import SchemaError
 from sessions.sqlite_store import StoreLocked
-from signaling.app import DRAIN
+from signaling.app import DRAIN, NotDurable
 
 from .app import build_app
 from .config import ConfigError, Settings, check_store, load
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DomainError, ConfigError, CatalogError, ModelError, SchemaError, StoreLocked,
-            FileNotFoundError) as exc:
+            FileNotFoundError, NotDurable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

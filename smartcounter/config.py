@@ -36,6 +36,9 @@ class Settings:
     # "sqlite" (DATA_DIR/store.sqlite3, the default without a Redis URL), "redis" (the
     # default with one) or "memory" (nothing survives a restart: demos and trials only).
     store: str | None = None
+    # "require": a node refuses to start on a Redis that could lose acknowledged writes
+    # (see RedisStore.durability_problem); "warn": it starts and says so.
+    redis_durability: str = "require"
     node_id: str = field(default_factory=socket.gethostname)
     # The address browsers reach this node's media on, when not every interface's
     # (several interfaces, or a public address mapped 1:1 onto the node).
@@ -184,6 +187,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.redis_prefix = env.get("SMARTCOUNTER_REDIS_PREFIX") or s.redis_prefix
     s.node_id = env.get("SMARTCOUNTER_NODE_ID", s.node_id)
     s.store = env.get("SMARTCOUNTER_STORE") or None
+    s.redis_durability = env.get("SMARTCOUNTER_REDIS_DURABILITY") or s.redis_durability
+    if s.redis_durability not in ("require", "warn"):
+        raise ConfigError("SMARTCOUNTER_REDIS_DURABILITY must be 'require' or 'warn'")
     check_store(s)
     s.media_address = env.get("SMARTCOUNTER_MEDIA_ADDRESS") or None
     if s.media_address is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -92,6 +93,7 @@ async def running_server(
         port=free_port(), data_dir=data_dir, redis_url=redis_url, redis_prefix=prefix
     )
     settings.tick_interval_s = 0.05
+    settings.redis_durability = "warn"  # the tests' Redis keeps nothing on disk
     settings.node_id = f"node-{settings.port}"  # several nodes may share one Redis
     settings.media_relay = relay
     settings.models_dir = models_dir or SHARED_MODELS_DIR
@@ -138,6 +140,7 @@ async def node_process(data_dir: Path, redis_url: str, prefix: str, node_id: str
     log = data_dir / f"{node_id}.log"
     environment = {
         **os.environ, "SMARTCOUNTER_REDIS_PREFIX": prefix, "SMARTCOUNTER_RECORDING": "off",
+        "SMARTCOUNTER_REDIS_DURABILITY": "warn",
         "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR), **env,
     }
     with log.open("ab") as log_file:
@@ -216,6 +219,46 @@ class ServeProcess:
             except TimeoutError:
                 self.proc.kill()
         await self.proc.wait()
+
+
+class RedisServer:
+    """A Redis of a test's own on a free port: durable as the README says (append-only
+    file, fsynced before each answer), or, with ``durable=False``, keeping nothing."""
+
+    def __init__(self, directory: Path, durable: bool = True) -> None:
+        self.directory, self.port, self.durable = directory, free_port(), durable
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.directory), "--appendonly", "yes" if self.durable else "no",
+             "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    async def ready(self) -> None:
+        async with asyncio.timeout(20):
+            while True:
+                done = await asyncio.create_subprocess_exec(
+                    "redis-cli", "-p", str(self.port), "ping",
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                out, _ = await done.communicate()
+                if out.strip() == b"PONG":
+                    return
+                await asyncio.sleep(0.05)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 class Client:

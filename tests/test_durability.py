@@ -68,7 +68,7 @@ def with_comment(jpeg: bytes, text: str) -> bytes:
 
 def server_process(data_dir: Path, prefix: str, log: Path) -> ServeProcess:
     return ServeProcess(data_dir, log, SMARTCOUNTER_REDIS_URL=REDIS_URL,
-                        SMARTCOUNTER_REDIS_PREFIX=prefix)
+                        SMARTCOUNTER_REDIS_PREFIX=prefix, SMARTCOUNTER_REDIS_DURABILITY="warn")
 
 
 async def login(http: aiohttp.ClientSession, server: ServeProcess) -> str:

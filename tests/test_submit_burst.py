@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -30,49 +28,10 @@ from sessions.accounts import AccountDirectory
 from sessions.redis_store import RedisStore
 from sessions.sqlite_store import SQLiteStore
 from signaling.auth import TokenIssuer, load_or_create_secret
-from tests.harness import Client, ServeProcess, free_port
+from tests.harness import Client, RedisServer, ServeProcess
 
 CALLS = 50
 LOOKUPS = 5  # the Citizen's Window allows 10 lookups a minute per address
-
-
-class RedisServer:
-    """A Redis of the test's own, durable as the README says, on a free port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory, self.port = directory, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-    async def ready(self) -> None:
-        async with asyncio.timeout(20):
-            while True:
-                done = await asyncio.create_subprocess_exec(
-                    "redis-cli", "-p", str(self.port), "ping",
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-                out, _ = await done.communicate()
-                if out.strip() == b"PONG":
-                    return
-                await asyncio.sleep(0.05)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def seed(data_dir: Path) -> tuple[list[str], list[str]]:

@@ -5,6 +5,11 @@ loopback, with the nodes sharing one Redis and one data directory.
                          [--baseline-nodes 1] [--baseline-duration 60]
                          [--redis-url redis://127.0.0.1:6379/15] [--talk-s 2,5]
                          [--pause-s 0.5,2] [--cancel-share 0.05] [--seed 7]
+                         [--store redis|sqlite] [--baseline-store redis|sqlite]
+
+``--store sqlite --nodes 1 --baseline-store redis --baseline-nodes 1`` compares the
+embedded store with Redis under the same load (point ``--redis-url`` at a Redis with
+``appendfsync always`` to compare durable with durable).
 
 Each node is a real ``smartcounter serve`` process on 127.0.0.1 (recording off, face
 models from the tests' shared directory), all under one fresh Redis key prefix
@@ -78,6 +83,8 @@ class LoadConfig:
     staff: int = 40
     duration_s: float = 120.0
     nodes: int = 2
+    # "redis" (the nodes share it) or "sqlite" (one node on the embedded store)
+    store: str = "redis"
     redis_url: str = DEFAULT_REDIS
     talk_s: tuple[float, float] = (2.0, 5.0)
     pause_s: tuple[float, float] = (0.5, 2.0)
@@ -151,9 +158,10 @@ class Cluster:
         await asyncio.to_thread(prepare, SHARED_MODELS_DIR)  # once, not by each node
         secret = secrets.token_hex(32)
         base = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCOUNTER_")}
+        if self.cfg.store == "redis":
+            base |= {"SMARTCOUNTER_REDIS_URL": self.cfg.redis_url,
+                     "SMARTCOUNTER_REDIS_PREFIX": self.prefix}
         base |= {
-            "SMARTCOUNTER_REDIS_URL": self.cfg.redis_url,
-            "SMARTCOUNTER_REDIS_PREFIX": self.prefix,
             "SMARTCOUNTER_SECRET_KEY": secret,
             "SMARTCOUNTER_RECORDING": "off",
             "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR),
@@ -171,7 +179,7 @@ class Cluster:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "smartcounter.cli", "serve", "--host", "127.0.0.1",
             "--port", str(self.ports[i]), "--data-dir", str(self.data),
-            "--redis-url", self.cfg.redis_url, "--node-id", f"node-{i}",
+            "--store", self.cfg.store, "--node-id", f"node-{i}",
             env={**base, "SMARTCOUNTER_NODE_ID": f"node-{i}"},
             stdout=log, stderr=asyncio.subprocess.STDOUT,
         )
@@ -280,7 +288,8 @@ class Cluster:
             log.close()
         if self.keep_logs is not None:
             shutil.copytree(self.logs, self.keep_logs)
-        await drop_redis_prefix(self.cfg.redis_url, self.prefix)
+        if self.cfg.store == "redis":
+            await drop_redis_prefix(self.cfg.redis_url, self.prefix)
         self.tmp.cleanup()
 
 
@@ -632,7 +641,9 @@ async def gather_limited(coros, limit: int = 25) -> list:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
-async def redis_cpu(url: str) -> float:
+async def redis_cpu(url: str | None) -> float:
+    if url is None:  # the embedded store: its CPU is the node's
+        return 0.0
     client = aioredis.from_url(url)
     try:
         info = await client.info("cpu")
@@ -713,7 +724,8 @@ async def run_load(cfg: LoadConfig, label: str = "", progress=print) -> dict[str
         progress(f"[{label}] connected in {timing['connect_s']:.1f} s; load for "
                  f"{cfg.duration_s:.0f} s")
 
-        cpu0, redis0, bench0 = cluster.cpu_seconds(), await redis_cpu(cfg.redis_url), \
+        redis_of = cfg.redis_url if cfg.store == "redis" else None
+        cpu0, redis0, bench0 = cluster.cpu_seconds(), await redis_cpu(redis_of), \
             time.process_time()
         started = now()
         load0 = os.getloadavg()[0]
@@ -727,7 +739,7 @@ async def run_load(cfg: LoadConfig, label: str = "", progress=print) -> dict[str
                      f"violations {len(facts.violations)}")
         ended = now()
         load1 = os.getloadavg()[0]
-        cpu1, redis1, bench1 = cluster.cpu_seconds(), await redis_cpu(cfg.redis_url), \
+        cpu1, redis1, bench1 = cluster.cpu_seconds(), await redis_cpu(redis_of), \
             time.process_time()
         run.loading = False
         # Drain: the kiosks cancel what still waits and see their calls end.
@@ -992,8 +1004,9 @@ def fmt(value, spec: str = ".1f") -> str:
 
 def report(main: dict[str, Any], baseline: dict[str, Any] | None) -> None:
     runs = [main, *([baseline] if baseline else [])]
-    heads = [f"{r['config']['nodes']} node{'s' if r['config']['nodes'] > 1 else ''}"
-             + (" (baseline)" if r is baseline else "") for r in runs]
+    heads = [f"{r['config']['nodes']} node{'s' if r['config']['nodes'] > 1 else ''}, "
+             f"{r['config']['store']}" + (" (baseline)" if r is baseline else "")
+             for r in runs]
     print(f"\n{'':46}" + "".join(f"{h:>20}" for h in heads) + ("   ratio" if baseline else ""))
 
     def row(name: str, values: list, spec: str = ".1f", ratio: bool = True) -> None:
@@ -1072,6 +1085,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="nodes of the baseline run beside it (0: none)")
     ap.add_argument("--baseline-duration", type=float, default=60.0)
     ap.add_argument("--redis-url", default=DEFAULT_REDIS)
+    ap.add_argument("--store", choices=("redis", "sqlite"), default="redis",
+                    help="the store of the main run (sqlite: one node, the embedded store)")
+    ap.add_argument("--baseline-store", choices=("redis", "sqlite"), default=None,
+                    help="the store of the baseline run (default: the main run's)")
     ap.add_argument("--talk-s", type=pair, default=(2.0, 5.0), help="talk time range (2,5)")
     ap.add_argument("--pause-s", type=pair, default=(0.5, 2.0),
                     help="a kiosk's pause between calls (0.5,2)")
@@ -1079,22 +1096,29 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of requests cancelled while waiting (0.05)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
+    for store, nodes in ((args.store, args.nodes),
+                         (args.baseline_store or args.store, args.baseline_nodes)):
+        if store == "sqlite" and nodes > 1:
+            ap.error("the embedded store (sqlite) runs one node")
     print(f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, Redis {args.redis_url}; load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     base = LoadConfig(kiosks=args.kiosks, staff=args.staff, duration_s=args.duration,
-                      nodes=args.nodes, redis_url=args.redis_url, talk_s=args.talk_s,
+                      nodes=args.nodes, store=args.store, redis_url=args.redis_url,
+                      talk_s=args.talk_s,
                       pause_s=args.pause_s, cancel_share=args.cancel_share, seed=args.seed)
 
     def progress(text: str) -> None:
         print(text, flush=True)
 
-    main_run = asyncio.run(run_load(base, f"{args.nodes} nodes", progress))
+    main_run = asyncio.run(run_load(base, f"{args.nodes} nodes, {args.store}", progress))
     baseline = None
     if args.baseline_nodes:
         cfg = dataclasses.replace(base, nodes=args.baseline_nodes,
-                                  duration_s=args.baseline_duration)
-        baseline = asyncio.run(run_load(cfg, f"{args.baseline_nodes} node baseline", progress))
+                                  duration_s=args.baseline_duration,
+                                  store=args.baseline_store or args.store)
+        baseline = asyncio.run(run_load(
+            cfg, f"{args.baseline_nodes} node baseline, {cfg.store}", progress))
     report(main_run, baseline)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min)")
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -319,3 +319,33 @@ class Client:
 
     async def close(self) -> None:
         await self.sio.disconnect()
+
+
+def mint_calls_accounts(data_dir: Path, calls: int) -> tuple[list[str], list[str]]:
+    """``calls`` kiosks and tax clerks: their kiosk tokens and staff tokens (minted with
+    the data dir's key: that many sign-ins from one address would meet the rate limit)."""
+    from sessions.accounts import AccountDirectory
+    from signaling.auth import TokenIssuer, load_or_create_secret
+
+    accounts = AccountDirectory(data_dir)
+    issuer = TokenIssuer(load_or_create_secret(data_dir))
+    kiosks = [accounts.add_kiosk(f"k{i}", "Burst")[1] for i in range(calls)]
+    staff = [issuer.issue(accounts.add_staff(f"clerk{i}", f"pw-clerk-{i}-1", ["tax"], "staff",
+                                             f"Clerk {i}"))[0] for i in range(calls)]
+    return kiosks, staff
+
+
+async def connect_calls(url: str, kiosk_tokens, staff_tokens, clients) -> list[tuple[Client, str]]:
+    """One connected call per staff member: (their client, the session id)."""
+    calls = []
+    for kiosk_token, staff_token in zip(kiosk_tokens, staff_tokens, strict=True):
+        staff, kiosk = Client("/staff"), Client("/kiosk")
+        clients += [staff, kiosk]
+        await staff.connect(url, staff_token)
+        await kiosk.connect(url, kiosk_token)
+        assert (await staff.call("presence.set", {"state": "available"}))["ok"]
+        ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
+        await staff.wait_for("call.offer", session_id=ack["session_id"])
+        assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
+        calls.append((staff, ack["session_id"]))
+    return calls

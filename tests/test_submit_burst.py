@@ -19,46 +19,16 @@ import asyncio
 import contextlib
 import shutil
 import signal
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from sessions.accounts import AccountDirectory
 from sessions.redis_store import RedisStore
 from sessions.sqlite_store import SQLiteStore
-from signaling.auth import TokenIssuer, load_or_create_secret
-from tests.harness import Client, RedisServer, ServeProcess
+from tests.harness import Client, RedisServer, ServeProcess, connect_calls, mint_calls_accounts
 
 CALLS = 50
 LOOKUPS = 5  # the Citizen's Window allows 10 lookups a minute per address
-
-
-def seed(data_dir: Path) -> tuple[list[str], list[str]]:
-    """Kiosk tokens and staff tokens (minted with the data dir's key: 50 sign-ins from one
-    address would meet the sign-in rate limit)."""
-    accounts = AccountDirectory(data_dir)
-    issuer = TokenIssuer(load_or_create_secret(data_dir))
-    kiosks = [accounts.add_kiosk(f"k{i}", "Burst")[1] for i in range(CALLS)]
-    staff = [issuer.issue(accounts.add_staff(f"clerk{i}", f"pw-clerk-{i}-1", ["tax"], "staff",
-                                             f"Clerk {i}"))[0] for i in range(CALLS)]
-    return kiosks, staff
-
-
-async def connect_calls(url: str, kiosk_tokens, staff_tokens, clients) -> list[tuple[Client, str]]:
-    """One connected call per staff member: (their client, the session id)."""
-    calls = []
-    for kiosk_token, staff_token in zip(kiosk_tokens, staff_tokens, strict=True):
-        staff, kiosk = Client("/staff"), Client("/kiosk")
-        clients += [staff, kiosk]
-        await staff.connect(url, staff_token)
-        await kiosk.connect(url, kiosk_token)
-        assert (await staff.call("presence.set", {"state": "available"}))["ok"]
-        ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
-        await staff.wait_for("call.offer", session_id=ack["session_id"])
-        assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
-        calls.append((staff, ack["session_id"]))
-    return calls
 
 
 async def lodge_all(calls, on_ack=None) -> dict[str, str]:
@@ -103,7 +73,7 @@ async def close_all(clients, timeout_s: float) -> None:
 
 async def test_kill_9_during_a_burst_of_submissions_on_the_embedded_store(tmp_path):
     data_dir = tmp_path / "data"
-    kiosk_tokens, staff_tokens = seed(data_dir)
+    kiosk_tokens, staff_tokens = mint_calls_accounts(data_dir, CALLS)
     first = ServeProcess(data_dir, tmp_path / "first.log")
     second = ServeProcess(data_dir, tmp_path / "second.log")
     clients: list[Client] = []
@@ -146,7 +116,7 @@ async def test_kill_9_during_a_burst_of_submissions_on_the_embedded_store(tmp_pa
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_redis_kill_9_right_after_a_burst_of_submissions(tmp_path):
     data_dir = tmp_path / "data"
-    kiosk_tokens, staff_tokens = seed(data_dir)
+    kiosk_tokens, staff_tokens = mint_calls_accounts(data_dir, CALLS)
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     await redis.ready()

@@ -8,22 +8,36 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from sessions.cases import new_receipt_no, normalise_receipt_no
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
 from sessions.projection import document_event
+from sessions.records import (
+    Case,
+    CaseState,
+    Decision,
+    Document,
+    DocumentRef,
+    PrintJob,
+    PrintStatus,
+    ResultJob,
+    Signature,
+    SignatureRequest,
+    SignatureRequestState,
+    new_id,
+)
 from sessions.router import Notifier
 from sessions.session import Session, SessionState
-from sessions.store import Store
+from sessions.store import CaseStore, DocumentIndex, RecordStore, SessionStore
 
 from .storage import Blobs
 
@@ -33,10 +47,6 @@ UrlFor = Callable[[str, str], str]
 
 MAX_SIGNATURE_PNG = 150_000
 MAX_SIGNATURE_SIDE = 2000
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(12)}"
 
 
 def check_signature_png(data: bytes) -> tuple[int, int]:
@@ -55,7 +65,7 @@ def check_signature_png(data: bytes) -> tuple[int, int]:
         raise BadRequest(f"png_base64: the image is damaged: {exc}") from exc
 
 
-def render_decision_letter(case: dict[str, Any], decided_at: float) -> bytes:
+def render_decision_letter(case: Case, decided_at: float) -> bytes:
     """A one-page PDF stating the decision: the result document printed by receipt
     number when the staff attaches none of their own. Blocking."""
     page = Image.new("RGB", (1240, 1754), "white")  # A4 at 150 dpi
@@ -63,10 +73,10 @@ def render_decision_letter(case: dict[str, Any], decided_at: float) -> bytes:
     lines = [
         "SMART COUNTER — DECISION",
         "",
-        f"Receipt number: {case['receipt_no']}",
-        f"Department: {case['department_id']}",
-        f"Service: {case['service_id']}",
-        f"Lodged: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(case['submitted_at']))}",
+        f"Receipt number: {case.receipt_no}",
+        f"Department: {case.department_id}",
+        f"Service: {case.service_id}",
+        f"Lodged: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(case.submitted_at))}",
         f"Decided: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(decided_at))}",
         "",
         "Decision: APPROVED",
@@ -78,10 +88,15 @@ def render_decision_letter(case: dict[str, Any], decided_at: float) -> bytes:
     return out.getvalue()
 
 
+class CaseFileStore(SessionStore, DocumentIndex, RecordStore, CaseStore, Protocol):
+    """What the desk keeps: sessions it checks, documents, cases, signature requests,
+    signatures and print jobs (records)."""
+
+
 class CaseDesk:
     def __init__(
         self,
-        store: Store,
+        store: CaseFileStore,
         record: Recorder,
         notifier: Notifier,
         blobs: Blobs,
@@ -95,9 +110,9 @@ class CaseDesk:
         self.url_for = url_for
         self.clock = clock
 
-    async def _document(self, session: Session, document_id: str) -> dict[str, Any]:
+    async def _document(self, session: Session, document_id: str) -> Document:
         document = await self.store.get_document(document_id)
-        if document is None or document["session_id"] != session.id:
+        if document is None or document.session_id != session.id:
             raise NotFound("no such document in this session")
         return document
 
@@ -113,8 +128,8 @@ class CaseDesk:
     ) -> None:
         self._in_call(session)
         document = await self._document(session, document_id)
-        if page > document["pages"]:
-            raise BadRequest(f"page: the document has {document['pages']} page(s)")
+        if page > document.pages:
+            raise BadRequest(f"page: the document has {document.pages} page(s)")
         await self.record(
             session.id, "document.annotated", document_id=document_id, page=page,
             shapes=shapes,
@@ -143,23 +158,19 @@ class CaseDesk:
     async def request_signature(self, session: Session, document_id: str, title: str) -> str:
         self._in_call(session)
         document = await self._document(session, document_id)
-        request_id = _new_id("sigreq")
-        request = {
-            "request_id": request_id,
-            "session_id": session.id,
-            "kiosk_id": session.kiosk_id,
-            "staff_id": session.staff_id,
-            "document_id": document_id,
-            "document_sha256": document["sha256"],
-            "title": title,
-            "state": "open",
-            "requested_at": self.clock(),
-        }
+        request = SignatureRequest(
+            request_id=new_id("sigreq"), session_id=session.id, kiosk_id=session.kiosk_id,
+            staff_id=session.staff_id, document_id=document_id,
+            document_sha256=document.sha256, title=title, state=SignatureRequestState.OPEN,
+            requested_at=self.clock(),
+        )
+        request_id = request.request_id
         await self.record(
             session.id, "signature.requested", request_id=request_id, document_id=document_id,
-            document_sha256=document["sha256"], title=title,
+            document_sha256=document.sha256, title=title,
         )
-        await self.store.put_record("signature_request", request_id, request, create=True)
+        await self.store.put_record("signature_request", request_id, request.to_dict(),
+                                    create=True)
         await self.notifier.to_kiosk(
             session.kiosk_id,
             "signature.requested",
@@ -175,14 +186,15 @@ class CaseDesk:
         png_base64: str | None,
         strokes: Sequence[Sequence[Sequence[float]]] | None,
     ) -> str:
-        request = await self.store.get_record("signature_request", request_id)
-        if request is None:
+        raw = await self.store.get_record("signature_request", request_id)
+        if raw is None:
             raise NotFound("no such signature request")
-        if request["kiosk_id"] != kiosk_id:
+        request = SignatureRequest.from_dict(raw)
+        if request.kiosk_id != kiosk_id:
             raise Forbidden("this signature request is for another kiosk")
-        if request["state"] != "open":
+        if request.state != SignatureRequestState.OPEN:
             raise Conflict("this signature request has been answered already")
-        session = await self.store.get_session(request["session_id"])
+        session = await self.store.get_session(request.session_id)
         if session is None or session.state != SessionState.CONNECTED:
             raise Conflict("the call this signature was asked in has ended")
         png = None
@@ -192,7 +204,7 @@ class CaseDesk:
             except (binascii.Error, ValueError) as exc:
                 raise BadRequest("png_base64: not base64") from exc
             await asyncio.to_thread(check_signature_png, png)
-        signature_id = _new_id("sig")
+        signature_id = new_id("sig")
         # Only one submission wins the request (a kiosk retrying, two tabs).
         await self.store.put_record(
             "signature_claim", request_id, {"signature_id": signature_id}, create=True
@@ -202,29 +214,22 @@ class CaseDesk:
         strokes_sha256 = hashlib.sha256(
             json.dumps(stroke_list, separators=(",", ":")).encode()
         ).hexdigest()
-        signed_at = self.clock()
-        signature = {
-            "signature_id": signature_id,
-            "request_id": request_id,
-            "session_id": session.id,
-            "kiosk_id": kiosk_id,
-            "document_id": request["document_id"],
-            "document_sha256": request["document_sha256"],
-            "png_sha256": png_sha256,
-            "strokes": stroke_list,
-            "strokes_sha256": strokes_sha256,
-            "signed_at": signed_at,
-        }
+        signature = Signature(
+            signature_id=signature_id, request_id=request_id, session_id=session.id,
+            kiosk_id=kiosk_id, document_id=request.document_id,
+            document_sha256=request.document_sha256, png_sha256=png_sha256,
+            strokes=stroke_list, strokes_sha256=strokes_sha256, signed_at=self.clock(),
+        )
         await self.record(
             session.id, "signature.submitted", signature_id=signature_id,
-            request_id=request_id, document_sha256=request["document_sha256"],
+            request_id=request_id, document_sha256=request.document_sha256,
             png_sha256=png_sha256, strokes_sha256=strokes_sha256, kiosk_id=kiosk_id,
         )
-        await self.store.put_record("signature", signature_id, signature, create=True)
-        await self.store.put_record(
-            "signature_request", request_id,
-            {**request, "state": "signed", "signature_id": signature_id},
-        )
+        await self.store.put_record("signature", signature_id, signature.to_dict(),
+                                    create=True)
+        signed = dataclasses.replace(request, state=SignatureRequestState.SIGNED,
+                                     signature_id=signature_id)
+        await self.store.put_record("signature_request", request_id, signed.to_dict())
         if session.staff_id:
             await self.notifier.to_staff(
                 session.staff_id,
@@ -233,7 +238,7 @@ class CaseDesk:
                     "session_id": session.id,
                     "request_id": request_id,
                     "signature_id": signature_id,
-                    "document_sha256": request["document_sha256"],
+                    "document_sha256": request.document_sha256,
                     "image_url": self.url_for("signature", signature_id) if png_sha256 else None,
                 },
             )
@@ -245,42 +250,35 @@ class CaseDesk:
         self._in_call(session)
         existing = await self.store.session_cases(session.id)
         if existing:
-            lodged = existing[0]["receipt_no"]
-            raise Conflict(f"this call's application is lodged already: {lodged}")
+            raise Conflict(
+                f"this call's application is lodged already: {existing[0].receipt_no}")
         documents = await self.store.session_documents(session.id)
-        case = {
-            "receipt_no": new_receipt_no(),
-            "session_id": session.id,
-            "kiosk_id": session.kiosk_id,
-            "department_id": session.department_id,
-            "service_id": session.service_id,
-            "staff_id": session.staff_id,
-            "state": "submitted",
-            "submitted_at": self.clock(),
-            "documents": [{"document_id": d["document_id"], "sha256": d["sha256"],
-                           "kind": d["kind"]} for d in documents],
-            "decision": None,
-            "result_document_ids": [],
-        }
+        case = Case(
+            receipt_no=new_receipt_no(), session_id=session.id, kiosk_id=session.kiosk_id,
+            department_id=session.department_id, service_id=session.service_id,
+            staff_id=session.staff_id, state=CaseState.SUBMITTED, submitted_at=self.clock(),
+            documents=[DocumentRef(d.document_id, d.sha256, d.kind) for d in documents],
+        )
         await self.record(
-            session.id, "case.submitted", receipt_no=case["receipt_no"],
-            documents=case["documents"],
-            **{k: case[k] for k in ("kiosk_id", "department_id", "service_id", "staff_id")},
+            session.id, "case.submitted", receipt_no=case.receipt_no,
+            documents=[d.to_dict() for d in case.documents], kiosk_id=case.kiosk_id,
+            department_id=case.department_id, service_id=case.service_id,
+            staff_id=case.staff_id,
         )
         await self.store.create_case(case)
         await self.notifier.to_kiosk(
             session.kiosk_id, "case.receipt",
-            {"session_id": session.id, "receipt_no": case["receipt_no"]},
+            {"session_id": session.id, "receipt_no": case.receipt_no},
         )
-        return case["receipt_no"]
+        return case.receipt_no
 
-    async def case_for(self, receipt_no: str, departments: Sequence[str] | None) -> dict:
+    async def case_for(self, receipt_no: str, departments: Sequence[str] | None) -> Case:
         """The case, if the caller (staff of ``departments``, or a supervisor: None) may
         see it."""
         case = await self.store.get_case(normalise_receipt_no(receipt_no))
         if case is None:
             raise NotFound("no such case")
-        if departments is not None and case["department_id"] not in departments:
+        if departments is not None and case.department_id not in departments:
             raise Forbidden("this case belongs to another department")
         return case
 
@@ -292,70 +290,55 @@ class CaseDesk:
         decision: str,
         reason: str | None,
         result_document_ids: Sequence[str] | None,
-    ) -> dict[str, Any]:
+    ) -> Case:
         case = await self.case_for(receipt_no, departments)
-        if case["state"] != "submitted":
-            raise Conflict(f"this case is {case['state']} already")
-        if decision == "rejected" and not (reason or "").strip():
+        if case.state != CaseState.SUBMITTED:
+            raise Conflict(f"this case is {case.state} already")
+        if decision == CaseState.REJECTED and not (reason or "").strip():
             raise BadRequest("reason: say why the application is rejected")
         decided_at = self.clock()
-        results: list[dict[str, Any]] = []
-        if decision == "approved":
+        results: list[Document] = []
+        if decision == CaseState.APPROVED:
             for document_id in result_document_ids or []:
                 document = await self.store.get_document(document_id)
-                if document is None or document["session_id"] != case["session_id"]:
+                if document is None or document.session_id != case.session_id:
                     raise BadRequest(f"result_document_ids: {document_id} is not this case's")
                 results.append(document)
             if not results:
                 results.append(await self._decision_letter(case, decided_at))
-        jobs = [
-            {"job_id": _new_id("job"), "document_id": d["document_id"],
-             "title": d.get("title") or d["kind"]}
-            for d in results
-        ]
-        changes = {
-            "state": decision,
-            "decision": {"decision": decision, "reason": reason, "staff_id": staff_id,
-                         "decided_at": decided_at},
-            "result_document_ids": [d["document_id"] for d in results],
-            "print_jobs": jobs,
-        }
+        jobs = [ResultJob(new_id("job"), d.document_id, d.title or d.kind) for d in results]
+        verdict = Decision(decision, reason, staff_id, decided_at)
         await self.record(
-            case["session_id"], "case.decided", receipt_no=case["receipt_no"],
+            case.session_id, "case.decided", receipt_no=case.receipt_no,
             decision=decision, reason=reason, staff_id=staff_id,
-            result_documents=[{"document_id": d["document_id"], "sha256": d["sha256"]}
+            result_documents=[{"document_id": d.document_id, "sha256": d.sha256}
                               for d in results],
-            print_jobs=jobs,
+            print_jobs=[j.to_dict() for j in jobs],
         )
-        updated = await self.store.update_case(
-            case["receipt_no"], changes, expect={"state": ["submitted"]}
-        )
-        session = await self.store.get_session(case["session_id"])
+        updated = await self.store.update_case(case.receipt_no, {
+            "state": decision, "decision": verdict.to_dict(),
+            "result_document_ids": [d.document_id for d in results],
+            "print_jobs": [j.to_dict() for j in jobs],
+        }, expect={"state": [CaseState.SUBMITTED]})
+        session = await self.store.get_session(case.session_id)
         if session is not None and session.state == SessionState.CONNECTED:
             await self.notifier.to_kiosk(
                 session.kiosk_id,
                 "case.decided",
                 {"session_id": session.id, "decision": decision,
-                 "receipt_no": case["receipt_no"], "message": reason or ""},
+                 "receipt_no": case.receipt_no, "message": reason or ""},
             )
         return updated
 
-    async def _decision_letter(self, case: dict[str, Any], decided_at: float) -> dict:
+    async def _decision_letter(self, case: Case, decided_at: float) -> Document:
         pdf = await asyncio.to_thread(render_decision_letter, case, decided_at)
         sha256 = await asyncio.to_thread(self.blobs.put_bytes, pdf)
-        document = {
-            "document_id": _new_id("doc"),
-            "session_id": case["session_id"],
-            "kiosk_id": case["kiosk_id"],
-            "kind": "result",
-            "title": "Decision",
-            "sha256": sha256,
-            "pages": 1,
-            "content_type": "application/pdf",
-            "size": len(pdf),
-            "created_at": decided_at,
-        }
-        await self.record(case["session_id"], "document.added", **document_event(document))
+        document = Document(
+            document_id=new_id("doc"), session_id=case.session_id, kiosk_id=case.kiosk_id,
+            kind="result", title="Decision", sha256=sha256, pages=1,
+            content_type="application/pdf", size=len(pdf), created_at=decided_at,
+        )
+        await self.record(case.session_id, "document.added", **document_event(document))
         await self.store.add_document(document)
         return document
 
@@ -364,47 +347,43 @@ class CaseDesk:
     async def send_print(self, session: Session, document_id: str) -> str:
         self._in_call(session)
         document = await self._document(session, document_id)
-        job = {
-            "job_id": _new_id("job"),
-            "session_id": session.id,
-            "kiosk_id": session.kiosk_id,
-            "staff_id": session.staff_id,
-            "document_id": document_id,
-            "document_sha256": document["sha256"],
-            "status": "queued",
-            "queued_at": self.clock(),
-        }
+        job = PrintJob(
+            job_id=new_id("job"), session_id=session.id, kiosk_id=session.kiosk_id,
+            staff_id=session.staff_id, document_id=document_id,
+            document_sha256=document.sha256, status=PrintStatus.QUEUED,
+            queued_at=self.clock(),
+        )
         await self.record(
-            session.id, "print.queued", job_id=job["job_id"], document_id=document_id,
-            document_sha256=document["sha256"], kiosk_id=session.kiosk_id,
+            session.id, "print.queued", job_id=job.job_id, document_id=document_id,
+            document_sha256=document.sha256, kiosk_id=session.kiosk_id,
             staff_id=session.staff_id,
         )
-        await self.store.put_record("print_job", job["job_id"], job, create=True)
+        await self.store.put_record("print_job", job.job_id, job.to_dict(), create=True)
         await self.notifier.to_kiosk(
             session.kiosk_id,
             "print.job",
-            {"session_id": session.id, "job_id": job["job_id"], "document_id": document_id,
+            {"session_id": session.id, "job_id": job.job_id, "document_id": document_id,
              "url": self.url_for("document", document_id),
-             "content_type": document["content_type"], "pages": document["pages"]},
+             "content_type": document.content_type, "pages": document.pages},
         )
-        return job["job_id"]
+        return job.job_id
 
     async def print_done(self, kiosk_id: str, job_id: str, status: str) -> None:
-        job = await self.store.get_record("print_job", job_id)
-        if job is None:
+        raw = await self.store.get_record("print_job", job_id)
+        if raw is None:
             raise NotFound("no such print job")
-        if job["kiosk_id"] != kiosk_id:
+        job = PrintJob.from_dict(raw)
+        if job.kiosk_id != kiosk_id:
             raise Forbidden("this print job is for another kiosk")
-        if job["status"] != "queued":
-            raise Conflict(f"this print job is {job['status']} already")
-        await self.record(job["session_id"], "print.done", job_id=job_id, status=status)
-        await self.store.put_record(
-            "print_job", job_id, {**job, "status": status, "done_at": self.clock()}
-        )
-        if job["staff_id"]:
+        if job.status != PrintStatus.QUEUED:
+            raise Conflict(f"this print job is {job.status} already")
+        await self.record(job.session_id, "print.done", job_id=job_id, status=status)
+        done = dataclasses.replace(job, status=status, done_at=self.clock())
+        await self.store.put_record("print_job", job_id, done.to_dict())
+        if job.staff_id:
             await self.notifier.to_staff(
-                job["staff_id"], "print.status",
-                {"session_id": job["session_id"], "job_id": job_id, "status": status},
+                job.staff_id, "print.status",
+                {"session_id": job.session_id, "job_id": job_id, "status": status},
             )
 
     async def lookup(self, receipt_no: str) -> dict[str, Any]:
@@ -413,21 +392,21 @@ class CaseDesk:
         case = await self.store.get_case(normalise_receipt_no(receipt_no))
         if case is None:
             raise NotFound("no application has this receipt number")
-        answer: dict[str, Any] = {"receipt_no": case["receipt_no"], "state": case["state"],
+        answer: dict[str, Any] = {"receipt_no": case.receipt_no, "state": case.state,
                                   "jobs": []}
-        if case["state"] == "approved":
-            for job in case.get("print_jobs", []):
-                document = await self.store.get_document(job["document_id"])
+        if case.state == CaseState.APPROVED:
+            for job in case.print_jobs:
+                document = await self.store.get_document(job.document_id)
                 if document is None:
                     continue
                 answer["jobs"].append({
-                    **job,
-                    "url": self.url_for("document", job["document_id"]),
-                    "content_type": document["content_type"],
-                    "pages": document["pages"],
+                    **job.to_dict(),
+                    "url": self.url_for("document", job.document_id),
+                    "content_type": document.content_type,
+                    "pages": document.pages,
                     "page_urls": [
-                        self.url_for("page", f"{job['document_id']}/{n}")
-                        for n in range(1, document["pages"] + 1)
+                        self.url_for("page", f"{job.document_id}/{n}")
+                        for n in range(1, document.pages + 1)
                     ],
                 })
         return answer

@@ -17,8 +17,6 @@ from .errors import BadRequest
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 _RECEIPT = re.compile(r"^SC-([0-9A-HJKMNP-TV-Z]{5})-([0-9A-HJKMNP-TV-Z]{5})-([0-9A-HJKMNP-TV-Z])$")
-STATES = ("submitted", "approved", "rejected")
-DECISIONS = ("approved", "rejected")
 
 
 def check_character(payload: str) -> str:

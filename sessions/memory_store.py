@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import Conflict, NotFound
 from .presence import Presence, PresenceState
+from .records import Case, Document
 from .session import LIVE_STATES, Session, SessionState
 from .statistics import Outcome
 from .store import STATISTICS_RETENTION_S, Expect, check_expect
@@ -153,20 +154,20 @@ class MemoryStore:
         return [staff_id for _, staff_id in idle]
 
 
-    async def add_document(self, document: Mapping[str, Any]) -> None:
-        document_id = document["document_id"]
+    async def add_document(self, document: Document) -> None:
+        document_id = document.document_id
         if document_id in self._documents:
             raise Conflict(f"document {document_id} exists")
-        self._documents[document_id] = copy.deepcopy(dict(document))
-        self._session_documents.setdefault(document["session_id"], []).append(document_id)
+        self._documents[document_id] = document.to_dict()
+        self._session_documents.setdefault(document.session_id, []).append(document_id)
 
-    async def get_document(self, document_id: str) -> dict[str, Any] | None:
+    async def get_document(self, document_id: str) -> Document | None:
         raw = self._documents.get(document_id)
-        return copy.deepcopy(raw) if raw is not None else None
+        return Document.from_dict(copy.deepcopy(raw)) if raw is not None else None
 
-    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+    async def session_documents(self, session_id: str) -> list[Document]:
         ids = self._session_documents.get(session_id, [])
-        return [copy.deepcopy(self._documents[i]) for i in ids]
+        return [Document.from_dict(copy.deepcopy(self._documents[i])) for i in ids]
 
     async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
         self._verifications[session_id] = copy.deepcopy(dict(result))
@@ -211,32 +212,35 @@ class MemoryStore:
         del self._nodes[node_id]
         return True
 
-    async def create_case(self, case: Mapping[str, Any]) -> None:
-        if case["receipt_no"] in self._cases:
-            raise Conflict(f"case {case['receipt_no']} exists")
-        self._cases[case["receipt_no"]] = copy.deepcopy(dict(case))
+    async def create_case(self, case: Case) -> None:
+        if case.receipt_no in self._cases:
+            raise Conflict(f"case {case.receipt_no} exists")
+        self._cases[case.receipt_no] = case.to_dict()
 
-    async def get_case(self, receipt_no: str) -> dict[str, Any] | None:
+    async def get_case(self, receipt_no: str) -> Case | None:
         raw = self._cases.get(receipt_no)
-        return copy.deepcopy(raw) if raw is not None else None
+        return Case.from_dict(copy.deepcopy(raw)) if raw is not None else None
 
     async def update_case(
         self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
-    ) -> dict[str, Any]:
+    ) -> Case:
         raw = self._cases.get(receipt_no)
         if raw is None:
             raise NotFound(f"no case {receipt_no}")
         check_expect(raw, expect, f"case {receipt_no}")
         raw.update(copy.deepcopy(dict(changes)))
-        return copy.deepcopy(raw)
+        return Case.from_dict(copy.deepcopy(raw))
 
-    async def cases(self, state: str) -> list[dict[str, Any]]:
-        found = [c for c in self._cases.values() if c["state"] == state]
-        return copy.deepcopy(sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"])))
+    def _cases_where(self, field: str, value: str) -> list[Case]:
+        found = sorted((c for c in self._cases.values() if c[field] == value),
+                       key=lambda c: (c["submitted_at"], c["receipt_no"]))
+        return [Case.from_dict(copy.deepcopy(c)) for c in found]
 
-    async def session_cases(self, session_id: str) -> list[dict[str, Any]]:
-        found = [c for c in self._cases.values() if c["session_id"] == session_id]
-        return copy.deepcopy(sorted(found, key=lambda c: (c["submitted_at"], c["receipt_no"])))
+    async def cases(self, state: str) -> list[Case]:
+        return self._cases_where("state", state)
+
+    async def session_cases(self, session_id: str) -> list[Case]:
+        return self._cases_where("session_id", session_id)
 
     async def record_outcome(
         self, department_id: str, session_id: str, kind: str, wait_s: float, at: float

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cases import STATES
+from .records import Case, CaseState, Decision, Document, DocumentRef, PrintJob, ResultJob
 from .session import Session, SessionState
 from .store import Store
 
@@ -30,20 +30,20 @@ PagesOf = Callable[[str, str], int]
 DOCUMENT_FIELDS = ("document_id", "kind", "sha256", "size", "content_type", "pages", "title")
 
 
-def document_event(document: Mapping[str, Any]) -> dict[str, Any]:
+def document_event(document: Document) -> dict[str, Any]:
     """What the ``document.added`` event records of a document: all its index entry
     holds but the session's (the trail's own) ids and the time (the event's)."""
-    return {k: document[k] for k in DOCUMENT_FIELDS if k in document}
+    return {k: getattr(document, k) for k in DOCUMENT_FIELDS}
 
 
 @dataclass
 class TrailRecords:
     """What one session's trail says the store holds."""
 
-    session: dict[str, Any] | None = None
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    print_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    session: dict[str, Any] | None = None  # as Session.to_dict has it
+    documents: dict[str, Document] = field(default_factory=dict)
+    cases: dict[str, Case] = field(default_factory=dict)
+    print_jobs: dict[str, PrintJob] = field(default_factory=dict)
 
 
 def _job_id(receipt_no: str, document_id: str) -> str:
@@ -88,38 +88,36 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
             s.update(state=SessionState.ABANDONED, ended_at=at, end_reason="abandoned",
                      offered_to=None, offer_expires_at=None)
         elif kind == "document.added":
-            document = {k: data[k] for k in DOCUMENT_FIELDS if k in data}
-            if "pages" not in document:
-                document["pages"] = pages_of(data["sha256"], data["content_type"])
-            document.update(session_id=session_id, kiosk_id=s["kiosk_id"], created_at=at)
-            out.documents[data["document_id"]] = document
+            pages = data.get("pages") or pages_of(data["sha256"], data["content_type"])
+            out.documents[data["document_id"]] = Document(
+                document_id=data["document_id"], session_id=session_id,
+                kiosk_id=s["kiosk_id"], kind=data["kind"], sha256=data["sha256"],
+                pages=pages, content_type=data["content_type"], size=data.get("size"),
+                created_at=at, title=data.get("title"),
+            )
         elif kind == "case.submitted":
-            out.cases[data["receipt_no"]] = {
-                "receipt_no": data["receipt_no"],
-                "session_id": session_id,
-                "kiosk_id": data.get("kiosk_id", s["kiosk_id"]),
-                "department_id": data.get("department_id", s["department_id"]),
-                "service_id": data.get("service_id", s["service_id"]),
-                "staff_id": data.get("staff_id", s["staff_id"]),
-                "state": "submitted",
-                "submitted_at": at,
-                "documents": data.get("documents", []),
-                "decision": None,
-                "result_document_ids": [],
-            }
+            out.cases[data["receipt_no"]] = Case(
+                receipt_no=data["receipt_no"], session_id=session_id,
+                kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
+                department_id=data.get("department_id", s["department_id"]),
+                service_id=data.get("service_id", s["service_id"]),
+                staff_id=data.get("staff_id", s["staff_id"]),
+                state=CaseState.SUBMITTED, submitted_at=at,
+                documents=[DocumentRef.from_dict(d) for d in data.get("documents", [])],
+            )
         elif kind == "case.decided" and data["receipt_no"] in out.cases:
             _decide(out, data, at)
         elif kind == "print.queued":
-            out.print_jobs[data["job_id"]] = {
-                "job_id": data["job_id"], "session_id": session_id,
-                "kiosk_id": data.get("kiosk_id", s["kiosk_id"]),
-                "staff_id": data.get("staff_id", s["staff_id"]),
-                "document_id": data["document_id"],
-                "document_sha256": data["document_sha256"],
-                "status": "queued", "queued_at": at,
-            }
+            out.print_jobs[data["job_id"]] = PrintJob(
+                job_id=data["job_id"], session_id=session_id,
+                kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
+                staff_id=data.get("staff_id", s["staff_id"]),
+                document_id=data["document_id"], document_sha256=data["document_sha256"],
+                status="queued", queued_at=at,
+            )
         elif kind == "print.done" and data["job_id"] in out.print_jobs:
-            out.print_jobs[data["job_id"]].update(status=data["status"], done_at=at)
+            job = out.print_jobs[data["job_id"]]
+            job.status, job.done_at = data["status"], at
     return out
 
 
@@ -127,25 +125,21 @@ def _decide(out: TrailRecords, data: Mapping[str, Any], at: float) -> None:
     case = out.cases[data["receipt_no"]]
     results = data.get("result_documents", [])
     for result in results:  # a decision letter made before it had its own event
-        out.documents.setdefault(result["document_id"], {
-            "document_id": result["document_id"], "session_id": case["session_id"],
-            "kiosk_id": case["kiosk_id"], "kind": "result", "title": "Decision",
-            "sha256": result["sha256"], "pages": 1, "content_type": "application/pdf",
-            "size": None, "created_at": at,
-        })
-    jobs = data.get("print_jobs")
-    if jobs is None:
-        jobs = [{"job_id": _job_id(case["receipt_no"], r["document_id"]),
-                 "document_id": r["document_id"],
-                 "title": out.documents[r["document_id"]].get("title")
-                 or out.documents[r["document_id"]]["kind"]} for r in results]
-    case.update(
-        state=data["decision"],
-        decision={"decision": data["decision"], "reason": data.get("reason"),
-                  "staff_id": data.get("staff_id"), "decided_at": at},
-        result_document_ids=[r["document_id"] for r in results],
-        print_jobs=list(jobs),
-    )
+        out.documents.setdefault(result["document_id"], Document(
+            document_id=result["document_id"], session_id=case.session_id,
+            kiosk_id=case.kiosk_id, kind="result", title="Decision", sha256=result["sha256"],
+            pages=1, content_type="application/pdf", size=None, created_at=at,
+        ))
+    if "print_jobs" in data:
+        jobs = [ResultJob.from_dict(j) for j in data["print_jobs"]]
+    else:
+        jobs = [ResultJob(_job_id(case.receipt_no, r["document_id"]), r["document_id"],
+                          out.documents[r["document_id"]].title
+                          or out.documents[r["document_id"]].kind) for r in results]
+    case.state = data["decision"]
+    case.decision = Decision(data["decision"], data.get("reason"), data.get("staff_id"), at)
+    case.result_document_ids = [r["document_id"] for r in results]
+    case.print_jobs = jobs
 
 
 @dataclass
@@ -172,12 +166,12 @@ async def check(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
         report.sessions += 1
         in_trails |= set(expected.cases)
         report.differences += await _compare(store, session_id, expected)
-    for state in STATES:
+    for state in CaseState:
         for case in await store.cases(state):
-            if case["receipt_no"] not in in_trails:
+            if case.receipt_no not in in_trails:
                 report.differences.append(
-                    f"case {case['receipt_no']} (session {case['session_id']}) is in the "
-                    "store but in no audit trail")
+                    f"case {case.receipt_no} (session {case.session_id}) is in the store "
+                    "but in no audit trail")
     return report
 
 
@@ -195,12 +189,12 @@ async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
         if stored is None:
             found.append(f"document {document_id} of session {sid} is in its trail but not "
                          "in the store")
-        elif stored["sha256"] != document["sha256"] or stored["session_id"] != sid:
-            found.append(f"document {document_id} differs: trail sha256 {document['sha256']}"
-                         f", store sha256 {stored['sha256']} of session {stored['session_id']}")
+        elif stored.sha256 != document.sha256 or stored.session_id != sid:
+            found.append(f"document {document_id} differs: trail sha256 {document.sha256}, "
+                         f"store sha256 {stored.sha256} of session {stored.session_id}")
     for document in await store.session_documents(sid):
-        if document["document_id"] not in expected.documents:
-            found.append(f"document {document['document_id']} of session {sid} is in the "
+        if document.document_id not in expected.documents:
+            found.append(f"document {document.document_id} of session {sid} is in the "
                          "store but not in its trail")
     for receipt_no, case in expected.cases.items():
         stored = await store.get_case(receipt_no)
@@ -208,25 +202,25 @@ async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
             found.append(f"case {receipt_no} of session {sid} is in its trail but not in "
                          "the store")
             continue
-        if stored["state"] != case["state"]:
-            found.append(f"case {receipt_no} is {case['state']} in its trail but "
-                         f"{stored['state']} in the store")
-        jobs = [j["job_id"] for j in case.get("print_jobs", [])]
-        if jobs != [j["job_id"] for j in stored.get("print_jobs", [])]:
-            found.append(f"case {receipt_no}: print jobs {jobs} in its trail, "
-                         f"{[j['job_id'] for j in stored.get('print_jobs', [])]} in the store")
+        if stored.state != case.state:
+            found.append(f"case {receipt_no} is {case.state} in its trail but "
+                         f"{stored.state} in the store")
+        jobs, stored_jobs = ([j.job_id for j in c.print_jobs] for c in (case, stored))
+        if jobs != stored_jobs:
+            found.append(f"case {receipt_no}: print jobs {jobs} in its trail, {stored_jobs} "
+                         "in the store")
     for case in await store.session_cases(sid):
-        if case["receipt_no"] not in expected.cases:
-            found.append(f"case {case['receipt_no']} of session {sid} is in the store but "
+        if case.receipt_no not in expected.cases:
+            found.append(f"case {case.receipt_no} of session {sid} is in the store but "
                          "not in its trail")
     for job_id, job in expected.print_jobs.items():
-        stored = await store.get_record("print_job", job_id)
-        if stored is None:
+        raw = await store.get_record("print_job", job_id)
+        if raw is None:
             found.append(f"print job {job_id} of session {sid} is in its trail but not in "
                          "the store")
-        elif stored["status"] != job["status"]:
-            found.append(f"print job {job_id} is {job['status']} in its trail but "
-                         f"{stored['status']} in the store")
+        elif raw["status"] != job.status:
+            found.append(f"print job {job_id} is {job.status} in its trail but "
+                         f"{raw['status']} in the store")
     return found
 
 
@@ -251,15 +245,17 @@ async def rebuild(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
             if stored is None:
                 await store.create_case(case)
                 report.added["cases"] += 1
-                report.added["decisions"] += case["state"] != "submitted"
-            elif stored["state"] == "submitted" and case["state"] != "submitted":
+                report.added["decisions"] += case.state != CaseState.SUBMITTED
+            elif stored.state == CaseState.SUBMITTED and case.state != CaseState.SUBMITTED:
+                decided = case.to_dict()
                 await store.update_case(receipt_no, {
-                    k: case[k] for k in ("state", "decision", "result_document_ids",
-                                         "print_jobs")}, expect={"state": ["submitted"]})
+                    k: decided[k] for k in ("state", "decision", "result_document_ids",
+                                            "print_jobs")},
+                    expect={"state": [CaseState.SUBMITTED]})
                 report.added["decisions"] += 1
         for job_id, job in expected.print_jobs.items():
-            stored = await store.get_record("print_job", job_id)
-            if stored is None or (stored["status"] == "queued" and job["status"] != "queued"):
-                await store.put_record("print_job", job_id, job)
+            raw = await store.get_record("print_job", job_id)
+            if raw is None or (raw["status"] == "queued" and job.status != "queued"):
+                await store.put_record("print_job", job_id, job.to_dict())
                 report.added["print_jobs"] += 1
     return report

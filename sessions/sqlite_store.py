@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from .errors import Conflict, NotFound, Unavailable
 from .presence import Presence, PresenceState
+from .records import Case, Document
 from .session import Session, SessionState
 from .sqlite_schema import migrate
 from .statistics import Outcome
@@ -346,29 +347,29 @@ class SQLiteStore:
 
     # -- documents and verification ----------------------------------------------------
 
-    async def add_document(self, document: Mapping[str, Any]) -> None:
-        document = dict(document)
+    async def add_document(self, document: Document) -> None:
+        data = _dumps(document.to_dict())
 
         def op(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
                     "INSERT INTO documents (document_id, session_id, data) VALUES (?, ?, ?)",
-                    (document["document_id"], document["session_id"], _dumps(document)))
+                    (document.document_id, document.session_id, data))
             except sqlite3.IntegrityError:
-                raise Conflict(f"document {document['document_id']} exists") from None
+                raise Conflict(f"document {document.document_id} exists") from None
 
         await self._run(op)
 
-    async def get_document(self, document_id: str) -> dict[str, Any] | None:
+    async def get_document(self, document_id: str) -> Document | None:
         row = await self._run(lambda conn: conn.execute(
             "SELECT data FROM documents WHERE document_id = ?", (document_id,)).fetchone())
-        return json.loads(row[0]) if row else None
+        return Document.from_dict(json.loads(row[0])) if row else None
 
-    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+    async def session_documents(self, session_id: str) -> list[Document]:
         rows = await self._run(lambda conn: conn.execute(
             "SELECT data FROM documents WHERE session_id = ? ORDER BY seq",
             (session_id,)).fetchall())
-        return [json.loads(data) for (data,) in rows]
+        return [Document.from_dict(json.loads(data)) for (data,) in rows]
 
     async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
         data = _dumps(result)
@@ -446,29 +447,28 @@ class SQLiteStore:
 
     # -- cases -------------------------------------------------------------------------
 
-    async def create_case(self, case: Mapping[str, Any]) -> None:
-        case = dict(case)
+    async def create_case(self, case: Case) -> None:
+        data = _dumps(case.to_dict())
 
         def op(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
                     "INSERT INTO cases (receipt_no, session_id, state, submitted_at, data)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (case["receipt_no"], case["session_id"], case["state"],
-                     case["submitted_at"], _dumps(case)))
+                    (case.receipt_no, case.session_id, case.state, case.submitted_at, data))
             except sqlite3.IntegrityError:
-                raise Conflict(f"case {case['receipt_no']} exists") from None
+                raise Conflict(f"case {case.receipt_no} exists") from None
 
         await self._run(op)
 
-    async def get_case(self, receipt_no: str) -> dict[str, Any] | None:
+    async def get_case(self, receipt_no: str) -> Case | None:
         row = await self._run(lambda conn: conn.execute(
             "SELECT data FROM cases WHERE receipt_no = ?", (receipt_no,)).fetchone())
-        return json.loads(row[0]) if row else None
+        return Case.from_dict(json.loads(row[0])) if row else None
 
     async def update_case(
         self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
-    ) -> dict[str, Any]:
+    ) -> Case:
         changes = dict(changes)
 
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -484,19 +484,19 @@ class SQLiteStore:
                 (case["state"], case["submitted_at"], _dumps(case), receipt_no))
             return case
 
-        return await self._run(op)
+        return Case.from_dict(await self._run(op))
 
-    async def cases(self, state: str) -> list[dict[str, Any]]:
+    async def cases(self, state: str) -> list[Case]:
         rows = await self._run(lambda conn: conn.execute(
             "SELECT data FROM cases WHERE state = ? ORDER BY submitted_at, receipt_no",
             (state,)).fetchall())
-        return [json.loads(data) for (data,) in rows]
+        return [Case.from_dict(json.loads(data)) for (data,) in rows]
 
-    async def session_cases(self, session_id: str) -> list[dict[str, Any]]:
+    async def session_cases(self, session_id: str) -> list[Case]:
         rows = await self._run(lambda conn: conn.execute(
             "SELECT data FROM cases WHERE session_id = ? ORDER BY submitted_at, receipt_no",
             (session_id,)).fetchall())
-        return [json.loads(data) for (data,) in rows]
+        return [Case.from_dict(json.loads(data)) for (data,) in rows]
 
     # -- statistics and rate limits ----------------------------------------------------
 

@@ -1,5 +1,7 @@
-"""The shared-state interface: sessions with their queue and deadline indexes, and staff
-presence with its availability index.
+"""The store's interfaces, one per concern (each consumer depends on the ones it uses):
+sessions with their queue and deadline indexes, staff presence with its availability
+index, the documents' index, cases, verification results, small records, nodes,
+statistics and rate limits. :class:`Store` is all of them, as each engine implements it.
 
 Three implementations, chosen in :mod:`sessions.factory`:
 :class:`sessions.sqlite_store.SQLiteStore` (one node, the embedded default: a file under
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 
 from .errors import Conflict
 from .presence import Presence
+from .records import Case, Document
 from .session import Session
 from .statistics import Outcome
 
@@ -38,20 +41,7 @@ def check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> No
             raise Conflict(f"{what}: {name} is {raw.get(name)!r}, expected one of {list(allowed)}")
 
 
-class Store(Protocol):
-    # Whether what is acknowledged outlives the process, and whether other nodes share
-    # this store (then live state is theirs too: a restarting node re-derives nothing).
-    durable: bool
-    shared: bool
-
-    async def ping(self) -> None:
-        """Raise if the store cannot serve requests."""
-
-    async def durability_problem(self) -> str | None:
-        """Why an acknowledged write might not survive a crash of the store, or None."""
-
-    async def close(self) -> None: ...
-
+class SessionStore(Protocol):
     async def create_session(self, session: Session) -> None: ...
 
     async def get_session(self, session_id: str) -> Session | None: ...
@@ -87,6 +77,8 @@ class Store(Protocol):
         ``deadline``) and the staff member ``ringing``; both leave their indexes.
         """
 
+
+class PresenceStore(Protocol):
     async def get_presence(self, staff_id: str) -> Presence | None: ...
 
     async def put_presence(self, presence: Presence) -> None: ...
@@ -94,40 +86,69 @@ class Store(Protocol):
     async def update_presence(
         self, staff_id: str, changes: Mapping[str, Any], expect: Expect | None = None
     ) -> Presence:
-        """Compare-and-set, as :meth:`update_session`."""
+        """Compare-and-set, as :meth:`SessionStore.update_session`."""
 
     async def list_presence(self) -> list[Presence]: ...
 
     async def available_staff(self, department_id: str) -> list[str]:
         """Available staff of the department, longest idle first."""
 
-    async def add_document(self, document: Mapping[str, Any]) -> None:
-        """Index a stored document (``document_id``, ``session_id``, ...); raises
-        :class:`Conflict` if the id is taken."""
 
-    async def get_document(self, document_id: str) -> dict[str, Any] | None: ...
+class DocumentIndex(Protocol):
+    async def add_document(self, document: Document) -> None:
+        """Index a stored document; raises :class:`Conflict` if the id is taken."""
 
-    async def session_documents(self, session_id: str) -> list[dict[str, Any]]:
+    async def get_document(self, document_id: str) -> Document | None: ...
+
+    async def session_documents(self, session_id: str) -> list[Document]:
         """The session's documents, oldest first."""
 
+
+class VerificationStore(Protocol):
     async def put_verification(self, session_id: str, result: Mapping[str, Any]) -> None:
         """Store the session's latest identity verification result (replacing any)."""
 
     async def get_verification(self, session_id: str) -> dict[str, Any] | None: ...
 
+
+class RecordStore(Protocol):
+    """Small records by kind and id: signature requests and signatures, print jobs,
+    sign-in lockouts, which node holds a socket or a call's media."""
+
     async def put_record(
         self, kind: str, record_id: str, record: Mapping[str, Any], create: bool = False,
         expect: Expect | None = None,
     ) -> None:
-        """Store a whole record (signature requests, signatures, print jobs); with
-        ``create``, raise :class:`Conflict` if it exists; with ``expect``, if it does
-        not exist or its fields do not match (compare-and-set)."""
+        """Store a whole record; with ``create``, raise :class:`Conflict` if it exists;
+        with ``expect``, if it does not exist or its fields do not match
+        (compare-and-set)."""
 
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
 
     async def delete_record(self, kind: str, record_id: str) -> None:
         """Forget a record (no error if there is none)."""
 
+
+class CaseStore(Protocol):
+    async def create_case(self, case: Case) -> None:
+        """A new application, keyed by ``receipt_no`` (:class:`Conflict` if taken), in
+        the index of its ``state``."""
+
+    async def get_case(self, receipt_no: str) -> Case | None: ...
+
+    async def update_case(
+        self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
+    ) -> Case:
+        """Compare-and-set of the case's fields (JSON values, as :meth:`Case.to_dict`
+        has them), as :meth:`SessionStore.update_session`; the state index follows."""
+
+    async def cases(self, state: str) -> list[Case]:
+        """Cases in ``state``, oldest submission first."""
+
+    async def session_cases(self, session_id: str) -> list[Case]: ...
+
+
+class NodeStore(Protocol):
     async def beat_node(self, node_id: str, info: Mapping[str, Any]) -> bool:
         """A node says it is alive: ``info`` (its ``seen`` time, media address, ...)
         replaces what it said before. True when the node was not registered (new, or
@@ -141,22 +162,8 @@ class Store(Protocol):
         ``seen_before``, checked in the same atomic step); True for the one caller that
         removed it, so that exactly one node recovers a dead node's work."""
 
-    async def create_case(self, case: Mapping[str, Any]) -> None:
-        """A new application, keyed by ``receipt_no`` (:class:`Conflict` if taken), in
-        the index of its ``state``."""
 
-    async def get_case(self, receipt_no: str) -> dict[str, Any] | None: ...
-
-    async def update_case(
-        self, receipt_no: str, changes: Mapping[str, Any], expect: Expect | None = None
-    ) -> dict[str, Any]:
-        """Compare-and-set, as :meth:`update_session`; the state index follows."""
-
-    async def cases(self, state: str) -> list[dict[str, Any]]:
-        """Cases in ``state``, oldest submission first."""
-
-    async def session_cases(self, session_id: str) -> list[dict[str, Any]]: ...
-
+class StatsStore(Protocol):
     async def record_outcome(
         self, department_id: str, session_id: str, kind: str, wait_s: float, at: float
     ) -> None:
@@ -166,12 +173,6 @@ class Store(Protocol):
     async def outcomes(self, department_id: str, since: float) -> list[Outcome]:
         """The department's outcomes after ``since``, oldest first."""
 
-    async def hit(self, key: str, window_s: float, now: float) -> int:
-        """Count one event under ``key`` (failed sign-ins, say); the count starts again
-        ``window_s`` after its first event. Returns the count including this one."""
-
-    async def reset_hits(self, key: str) -> None: ...
-
     async def record_sample(
         self, department_id: str, minute: int, waiting: int, longest_wait_s: float
     ) -> None:
@@ -179,3 +180,27 @@ class Store(Protocol):
 
     async def samples(self, department_id: str, since_minute: int) -> list[dict[str, Any]]:
         """``[{"minute", "waiting", "longest_wait_s"}]`` from ``since_minute`` on."""
+
+
+class RateLimits(Protocol):
+    async def hit(self, key: str, window_s: float, now: float) -> int:
+        """Count one event under ``key`` (failed sign-ins, say); the count starts again
+        ``window_s`` after its first event. Returns the count including this one."""
+
+    async def reset_hits(self, key: str) -> None: ...
+
+
+class Store(SessionStore, PresenceStore, DocumentIndex, VerificationStore, RecordStore,
+            CaseStore, NodeStore, StatsStore, RateLimits, Protocol):
+    # Whether what is acknowledged outlives the process, and whether other nodes share
+    # this store (then live state is theirs too: a restarting node re-derives nothing).
+    durable: bool
+    shared: bool
+
+    async def ping(self) -> None:
+        """Raise if the store cannot serve requests."""
+
+    async def durability_problem(self) -> str | None:
+        """Why an acknowledged write might not survive a crash of the store, or None."""
+
+    async def close(self) -> None: ...

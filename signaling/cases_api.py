@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from sessions.cases import STATES
 from sessions.errors import DomainError
+from sessions.records import Case, CaseState, Signature
 
 from .http_common import caller, json_error, signed_or_caller
 from .keys import SERVICES
@@ -20,9 +20,10 @@ from .rate_limit import RateLimiter
 LOOKUP_LIMIT: web.AppKey[RateLimiter] = web.AppKey("print_lookup_limit")
 
 
-def public_case(case: dict[str, Any]) -> dict[str, Any]:
+def public_case(case: Case) -> dict[str, Any]:
+    record = case.to_dict()
     return {
-        key: case.get(key)
+        key: record[key]
         for key in ("receipt_no", "session_id", "department_id", "service_id", "kiosk_id",
                     "staff_id", "state", "submitted_at", "documents", "decision",
                     "result_document_ids")
@@ -34,11 +35,11 @@ async def list_cases(request: web.Request) -> web.Response:
     if isinstance(who, web.Response):
         return who
     state = request.query.get("state", "submitted")
-    if state not in STATES:
-        return json_error("bad_request", f"state must be one of {', '.join(STATES)}")
+    if state not in set(CaseState):
+        return json_error("bad_request", f"state must be one of {', '.join(CaseState)}")
     cases = await request.app[SERVICES].store.cases(state)
     if who.role == "staff":
-        cases = [c for c in cases if c["department_id"] in who.departments]
+        cases = [c for c in cases if c.department_id in who.departments]
     return web.json_response({"cases": [public_case(c) for c in cases]})
 
 
@@ -61,10 +62,11 @@ async def get_signature_image(request: web.Request) -> web.StreamResponse:
     who = await signed_or_caller(request)
     if isinstance(who, web.Response):
         return who
-    signature = await services.store.get_record("signature", request.match_info["signature_id"])
-    if signature is None or not signature.get("png_sha256"):
+    raw = await services.store.get_record("signature", request.match_info["signature_id"])
+    signature = Signature.from_dict(raw) if raw is not None else None
+    if signature is None or not signature.png_sha256:
         return json_error("not_found", "no such signature image")
-    session = await services.store.get_session(signature["session_id"])
+    session = await services.store.get_session(signature.session_id)
     if who is not None and (
         session is None
         or not (
@@ -75,7 +77,7 @@ async def get_signature_image(request: web.Request) -> web.StreamResponse:
     ):
         return json_error("forbidden", "this signature belongs to another session")
     return web.FileResponse(
-        services.blobs.path_of(signature["png_sha256"]),
+        services.blobs.path_of(signature.png_sha256),
         headers={"Content-Type": "image/png", "X-Content-Type-Options": "nosniff",
                  "Cache-Control": "private, no-store"},
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from document_share.intake import KINDS, Rejected, check_pdf_pages, inspect
 from document_share.pages import THUMBNAIL_WIDTH, PageError, served_width
 from document_share.storage import TooLarge, Upload
 from sessions.projection import document_event
+from sessions.records import Document, new_id
 from sessions.session import Session
 
 from .auth import Principal
@@ -30,9 +30,9 @@ PRIVATE_FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "p
 logger = logging.getLogger(__name__)
 
 
-def public_document(document: dict[str, Any]) -> dict[str, Any]:
+def public_document(document: Document) -> dict[str, Any]:
     return {
-        key: document[key]
+        key: getattr(document, key)
         for key in ("document_id", "kind", "sha256", "pages", "content_type", "size", "created_at")
     }
 
@@ -115,17 +115,11 @@ async def upload_document(request: web.Request) -> web.Response:
     except BaseException:
         upload.discard()
         raise
-    document = {
-        "document_id": "doc_" + secrets.token_urlsafe(12),
-        "session_id": session.id,
-        "kiosk_id": session.kiosk_id,
-        "kind": kind,
-        "sha256": sha256,
-        "pages": pages,
-        "content_type": content_type,
-        "size": upload.size,
-        "created_at": time.time(),
-    }
+    document = Document(
+        document_id=new_id("doc"), session_id=session.id, kiosk_id=session.kiosk_id,
+        kind=kind, sha256=sha256, pages=pages, content_type=content_type, size=upload.size,
+        created_at=time.time(),
+    )
     await services.router.record(session.id, "document.added", **document_event(document))
     await services.store.add_document(document)
     if inspection.thumbnail is not None:
@@ -136,11 +130,12 @@ async def upload_document(request: web.Request) -> web.Response:
     services.metrics.uploads.labels("201").inc()
     services.metrics.upload_bytes.observe(upload.size)
     return web.json_response(
-        {k: document[k] for k in ("document_id", "sha256", "pages", "kind")}, status=201
+        {k: getattr(document, k) for k in ("document_id", "sha256", "pages", "kind")},
+        status=201
     )
 
 
-async def _announce(request: web.Request, session: Session, document: dict[str, Any]) -> None:
+async def _announce(request: web.Request, session: Session, document: Document) -> None:
     services = request.app[SERVICES]
     if session.staff_id:
         await services.router.notifier.to_staff(
@@ -148,11 +143,11 @@ async def _announce(request: web.Request, session: Session, document: dict[str, 
             "document.added",
             {
                 "session_id": session.id,
-                "document_id": document["document_id"],
-                "kind": document["kind"],
-                "pages": document["pages"],
-                "sha256": document["sha256"],
-                "thumbnail_url": page_url(services.signer, document["document_id"], 1,
+                "document_id": document.document_id,
+                "kind": document.kind,
+                "pages": document.pages,
+                "sha256": document.sha256,
+                "thumbnail_url": page_url(services.signer, document.document_id, 1,
                                           THUMBNAIL_WIDTH),
             },
         )
@@ -163,17 +158,17 @@ def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
     return signer.sign(f"/api/v1/documents/{document_id}/pages/{page}.png", w=width)
 
 
-async def _prepare_thumbnail(request: web.Request, document: dict[str, Any]) -> None:
+async def _prepare_thumbnail(request: web.Request, document: Document) -> None:
     """Render the first page's thumbnail before the staff hears of the document, so
     their console shows it at once; a failure only delays it to the first request."""
     services = request.app[SERVICES]
     try:
         await services.renderer.page(
-            services.blobs.path_of(document["sha256"]), document["sha256"],
-            document["content_type"], 1, THUMBNAIL_WIDTH,
+            services.blobs.path_of(document.sha256), document.sha256,
+            document.content_type, 1, THUMBNAIL_WIDTH,
         )
     except (PageError, OSError, ValueError):
-        logger.warning("thumbnail of %s failed", document["document_id"], exc_info=True)
+        logger.warning("thumbnail of %s failed", document.document_id, exc_info=True)
 
 
 def _may_read(who: Principal, session: Session) -> bool:
@@ -190,18 +185,18 @@ async def get_document(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     document, _ = found
-    path = services.blobs.path_of(document["sha256"])
+    path = services.blobs.path_of(document.sha256)
     if not path.exists():
         return purged()
     return web.FileResponse(
         path,
-        headers=PRIVATE_FILE_HEADERS | {"Content-Type": document["content_type"]},
+        headers=PRIVATE_FILE_HEADERS | {"Content-Type": document.content_type},
     )
 
 
 async def _readable_document(
     request: web.Request,
-) -> tuple[dict[str, Any], Session] | web.Response:
+) -> tuple[Document, Session] | web.Response:
     """The document the URL names, if the caller may read it: by bearer token, or by a
     valid signature on this very URL."""
     services = request.app[SERVICES]
@@ -209,7 +204,7 @@ async def _readable_document(
     if isinstance(who, web.Response):
         return who
     document = await services.store.get_document(request.match_info["document_id"])
-    session = await services.store.get_session(document["session_id"]) if document else None
+    session = await services.store.get_session(document.session_id) if document else None
     if document is None or session is None:
         return json_error("not_found", "no such document")
     if who is not None and not _may_read(who, session):
@@ -228,12 +223,12 @@ async def get_page(request: web.Request) -> web.StreamResponse:
         width = served_width(int(request.query["w"]) if "w" in request.query else None)
     except ValueError:
         return json_error("bad_request", "page and w must be whole numbers")
-    if not 1 <= number <= document["pages"]:
-        return json_error("not_found", f"the document has {document['pages']} page(s)")
+    if not 1 <= number <= document.pages:
+        return json_error("not_found", f"the document has {document.pages} page(s)")
     try:
         path = await services.renderer.page(
-            services.blobs.path_of(document["sha256"]), document["sha256"],
-            document["content_type"], number, width,
+            services.blobs.path_of(document.sha256), document.sha256,
+            document.content_type, number, width,
         )
     except PageError as exc:
         return json_error("not_found", str(exc))

@@ -119,7 +119,7 @@ async def get_session(request: web.Request) -> web.Response:
             "session_id": session.id,
             "state": session.state,
             "documents": [public_document(d) for d in documents],
-            "case": ({"receipt_no": cases[0]["receipt_no"], "state": cases[0]["state"]}
+            "case": ({"receipt_no": cases[0].receipt_no, "state": cases[0].state}
                      if cases else None),
         })
     record = session.public()

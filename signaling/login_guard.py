@@ -12,12 +12,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
-from sessions.store import Store
+from sessions.store import RateLimits, RecordStore
 
 from .rate_limit import RateLimiter
 
 logger = logging.getLogger(__name__)
+
+
+class LockoutStore(RecordStore, RateLimits, Protocol):
+    """Failed sign-ins are counted in the rate limits; a lockout is a record."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class LoginPolicy:
 
 
 class LoginGuard:
-    def __init__(self, store: Store, policy: LoginPolicy, clock=time.time) -> None:
+    def __init__(self, store: LockoutStore, policy: LoginPolicy, clock=time.time) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock

@@ -18,12 +18,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from media.peer import MediaHub
 from sessions.errors import Conflict, Unavailable
 from sessions.session import Session, SessionState
-from sessions.store import Store
+from sessions.store import RecordStore, SessionStore
 
 from .candidates import advertise
 from .metrics import Metrics
@@ -38,8 +38,12 @@ HOME_RESUBSCRIBE_GRACE_S = 1.0
 Op = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class MediaHomeStore(SessionStore, RecordStore, Protocol):
+    """Sessions, and the ``media_home`` records saying which node holds a call's media."""
+
+
 class MediaGateway:
-    def __init__(self, hub: MediaHub, store: Store, metrics: Metrics,
+    def __init__(self, hub: MediaHub, store: MediaHomeStore, metrics: Metrics,
                  node_id: str = "local", media_address: str | None = None) -> None:
         self.hub = hub
         self.store = store

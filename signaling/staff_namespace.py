@@ -11,6 +11,7 @@ from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
 from sessions.presence import PresenceState
+from sessions.records import Document
 from sessions.router import CallRouter, Staff
 from sessions.session import Session, SessionState
 
@@ -145,16 +146,18 @@ class StaffNamespace(BaseNamespace):
     async def on_verification_start(self, sid: str, who: Principal, p: VerificationStart) -> None:
         session = await self._own_call(who, p.session_id)
         document = await self.router.store.get_document(p.id_document_id)
-        if document is None or document["session_id"] != session.id:
+        if document is None or document.session_id != session.id:
             raise NotFound("no such document in this session")
-        if document["kind"] != "id_card":
-            raise BadRequest(f"document {p.id_document_id} is a {document['kind']}, not an id_card")
-        await self.media.at_home(session, "verification.start", {"document": document})
+        if document.kind != "id_card":
+            raise BadRequest(f"document {p.id_document_id} is a {document.kind}, not an id_card")
+        await self.media.at_home(session, "verification.start",
+                                 {"document": document.to_dict()})
 
     async def _start_verification(self, session: Session, body: dict[str, Any]) -> dict:
         self.verifier.ensure_available()
-        image = await asyncio.to_thread(self.blobs.read, body["document"]["sha256"])
-        await self.verifier.start(session, body["document"], image)
+        document = Document.from_dict(body["document"])  # it may have come from another node
+        image = await asyncio.to_thread(self.blobs.read, document.sha256)
+        await self.verifier.start(session, document, image)
         return {"ok": True}
 
     @event(VerificationChallenge)
@@ -196,7 +199,7 @@ class StaffNamespace(BaseNamespace):
         case = await self.desk.decide(
             who.id, who.departments, p.receipt_no, p.decision, p.reason, p.result_document_ids
         )
-        return {"state": case["state"], "result_document_ids": case["result_document_ids"]}
+        return {"state": case.state, "result_document_ids": case.result_document_ids}
 
     @event(PrintSend)
     async def on_print_send(self, sid: str, who: Principal, p: PrintSend) -> dict:

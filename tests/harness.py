@@ -166,6 +166,15 @@ async def node_process(data_dir: Path, redis_url: str, prefix: str, node_id: str
         await proc.wait()
 
 
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``smartcounter ARGS --data-dir DATA_DIR``, its output captured (blocking)."""
+    return subprocess.run(
+        [sys.executable, "-m", "smartcounter.cli", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SMARTCOUNTER_LOG_FORMAT": "text"},
+    )
+
+
 class ServeProcess:
     """``smartcounter serve`` as a process of its own on 127.0.0.1 (random port), to be
     stopped with SIGTERM or killed with SIGKILL; its output goes to ``log``. ``env`` adds

@@ -60,7 +60,7 @@ async def test_jpeg_is_stored_once_by_content_and_survives_in_the_index(call):
     originals = [p for p in stored_files(server) if "pages" not in p.parts]
     assert [p.name for p in originals] == [first[1]["sha256"]]
     store = server.app[SERVICES].store
-    assert [d["kind"] for d in await store.session_documents(sid)] == ["id_card", "supporting"]
+    assert [d.kind for d in await store.session_documents(sid)] == ["id_card", "supporting"]
     token = await server.login("alice")
     async with aiohttp.ClientSession() as http:
         url = f"{server.url}/api/v1/documents/{first[1]['document_id']}"

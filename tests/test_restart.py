@@ -23,7 +23,7 @@ import pytest
 
 from sessions.accounts import AccountDirectory
 from sessions.audit import AuditLog
-from tests.harness import Client, ServeProcess
+from tests.harness import Client, ServeProcess, run_cli
 
 ASSETS = Path(__file__).parent / "assets"
 PASSWORDS = {"clerk": "clerk-password-1", "other": "other-password-1", "sup": "sup-password-1"}
@@ -113,6 +113,11 @@ async def test_everything_acknowledged_is_there_after_a_restart(tmp_path, stop):
             assert decided["ok"], decided
             before_a = await lookup(http, first.url, receipt_a)
             assert before_a["state"] == "approved" and before_a["jobs"]
+            job = await staff.call("print.send", {"session_id": sid_a,
+                                                  "document_id": before_a["jobs"][0][
+                                                      "document_id"]})
+            assert (await k1.call("print.done", {"job_id": job["job_id"],
+                                                 "status": "printed"}))["ok"]
             assert (await staff.call("call.hangup", {"session_id": sid_a}))["ok"]
             assert (await staff.call("wrapup.done", {}))["ok"]
             await staff.call("presence.set", {"state": "available"})
@@ -121,6 +126,11 @@ async def test_everything_acknowledged_is_there_after_a_restart(tmp_path, stop):
             sid_b = await connect_call(staff, k1)
             doc_b = await upload(http, first.url, kiosk_tokens["k1"], sid_b, scan)
             receipt_b = (await staff.call("case.submit", {"session_id": sid_b}))["receipt_no"]
+            asked = await staff.call("signature.request", {
+                "session_id": sid_b, "document_id": doc_b["document_id"], "title": "Form"})
+            signed = await k1.call("signature.submit", {
+                "request_id": asked["request_id"], "strokes": [[[0, 0], [10, 12]]]})
+            assert signed["ok"], signed
 
             # Two callers waiting (the only clerk is busy); k3 will not come back.
             waiting = (await k2.call("call.request", {"service_id": "tax-enquiry"}))
@@ -141,6 +151,12 @@ async def test_everything_acknowledged_is_there_after_a_restart(tmp_path, stop):
             clients.clear()
 
             await second.start()
+            # The signature request is answered already: the kiosk cannot sign it again.
+            k1 = client("/kiosk")
+            await k1.connect(second.url, kiosk_tokens["k1"])
+            again = await k1.call("signature.submit", {
+                "request_id": asked["request_id"], "strokes": [[[1, 1], [2, 2]]]})
+            assert again["error"]["code"] == "conflict", again
             # The caller who comes back within the grace period keeps their place.
             k2 = client("/kiosk")
             await k2.connect(second.url, kiosk_tokens["k2"])
@@ -196,6 +212,9 @@ async def test_everything_acknowledged_is_there_after_a_restart(tmp_path, stop):
             )
         await second.stop()
 
+        # Everything the trails say (print jobs and their status included) is in the store.
+        checked = run_cli(data_dir, "store", "check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
         audit = AuditLog(data_dir / "audit")
         for sid in (sid_a, sid_b, waiting["session_id"], abandoning["session_id"]):
             assert audit.verify_sync(sid).verified, sid

@@ -484,3 +484,44 @@ async def test_a_redispatch_in_the_middle_of_a_queue_round_does_not_break_it(
     await router.push_queue_updates()
     assert notifier.of("kiosk", "k2", "queue.update")[-1]["position"] == 1
     assert notifier.of("kiosk", "k3", "queue.update")[-1]["position"] == 2
+
+
+async def test_a_restart_closes_calls_requeues_offers_and_gives_waiting_kiosks_their_grace(
+        router, clock, notifier):
+    await online_available(router, clock, TAX_A, TAX_B)
+    call, _, _ = await router.request_call(K1, "tax-enquiry", "en")  # offered to alice
+    await router.accept(TAX_A, call.id)
+    ringing, _, _ = await router.request_call(K2, "tax-enquiry", "en")  # offered to bob
+    clock.advance(1)
+    waiting, _, _ = await router.request_call(K3, "tax-enquiry", "en")
+    assert (ringing.state, waiting.state) == ("ringing", "queued")
+    clock.advance(100)
+
+    await router.recover_after_restart()  # as a new process on the same store would
+
+    closed = await router.store.get_session(call.id)
+    assert (closed.state, closed.end_reason, closed.ended_at) == ("closed", "server_restart",
+                                                                   clock.now)
+    requeued = await router.store.get_session(ringing.id)
+    assert (requeued.state, requeued.offered_to) == ("queued", None)
+    assert await router.store.queue("tax") == [ringing.id, waiting.id]  # places kept
+    for sid in (ringing.id, waiting.id):
+        s = await router.store.get_session(sid)
+        assert s.kiosk_lost_at == clock.now
+        assert s.deadline == clock.now + router.config.kiosk_lost_grace_s
+    assert {p.state for p in await router.store.list_presence()} == {"offline"}
+    trail = router.audit.read_sync(call.id)
+    assert (trail[-1]["type"], trail[-1]["data"]["reason"]) == ("session.closed",
+                                                                 "server_restart")
+    assert [e["type"] for e in router.audit.read_sync(ringing.id)][-2:] == [
+        "call.offer_ended", "kiosk.lost"]
+
+    # The kiosk that comes back keeps its place; the one that does not is abandoned.
+    resumed, position = await router.resume_kiosk(K2.id, ringing.id)
+    assert (resumed.state, position) == ("queued", 1)
+    clock.advance(router.config.kiosk_lost_grace_s)
+    await router.tick()
+    assert (await router.store.get_session(waiting.id)).state == "abandoned"
+    assert (await router.store.get_session(ringing.id)).state == "queued"
+    abandoned = [o for o in await router.store.outcomes("tax", 0) if o.kind == "abandoned"]
+    assert len(abandoned) == 1

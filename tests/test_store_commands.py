@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 
-from tests.harness import Client, ServeProcess
+from tests.harness import Client, ServeProcess, run_cli
 from tests.test_restart import ASSETS, connect_call, lookup, seed, token, upload
-
-
-def smartcounter(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "smartcounter.cli", *args, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "SMARTCOUNTER_LOG_FORMAT": "text"},
-    )
 
 
 def delete_store(data_dir: Path) -> None:
@@ -85,14 +74,14 @@ async def test_the_store_deleted_and_rebuilt_from_the_trails_prints_every_receip
         await first.stop()
 
         delete_store(data_dir)
-        checked = smartcounter(data_dir, "store", "check")
+        checked = run_cli(data_dir, "store", "check")
         assert checked.returncode == 1, checked.stderr
         for receipt_no in (letter, result, pending):
             assert f"case {receipt_no} of session" in checked.stdout
-        rebuilt = smartcounter(data_dir, "store", "rebuild")
+        rebuilt = run_cli(data_dir, "store", "rebuild")
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert "3 sessions, 4 documents, 3 cases, 2 decisions, 3 print_jobs" in rebuilt.stdout
-        again = smartcounter(data_dir, "store", "check")
+        again = run_cli(data_dir, "store", "check")
         assert again.returncode == 0, again.stdout
         assert "0 difference(s)" in again.stdout
 
@@ -133,7 +122,7 @@ async def test_a_backup_taken_while_serving_restores_and_the_trails_top_it_up(tm
         async with aiohttp.ClientSession() as http:
             async with clerk_and_kiosk(http, server.url, kiosk_token) as (staff, kiosk):
                 kept = await lodge(staff, kiosk, http, server.url, kiosk_token, "approved")
-                taken = smartcounter(data_dir, "backup", str(backup))
+                taken = run_cli(data_dir, "backup", str(backup))
                 assert taken.returncode == 0, taken.stderr
                 assert "1 cases" in taken.stdout
                 later = await lodge(staff, kiosk, http, server.url, kiosk_token)
@@ -142,12 +131,12 @@ async def test_a_backup_taken_while_serving_restores_and_the_trails_top_it_up(tm
         # The README's restore steps: the copy in place of the store, then the trails.
         delete_store(data_dir)
         (data_dir / "store.sqlite3").write_bytes(backup.read_bytes())
-        checked = smartcounter(data_dir, "store", "check")
+        checked = run_cli(data_dir, "store", "check")
         assert checked.returncode == 1
         assert f"case {later} of session" in checked.stdout
         assert f"case {kept} " not in checked.stdout
-        assert smartcounter(data_dir, "store", "rebuild").returncode == 0
-        assert smartcounter(data_dir, "store", "check").returncode == 0
+        assert run_cli(data_dir, "store", "rebuild").returncode == 0
+        assert run_cli(data_dir, "store", "check").returncode == 0
 
         await restored.start()
         async with aiohttp.ClientSession() as http:
@@ -169,7 +158,7 @@ async def test_rebuild_refuses_to_run_beside_a_server(tmp_path):
     server = ServeProcess(data_dir, tmp_path / "server.log")
     try:
         await server.start()
-        refused = smartcounter(data_dir, "store", "rebuild")
+        refused = run_cli(data_dir, "store", "rebuild")
         assert refused.returncode == 2
         assert "another smartcounter process" in refused.stderr
     finally:

@@ -8,6 +8,7 @@ import pytest
 
 from sessions.errors import Conflict, NotFound
 from sessions.presence import Presence
+from sessions.records import Case, Decision, Document, DocumentRef, ResultJob
 from sessions.session import Session
 
 
@@ -180,24 +181,17 @@ async def test_live_index_follows_state(store):
     assert await store.live_sessions() == []
 
 
-def make_document(document_id: str, session_id: str = "s1", kind: str = "id_card") -> dict:
-    return {
-        "document_id": document_id,
-        "session_id": session_id,
-        "kind": kind,
-        "sha256": "ab" * 32,
-        "pages": 1,
-        "content_type": "image/jpeg",
-        "size": 10,
-        "created_at": 1.0,
-    }
+def make_document(document_id: str, session_id: str = "s1", kind: str = "id_card") -> Document:
+    return Document(document_id=document_id, session_id=session_id, kiosk_id="k1", kind=kind,
+                    sha256="ab" * 32, pages=1, content_type="image/jpeg", size=10,
+                    created_at=1.0)
 
 
 async def test_documents_indexed_by_session_in_order(store):
     await store.add_document(make_document("d2"))
     await store.add_document(make_document("d1"))
     await store.add_document(make_document("d3", session_id="s2"))
-    assert [d["document_id"] for d in await store.session_documents("s1")] == ["d2", "d1"]
+    assert [d.document_id for d in await store.session_documents("s1")] == ["d2", "d1"]
     assert await store.get_document("d3") == make_document("d3", session_id="s2")
     assert await store.get_document("nope") is None
     assert await store.session_documents("empty") == []
@@ -207,7 +201,7 @@ async def test_document_id_taken_conflicts_and_changes_nothing(store):
     await store.add_document(make_document("d1"))
     with pytest.raises(Conflict):
         await store.add_document(make_document("d1", session_id="s9", kind="form"))
-    assert (await store.get_document("d1"))["kind"] == "id_card"
+    assert (await store.get_document("d1")).kind == "id_card"
     assert await store.session_documents("s9") == []
 
 
@@ -265,9 +259,10 @@ async def test_nodes_beat_and_exactly_one_caller_drops_a_node(store):
     assert await store.drop_node("b") is True
 
 
-def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> dict:
-    return {"receipt_no": receipt_no, "session_id": session_id, "state": state,
-            "department_id": "tax", "submitted_at": at, "result_document_ids": []}
+def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> Case:
+    return Case(receipt_no=receipt_no, session_id=session_id, kiosk_id="k1",
+                department_id="tax", service_id="tax-enquiry", staff_id="alice", state=state,
+                submitted_at=at, documents=[DocumentRef("d1", "ab" * 32, "form")])
 
 
 async def test_cases_indexed_by_state_and_session_and_updated_by_compare_and_set(store):
@@ -275,20 +270,20 @@ async def test_cases_indexed_by_state_and_session_and_updated_by_compare_and_set
     await store.create_case(make_case("A-1", 10.0, session_id="s2"))
     with pytest.raises(Conflict):
         await store.create_case(make_case("A-1", 30.0))
-    assert [c["receipt_no"] for c in await store.cases("submitted")] == ["A-1", "B-2"]
-    assert [c["receipt_no"] for c in await store.session_cases("s2")] == ["A-1"]
+    assert [c.receipt_no for c in await store.cases("submitted")] == ["A-1", "B-2"]
+    assert [c.receipt_no for c in await store.session_cases("s2")] == ["A-1"]
     decided = await store.update_case(
         "A-1", {"state": "approved", "result_document_ids": ["d1"]},
         expect={"state": ["submitted"]},
     )
-    assert decided["state"] == "approved" and decided["result_document_ids"] == ["d1"]
+    assert decided.state == "approved" and decided.result_document_ids == ["d1"]
     with pytest.raises(Conflict):
         await store.update_case("A-1", {"state": "rejected"}, expect={"state": ["submitted"]})
     with pytest.raises(NotFound):
         await store.update_case("nope", {"state": "approved"})
-    assert [c["receipt_no"] for c in await store.cases("submitted")] == ["B-2"]
-    assert [c["receipt_no"] for c in await store.cases("approved")] == ["A-1"]
-    assert (await store.get_case("B-2"))["result_document_ids"] == []
+    assert [c.receipt_no for c in await store.cases("submitted")] == ["B-2"]
+    assert [c.receipt_no for c in await store.cases("approved")] == ["A-1"]
+    assert (await store.get_case("B-2")).result_document_ids == []
 
 
 async def test_concurrent_decisions_on_one_case_let_exactly_one_win(store):
@@ -305,7 +300,24 @@ async def test_concurrent_decisions_on_one_case_let_exactly_one_win(store):
     results = await asyncio.gather(*(decide(d) for d in ["approved", "rejected"] * 5))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
-    assert (await store.get_case("C-3"))["state"] == winners[0]["state"]
+    assert (await store.get_case("C-3")).state == winners[0].state
+
+
+async def test_a_case_comes_back_whole_with_its_decision_and_jobs(store):
+    lodged = make_case("D-4", 5.0)
+    await store.create_case(lodged)
+    assert await store.get_case("D-4") == lodged
+    decision = Decision("approved", None, "alice", 9.0)
+    jobs = [ResultJob("job_1", "d1", "Licence")]
+    decided = await store.update_case("D-4", {
+        "state": "approved", "decision": decision.to_dict(),
+        "result_document_ids": ["d1"], "print_jobs": [j.to_dict() for j in jobs],
+    }, expect={"state": ["submitted"]})
+    expected = Case(**{**lodged.__dict__, "state": "approved", "decision": decision,
+                       "result_document_ids": ["d1"], "print_jobs": jobs})
+    assert decided == expected
+    assert await store.get_case("D-4") == expected
+    assert await store.session_cases("s1") == [expected]
 
 
 async def test_outcomes_counted_once_per_session_and_read_from_a_time(store):

@@ -60,9 +60,9 @@ async def check_cases(store, acked: dict[str, str]) -> None:
     for sid, receipt_no in acked.items():
         case = await store.get_case(receipt_no)
         assert case is not None, receipt_no
-        assert (case["session_id"], case["state"]) == (sid, "submitted")
-        assert [c["receipt_no"] for c in await store.session_cases(sid)] == [receipt_no]
-    assert set(acked.values()) <= {c["receipt_no"] for c in await store.cases("submitted")}
+        assert (case.session_id, case.state) == (sid, "submitted")
+        assert [c.receipt_no for c in await store.session_cases(sid)] == [receipt_no]
+    assert set(acked.values()) <= {c.receipt_no for c in await store.cases("submitted")}
 
 
 async def close_all(clients, timeout_s: float) -> None:

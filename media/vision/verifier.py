@@ -25,9 +25,10 @@ import numpy as np
 from av import VideoFrame
 
 from sessions.errors import BadRequest, Conflict, Unavailable
+from sessions.records import Document
 from sessions.router import Notifier
 from sessions.session import Session
-from sessions.store import Store
+from sessions.store import VerificationStore
 from sessions.verification import (
     FaceSample,
     PresenceWatch,
@@ -72,7 +73,7 @@ class Run:
 
     session: Session
     verification: Verification
-    id_document: dict[str, Any]
+    id_document: Document
     id_crop: str
     started_at: float
     started_wall: float
@@ -89,7 +90,7 @@ class Verifier:
     def __init__(
         self,
         hub: MediaHub,
-        store: Store,
+        store: VerificationStore,
         notifier: Notifier,
         record: Recorder,
         policy: VerificationPolicy,
@@ -130,7 +131,7 @@ class Verifier:
             raise Unavailable(f"identity verification is unavailable: {self.unavailable_reason}")
         return self.analyzer
 
-    async def start(self, session: Session, id_document: dict[str, Any], image: bytes) -> None:
+    async def start(self, session: Session, id_document: Document, image: bytes) -> None:
         """Begin verifying ``session``'s caller against the ID document's photo; a run
         already going is replaced. Raises :class:`BadRequest` if the ID shows no usable
         face (the staff also hears it as a failed update)."""
@@ -155,7 +156,7 @@ class Verifier:
         self._runs[session.id] = run
         await self.record(
             session.id, "verification.started",
-            id_document_id=id_document["document_id"], id_sha256=id_document["sha256"],
+            id_document_id=id_document.document_id, id_sha256=id_document.sha256,
             models=[m.public() for m in analyzer.models],
         )
         run.task = asyncio.create_task(self._verify(run), name=f"verify-{session.id}")
@@ -296,8 +297,8 @@ class Verifier:
             "session_id": run.session.id,
             "started_at": run.started_wall,
             "finished_at": time.time(),
-            "id_document_id": run.id_document["document_id"],
-            "id_sha256": run.id_document["sha256"],
+            "id_document_id": run.id_document.document_id,
+            "id_sha256": run.id_document.sha256,
             "models": [m.public() for m in analyzer.models],
             "policy": {
                 "challenge_mode": self.policy.challenge_mode,
@@ -344,7 +345,7 @@ class Verifier:
             await self.notifier.to_staff(run.session.staff_id, "verification.update", payload)
 
     async def _refuse_id(
-        self, session: Session, id_document: dict[str, Any], exc: IdPhotoError
+        self, session: Session, id_document: Document, exc: IdPhotoError
     ) -> None:
         """The ID gave no usable face: a failed result of the usual shape, with the ID
         problem as its reason."""
@@ -354,8 +355,8 @@ class Verifier:
             **verification.report(),
             "session_id": session.id,
             "message": str(exc),
-            "id_document_id": id_document["document_id"],
-            "id_sha256": id_document["sha256"],
+            "id_document_id": id_document.document_id,
+            "id_sha256": id_document.sha256,
             "finished_at": time.time(),
         }
         await self.store.put_verification(session.id, result)

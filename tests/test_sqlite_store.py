@@ -1,5 +1,6 @@
-"""The embedded store's schema: forward migrations from the previous version, a newer
-database refused with a clear message, one writer per store."""
+"""The embedded store beyond the contract: what it wrote is there after reopening, its
+schema migrates forward from the previous version, a newer database is refused with a
+clear message, and one process writes a store."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ def previous_schema_database(path) -> None:
     """A store as the previous release left it: its schema, and records written by it."""
     conn = connect(path)
     migrate(conn, target=VERSION - 1)
-    case = {"receipt_no": "SC-00000-00000-0", "session_id": "s1", "state": "submitted",
-            "submitted_at": 10.0, "documents": [], "decision": None, "result_document_ids": []}
+    case = {"receipt_no": "SC-00000-00000-0", "session_id": "s1", "kiosk_id": "k1",
+            "department_id": "tax", "service_id": "tax-enquiry", "staff_id": "alice",
+            "state": "submitted", "submitted_at": 10.0, "documents": [], "decision": None,
+            "result_document_ids": []}
     conn.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?)",
                  (case["receipt_no"], "s1", "submitted", 10.0, json.dumps(case)))
     conn.execute("INSERT INTO hits VALUES ('login:ann', 3, 9e12)")
@@ -33,8 +36,9 @@ async def test_a_database_of_the_previous_schema_is_migrated_and_keeps_its_recor
     previous_schema_database(path)
     store = SQLiteStore(path)
     try:
-        assert (await store.get_case("SC-00000-00000-0"))["state"] == "submitted"
-        assert [c["receipt_no"] for c in await store.cases("submitted")] == ["SC-00000-00000-0"]
+        case = await store.get_case("SC-00000-00000-0")
+        assert (case.state, case.session_id, case.decision) == ("submitted", "s1", None)
+        assert [c.receipt_no for c in await store.cases("submitted")] == ["SC-00000-00000-0"]
         assert await store.get_record("login_lock", "bob") == {"until": 9e12}
         assert await store.hit("login:ann", 60, 1000.0) == 4  # the old count goes on
     finally:
@@ -87,3 +91,44 @@ async def test_one_writer_per_store(tmp_path):
         await first.close()
     second = SQLiteStore(path)  # the lock went with the first
     await second.close()
+
+
+async def test_everything_written_is_there_after_reopening(tmp_path):
+    """Each concern's records outlive the store object (the server process)."""
+    from sessions.presence import Presence
+    from sessions.records import Case, Document
+    from tests.test_store_contract import make_case, make_document, make_session
+
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(path)
+    await store.create_session(make_session("a", score=5.0))
+    await store.put_presence(Presence("ann", "Ann", ["tax"], "available", 1.0, 1.0))
+    await store.add_document(make_document("d1", session_id="a"))
+    await store.put_verification("a", {"status": "passed", "match": {"score": 0.7}})
+    await store.put_record("print_job", "job_1", {"job_id": "job_1", "status": "printed"})
+    await store.beat_node("n1", {"seen": 3.0})
+    await store.create_case(make_case("R-1", 7.0, session_id="a"))
+    await store.record_outcome("tax", "a", "answered", 4.0, 8.0)
+    await store.record_sample("tax", 60, 3, 12.5)
+    await store.hit("login:ann", 900, 9.0)
+    await store.close()
+
+    again = SQLiteStore(path)
+    try:
+        assert await again.get_session("a") == make_session("a", score=5.0)
+        assert await again.queue("tax") == ["a"]
+        assert (await again.get_presence("ann")).state == "available"
+        assert await again.available_staff("tax") == ["ann"]
+        assert isinstance(await again.get_document("d1"), Document)
+        assert [d.document_id for d in await again.session_documents("a")] == ["d1"]
+        assert (await again.get_verification("a"))["match"]["score"] == 0.7
+        assert (await again.get_record("print_job", "job_1"))["status"] == "printed"
+        assert (await again.nodes())["n1"]["seen"] == 3.0
+        assert await again.get_case("R-1") == make_case("R-1", 7.0, session_id="a")
+        assert isinstance((await again.cases("submitted"))[0], Case)
+        assert [(o.kind, o.wait_s) for o in await again.outcomes("tax", 0)] == [("answered", 4.0)]
+        assert await again.samples("tax", 0) == [{"minute": 60, "waiting": 3,
+                                                  "longest_wait_s": 12.5}]
+        assert await again.hit("login:ann", 900, 10.0) == 2
+    finally:
+        await again.close()

@@ -43,7 +43,7 @@ def sniff(head: bytes) -> str | None:
 @dataclass(frozen=True)
 class Inspection:
     content_type: str
-    pages: int | None  # a PDF's pages are counted by PDFium on its own thread
+    pages: int | None  # a PDF's pages are counted by PDFium, in the sandbox
     thumbnail: bytes | None = None  # an image's first-page thumbnail (PNG), made in passing
 
 

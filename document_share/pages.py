@@ -2,8 +2,9 @@
 applied), a PDF has its pages rendered by PDFium. Rendered on first request at one of a
 few widths and kept on disk beside the originals, keyed by the original's sha256.
 
-All of it is CPU work: it runs on this module's executors, never on the event loop.
-PDFium is not thread-safe, so every PDF call goes through one thread.
+All of it is CPU work, never on the event loop: images on this module's threads (their
+cost is bounded by the pixel limit), PDFs in the sandbox's worker processes
+(:mod:`document_share.sandbox`: a PDF's cost to draw has no bound a check could see).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pypdfium2
 from PIL import Image, ImageOps
 
 from sessions.files import write_atomic
+
+from .sandbox import RenderSandbox, Unprocessable
 
 # Widths a page is served at (a request for ``w`` gets the next one up): a handful of
 # cached files per page, whatever widths clients ask for.
@@ -38,7 +41,8 @@ def served_width(requested: int | None) -> int:
 
 
 def count_pdf_pages(path: Path) -> int:
-    """Raises :class:`PageError` for a file PDFium cannot open. Call on the PDF thread."""
+    """Raises :class:`PageError` for a file PDFium cannot open. Run in a sandbox worker
+    for an untrusted file."""
     try:
         pdf = pypdfium2.PdfDocument(str(path))
     except pypdfium2.PdfiumError as exc:
@@ -67,6 +71,12 @@ def _render_pdf_page(path: Path, number: int, width: int, max_pixels: int) -> Im
         pdf.close()
 
 
+def render_pdf_page_png(path: Path, number: int, width: int, max_pixels: int) -> bytes:
+    """Page ``number`` of a PDF as PNG bytes (run in a sandbox worker:
+    :mod:`document_share.sandbox`)."""
+    return _png(_render_pdf_page(path, number, width, max_pixels))
+
+
 def _render_image(path: Path, width: int, max_pixels: int) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -89,16 +99,27 @@ def _png(image: Image.Image) -> bytes:
 
 
 class PageRenderer:
-    def __init__(self, cache_dir: Path, max_pixels: int, image_workers: int = 2) -> None:
+    def __init__(self, cache_dir: Path, max_pixels: int, sandbox: RenderSandbox,
+                 image_workers: int = 2) -> None:
         self.cache_dir = cache_dir
         self.max_pixels = max_pixels
+        self.sandbox = sandbox
         cache_dir.mkdir(parents=True, exist_ok=True)
         self._images = ThreadPoolExecutor(image_workers, thread_name_prefix="pages")
-        self._pdf = ThreadPoolExecutor(1, thread_name_prefix="pdfium")
 
-    async def pdf_pages(self, path: Path) -> int:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pdf, count_pdf_pages, path)
+    async def _pdf(self, session_id: str, job: str, *args) -> int | bytes:
+        try:
+            return await self.sandbox.run(session_id, job, *args)
+        except Unprocessable as exc:
+            raise PageError(str(exc)) from exc
+
+    async def pdf_pages(self, path: Path, session_id: str) -> int:
+        """The pages of ``session_id``'s PDF (:class:`PageError` if it cannot be read
+        within the sandbox's limits)."""
+        return await self._pdf(session_id, "count", path)
+
+    async def pdf_page_png(self, path: Path, session_id: str, number: int, width: int) -> bytes:
+        return await self._pdf(session_id, "render", path, number, width, self.max_pixels)
 
     def cached(self, sha256: str, number: int, width: int) -> Path:
         return self.cache_dir / sha256[:2] / sha256 / f"{number}-{width}.png"
@@ -111,27 +132,27 @@ class PageRenderer:
         )
 
     async def page(
-        self, source: Path, sha256: str, content_type: str, number: int, width: int
+        self, source: Path, sha256: str, content_type: str, number: int, width: int,
+        session_id: str,
     ) -> Path:
-        """The PNG file of page ``number`` at ``width`` (a :data:`WIDTHS` value)."""
+        """The PNG file of page ``number`` at ``width`` (a :data:`WIDTHS` value) of a
+        document of ``session_id`` (whose turn it is in the PDF sandbox)."""
         target = self.cached(sha256, number, width)
         if target.exists():
             return target
         loop = asyncio.get_running_loop()
         if content_type == "application/pdf":
-            image = await loop.run_in_executor(
-                self._pdf, _render_pdf_page, source, number, width, self.max_pixels
-            )
+            data = await self.pdf_page_png(source, session_id, number, width)
         elif number != 1:
             raise PageError(f"the document has no page {number}")
         else:
             image = await loop.run_in_executor(
                 self._images, _render_image, source, width, self.max_pixels
             )
-        data = await loop.run_in_executor(self._images, _png, image)
+            data = await loop.run_in_executor(self._images, _png, image)
         await loop.run_in_executor(self._images, write_atomic, target, data)
         return target
 
     def close(self) -> None:
         self._images.shutdown(wait=True, cancel_futures=True)
-        self._pdf.shutdown(wait=True, cancel_futures=True)
+        self.sandbox.close()

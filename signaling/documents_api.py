@@ -94,12 +94,15 @@ async def upload_document(request: web.Request) -> web.Response:
         sha256 = await asyncio.to_thread(upload.finish)
         inspection = await asyncio.to_thread(inspect, upload.path, limits, THUMBNAIL_WIDTH)
         content_type, pages = inspection.content_type, inspection.pages
-        if pages is None:  # a PDF
+        thumbnail = inspection.thumbnail
+        if pages is None:  # a PDF: counted and its first page drawn, in the sandbox
             try:
-                pages = await services.renderer.pdf_pages(upload.path)
+                pages = await services.renderer.pdf_pages(upload.path, session.id)
+                check_pdf_pages(pages, limits)
+                thumbnail = await services.renderer.pdf_page_png(
+                    upload.path, session.id, 1, THUMBNAIL_WIDTH)
             except PageError as exc:
                 raise Rejected(422, str(exc)) from exc
-            check_pdf_pages(pages, limits)
         await asyncio.to_thread(services.blobs.commit, upload, sha256)
     except TooLarge as exc:
         upload.discard()
@@ -122,10 +125,8 @@ async def upload_document(request: web.Request) -> web.Response:
     )
     await services.router.record(session.id, "document.added", **document_event(document))
     await services.store.add_document(document)
-    if inspection.thumbnail is not None:
-        await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, inspection.thumbnail)
-    else:
-        await _prepare_thumbnail(request, document)
+    if thumbnail is not None:  # shown on the console at once
+        await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, thumbnail)
     await _announce(request, session, document)
     services.metrics.uploads.labels("201").inc()
     services.metrics.upload_bytes.observe(upload.size)
@@ -156,19 +157,6 @@ async def _announce(request: web.Request, session: Session, document: Document) 
 def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
     """A signed URL of a page image, loadable by ``<img>`` for a few minutes."""
     return signer.sign(f"/api/v1/documents/{document_id}/pages/{page}.png", w=width)
-
-
-async def _prepare_thumbnail(request: web.Request, document: Document) -> None:
-    """Render the first page's thumbnail before the staff hears of the document, so
-    their console shows it at once; a failure only delays it to the first request."""
-    services = request.app[SERVICES]
-    try:
-        await services.renderer.page(
-            services.blobs.path_of(document.sha256), document.sha256,
-            document.content_type, 1, THUMBNAIL_WIDTH,
-        )
-    except (PageError, OSError, ValueError):
-        logger.warning("thumbnail of %s failed", document.document_id, exc_info=True)
 
 
 def _may_read(who: Principal, session: Session) -> bool:
@@ -228,7 +216,7 @@ async def get_page(request: web.Request) -> web.StreamResponse:
     try:
         path = await services.renderer.page(
             services.blobs.path_of(document.sha256), document.sha256,
-            document.content_type, number, width,
+            document.content_type, number, width, document.session_id,
         )
     except PageError as exc:
         return json_error("not_found", str(exc))

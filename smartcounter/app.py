@@ -8,6 +8,7 @@ from aiohttp import web
 
 from document_share.intake import Limits
 from document_share.pages import PageRenderer
+from document_share.sandbox import RenderSandbox
 from document_share.storage import BlobStore
 from media.peer import MediaHub
 from media.recorder import RecordingDirectory
@@ -78,7 +79,8 @@ def build_app(settings: Settings) -> web.Application:
         media_address=settings.media_address,
         node_ttl_s=settings.node_ttl_s,
         blobs=BlobStore(settings.documents_dir),
-        renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels),
+        renderer=PageRenderer(settings.documents_dir / "pages", settings.max_upload_pixels,
+                              RenderSandbox(settings.render)),
         signer=UrlSigner(secret),
         vision=load_vision(settings),
         upload_limits=Limits(

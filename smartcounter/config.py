@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from document_share.sandbox import SandboxLimits
 from media.peer import IceServer
 from media.vision.models import DEFAULT_ANTISPOOF
 from sessions.dashboard import DashboardConfig
@@ -73,6 +74,8 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_upload_pixels: int = 40_000_000
     max_pdf_pages: int = 50
+    # PDFs are read and drawn in worker processes, each job within these limits.
+    render: SandboxLimits = field(default_factory=SandboxLimits)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     login: LoginPolicy = field(default_factory=LoginPolicy)
     # "json": one object per line with node and session ids; "text" for a terminal.
@@ -253,6 +256,17 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
     )
     s.max_pdf_pages = int(_float_env(env, "SMARTCOUNTER_MAX_PDF_PAGES", s.max_pdf_pages))
+    r = s.render
+    s.render = SandboxLimits(
+        workers=int(_float_env(env, "SMARTCOUNTER_RENDER_WORKERS", r.workers)),
+        memory_bytes=int(_float_env(env, "SMARTCOUNTER_RENDER_MEMORY_MB",
+                                    r.memory_bytes / 2**20) * 2**20),
+        cpu_s=int(_float_env(env, "SMARTCOUNTER_RENDER_CPU_S", r.cpu_s)),
+        wall_s=_float_env(env, "SMARTCOUNTER_RENDER_TIMEOUT_S", r.wall_s),
+    )
+    if s.render.workers < 1 or s.render.memory_bytes < 64 * 2**20 or s.render.wall_s <= 0:
+        raise ConfigError("SMARTCOUNTER_RENDER_WORKERS must be >= 1, _MEMORY_MB >= 64 and "
+                          "_TIMEOUT_S > 0")
     s.login = LoginPolicy(
         max_failures=int(_float_env(env, "SMARTCOUNTER_LOGIN_MAX_FAILURES", s.login.max_failures)),
         lockout_s=_float_env(env, "SMARTCOUNTER_LOGIN_LOCKOUT_S", s.login.lockout_s),

@@ -1,0 +1,205 @@
+"""PDF work on untrusted files, out of process and inside limits.
+
+A PDF's page count and pixel size say nothing of what drawing it costs: a 3 KB file of
+Form XObjects nested seven deep, each drawing the next ten times, asks PDFium for ten
+million draws and gigabytes of memory. So PDFium never runs in the server's process:
+a few worker processes (fresh interpreters of their own) each run one job at a time
+under an address-space limit (``RLIMIT_AS``), a CPU-time limit per job (``RLIMIT_CPU``)
+and a wall-clock timeout. A worker that breaks a limit dies, or is killed, and is
+replaced; the job fails with :class:`Unprocessable` saying which limit it broke.
+
+Fair per session: a session has at most one job in the pool at a time, so one kiosk's
+uploads queue behind each other and never occupy more than one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import multiprocessing.connection
+import resource
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class Unprocessable(ValueError):
+    """The document cannot be processed within the limits (or at all); the message says
+    why, for the 422 answer."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    workers: int = 2
+    memory_bytes: int = 768 * 1024 * 1024
+    cpu_s: int = 10
+    wall_s: float = 4.0
+
+
+# What a worker answers: that it is ready; then per job the result, a reason the job
+# failed, or a reason and its exit.
+READY, OK, FAILED, LAST = "ready", "ok", "failed", "last"
+STARTUP_S = 30.0
+
+
+def _child(conn: multiprocessing.connection.Connection, memory_bytes: int, cpu_s: int) -> None:
+    """The worker's loop: one job at a time, each under a fresh CPU budget."""
+    from document_share import pages
+
+    jobs: dict[str, Callable[..., Any]] = {
+        "count": pages.count_pdf_pages, "render": pages.render_pdf_page_png,
+    }
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    conn.send(READY)
+    hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    while True:
+        try:
+            name, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        budget = int(usage.ru_utime + usage.ru_stime) + cpu_s
+        # Only the soft limit (SIGXCPU ends the process): a hard one could not be raised
+        # again for the next job without privileges.
+        resource.setrlimit(resource.RLIMIT_CPU, (budget, hard_cpu))
+        try:
+            conn.send((OK, jobs[name](*args)))
+        except MemoryError:
+            # The heap may be left in pieces: this worker ends, a fresh one follows.
+            conn.send((LAST, "the document needs more memory to draw than is allowed"))
+            return
+        except pages.PageError as exc:
+            conn.send((FAILED, str(exc)))
+        except Exception as exc:  # whatever PDFium makes of a hostile file
+            conn.send((FAILED, f"the document cannot be read: {exc}"))
+
+
+class _Worker:
+    """One worker process (``python -m document_share.sandbox``: a fresh interpreter
+    that loads only the PDF code, and none of the server's threads or memory), talking
+    over a socket pair."""
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "document_share.sandbox", str(theirs.fileno()),
+                 str(limits.memory_bytes), str(limits.cpu_s)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        self.conn = multiprocessing.connection.Connection(ours.detach())
+        # The job's clock starts once the worker is ready, not while it starts.
+        if not self.conn.poll(STARTUP_S) or self._recv() != READY:
+            self.kill()
+            raise Unprocessable("the document reader could not start; try again")
+
+    def _recv(self) -> Any:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def run(self, name: str, args: tuple, wall_s: float) -> tuple[str, Any]:
+        """Blocking. (OK, FAILED or LAST; the result or the reason); raises
+        :class:`Unprocessable` when the worker broke a limit (it is then dead or must be
+        killed)."""
+        try:
+            self.conn.send((name, args))
+        except OSError:
+            raise Unprocessable("the document reader stopped; try again") from None
+        if not self.conn.poll(wall_s):
+            raise Unprocessable(f"the document takes longer than {wall_s:g} s to draw")
+        answer = self._recv()
+        if answer is None:
+            raise Unprocessable("the document needs more memory or time to draw than is allowed")
+        return answer
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+        self.conn.close()
+
+
+@dataclass
+class _SessionTurn:
+    """One session's place in the pool: one job of it at a time."""
+
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class RenderSandbox:
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self._idle: list[_Worker] = []
+        self._slots = asyncio.Semaphore(self.limits.workers)
+        self._sessions: dict[str, _SessionTurn] = {}
+        self._lock = threading.Lock()
+        self.replaced = 0  # workers killed for breaking a limit (a metric)
+        self._closed = False
+
+    async def run(self, session_id: str, name: str, *args: Any) -> Any:
+        """Job ``name`` (``count``: a PDF's pages, ``render``: a page as PNG bytes) for
+        ``session_id``'s document; :class:`Unprocessable` if it fails or breaks a limit."""
+        if self._closed:
+            raise Unprocessable("the server is shutting down")
+        turn = self._sessions.setdefault(session_id, _SessionTurn())
+        turn.users += 1
+        try:
+            async with turn.lock, self._slots:
+                return await asyncio.to_thread(self._run, name, args)
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._sessions[session_id]
+
+    def _run(self, name: str, args: tuple) -> Any:
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is not None and not worker.alive():  # died idle (killed from outside)
+            worker.kill()
+            worker = None
+        worker = worker or _Worker(self.limits)
+        try:
+            status, value = worker.run(name, args, self.limits.wall_s)
+        except Unprocessable:
+            worker.kill()
+            self.replaced += 1
+            logger.warning("a PDF worker broke its limits (%s) and was replaced", name)
+            raise
+        if status == LAST:
+            worker.kill()
+            self.replaced += 1
+        else:
+            with self._lock:
+                self._idle.append(worker)
+        if status != OK:
+            raise Unprocessable(value)
+        return value
+
+    def close(self) -> None:
+        """Blocking: ends the workers."""
+        self._closed = True
+        with self._lock:
+            workers, self._idle = self._idle, []
+        for worker in workers:
+            worker.kill()
+
+
+if __name__ == "__main__":
+    _child(multiprocessing.connection.Connection(int(sys.argv[1])), int(sys.argv[2]),
+           int(sys.argv[3]))

@@ -1,0 +1,58 @@
+"""Files made to hurt a server: small to send, costly to process."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+
+def nested_xobject_pdf(levels: int, fanout: int = 10) -> bytes:
+    """A one-page PDF (a few KB) whose content draws Form XObject X1 ``fanout`` times,
+    X1 draws X2 ``fanout`` times, and so on down to X``levels``, which fills a
+    rectangle: ``fanout ** levels`` draws. Seven levels ask PDFium for gigabytes."""
+    first = 4  # objects 1-3: catalog, pages, page; then the forms; then the content
+
+    def draw(name: str) -> bytes:
+        return " ".join(f"q 0.9 0 0 0.9 {i} {i} cm /{name} Do Q" for i in range(fanout)).encode()
+
+    def stream(dictionary: bytes, data: bytes) -> bytes:
+        return b"<< " + dictionary + b" /Length %d >>\nstream\n" % len(data) + data + \
+            b"\nendstream"
+
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject "
+           b"<< /X1 %d 0 R >> >> /Contents %d 0 R >>" % (first, first + levels),
+        first + levels: stream(b"", draw("X1")),
+    }
+    for level in range(1, levels + 1):
+        number = first + level - 1
+        form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792]"
+        if level < levels:
+            objects[number] = stream(
+                form + b" /Resources << /XObject << /X%d %d 0 R >> >>" % (level + 1, number + 1),
+                draw(f"X{level + 1}"))
+        else:
+            objects[number] = stream(form, b"0 0 1 rg 0 0 600 780 re f")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n" % number + objects[number] + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for number in sorted(objects):
+        out += b"%010d 00000 n \n" % offsets[number]
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def ordinary_pdf(pages: int = 1) -> bytes:
+    """An A4 scan-like PDF (Pillow), as a kiosk's scanner would send."""
+    images = [Image.new("RGB", (1240, 1754), (250, 250, 245 - i)) for i in range(pages)]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=150.0, save_all=True, append_images=images[1:])
+    return out.getvalue()

@@ -1,0 +1,77 @@
+"""Finding 1 of the hostile-kiosk review: a 3 KB PDF of nested Form XObjects made the node
+grow by 1.8 GB and held every other PDF for 40 s. Now PDFium works out of process within
+limits: the bomb is refused within 5 s with a reason, the node's memory does not move,
+and another session's ordinary PDF is thumbnailed meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+
+from sessions.accounts import AccountDirectory
+from tests.harness import Client, ServeProcess
+from tests.security.hostile_files import nested_xobject_pdf, ordinary_pdf
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def upload(http, url: str, token: str, sid: str, data: bytes) -> tuple[int, dict, float]:
+    form = aiohttp.FormData()
+    form.add_field("kind", "supporting")
+    form.add_field("file", data, filename="scan.pdf", content_type="application/pdf")
+    started = time.monotonic()
+    async with http.post(f"{url}/api/v1/sessions/{sid}/documents", data=form,
+                         headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status, await resp.json(), time.monotonic() - started
+
+
+async def test_a_drawing_bomb_is_refused_fast_and_holds_no_one_else(tmp_path):
+    data_dir = tmp_path / "data"
+    accounts = AccountDirectory(data_dir)
+    tokens = {k: accounts.add_kiosk(k, "Hostile")[1] for k in ("attacker", "citizen")}
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    kiosks = {k: Client("/kiosk") for k in tokens}
+    try:
+        await server.start()
+        sessions = {}
+        for name, kiosk in kiosks.items():  # queued sessions may add documents
+            await kiosk.connect(server.url, tokens[name])
+            ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
+            sessions[name] = ack["session_id"]
+        async with aiohttp.ClientSession() as http:
+            await upload(http, server.url, tokens["citizen"], sessions["citizen"],
+                         ordinary_pdf())  # warm: the workers are spawned
+            before = rss_mb(server.proc.pid)
+            bomb = asyncio.create_task(upload(http, server.url, tokens["attacker"],
+                                              sessions["attacker"], nested_xobject_pdf(7)))
+            await asyncio.sleep(0.3)
+            status, body, took = await upload(http, server.url, tokens["citizen"],
+                                              sessions["citizen"], ordinary_pdf(2))
+            assert status == 201, body
+            assert took < 2, took
+            status, body, took = await bomb
+            assert status == 422, body
+            assert "memory" in body["error"]["message"] or "longer" in body["error"]["message"]
+            assert took < 5, took
+            after = rss_mb(server.proc.pid)
+            assert after - before < 200, (before, after)
+            # Refused means not kept: the attacker's session has no document.
+            async with http.get(f"{server.url}/api/v1/sessions/{sessions['attacker']}",
+                                headers={"Authorization": f"Bearer {tokens['attacker']}"}
+                                ) as resp:
+                assert (await resp.json())["documents"] == []
+    except BaseException:
+        print(server.log())
+        raise
+    finally:
+        for kiosk in kiosks.values():
+            await asyncio.wait_for(kiosk.close(), 5)
+        await server.stop()

@@ -263,7 +263,7 @@ class CaseDesk:
             session.id, "case.submitted", receipt_no=case.receipt_no,
             documents=[d.to_dict() for d in case.documents], kiosk_id=case.kiosk_id,
             department_id=case.department_id, service_id=case.service_id,
-            staff_id=case.staff_id,
+            staff_id=case.staff_id, submitted_at=case.submitted_at,
         )
         await self.store.create_case(case)
         await self.notifier.to_kiosk(
@@ -310,7 +310,7 @@ class CaseDesk:
         verdict = Decision(decision, reason, staff_id, decided_at)
         await self.record(
             case.session_id, "case.decided", receipt_no=case.receipt_no,
-            decision=decision, reason=reason, staff_id=staff_id,
+            decision=decision, reason=reason, staff_id=staff_id, decided_at=decided_at,
             result_documents=[{"document_id": d.document_id, "sha256": d.sha256}
                               for d in results],
             print_jobs=[j.to_dict() for j in jobs],

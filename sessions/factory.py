@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .memory_store import MemoryStore
 from .redis_store import RedisStore
-from .sqlite_store import SQLiteStore
+from .sqlite_store import SQLiteStore, take_lock
 from .store import Store
 
 KINDS = ("sqlite", "redis", "memory")
@@ -22,6 +22,6 @@ def create_store(
     if kind == "redis":
         assert redis_url, "the Redis store needs a URL"
         return RedisStore(redis_url, prefix=prefix)
-    if kind == "memory":
-        return MemoryStore()
+    if kind == "memory":  # still one server per data dir: they would share its files
+        return MemoryStore(take_lock(path) if path is not None else None)
     raise ValueError(f"no store {kind!r}: one of {', '.join(KINDS)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,9 @@ class MemoryStore:
     durable = False  # throw-away: nothing outlives the process
     shared = False
 
-    def __init__(self) -> None:
+    def __init__(self, lock: int | None = None) -> None:
+        # The data dir's lock (see sqlite_store.take_lock), held until close.
+        self._lock = lock
         self._sessions: dict[str, dict[str, Any]] = {}
         self._presence: dict[str, dict[str, Any]] = {}
         # Derived indexes (see sessions.store): department → {session id: queue score},
@@ -62,7 +65,9 @@ class MemoryStore:
                 "documents' index are lost when this process stops")
 
     async def close(self) -> None:
-        return None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     async def create_session(self, session: Session) -> None:
         if session.id in self._sessions:

@@ -22,17 +22,19 @@ from typing import Any
 
 from .records import Case, CaseState, Decision, Document, DocumentRef, PrintJob, ResultJob
 from .session import Session, SessionState
+from .statistics import ABANDONED, ANSWERED
 from .store import Store
 
 # How many pages the stored file with this sha256 and type has (blocking).
 PagesOf = Callable[[str, str], int]
 
-DOCUMENT_FIELDS = ("document_id", "kind", "sha256", "size", "content_type", "pages", "title")
+DOCUMENT_FIELDS = ("document_id", "kind", "sha256", "size", "content_type", "pages", "title",
+                   "created_at")
 
 
 def document_event(document: Document) -> dict[str, Any]:
     """What the ``document.added`` event records of a document: all its index entry
-    holds but the session's (the trail's own) ids and the time (the event's)."""
+    holds but the session's ids (the trail's own)."""
     return {k: getattr(document, k) for k in DOCUMENT_FIELDS}
 
 
@@ -41,6 +43,8 @@ class TrailRecords:
     """What one session's trail says the store holds."""
 
     session: dict[str, Any] | None = None  # as Session.to_dict has it
+    # (department, kind, wait_s, at) of each time the call left its queue, for statistics
+    outcomes: list[tuple[str, str, float, float]] = field(default_factory=list)
     documents: dict[str, Document] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
     print_jobs: dict[str, PrintJob] = field(default_factory=dict)
@@ -75,7 +79,11 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
             if data.get("reason") == "declined" and data.get("staff_id"):
                 s["declined_by"] = [*s["declined_by"], data["staff_id"]]
         elif kind == "call.accepted":
+            if s["answered_at"] is None:
+                out.outcomes.append((s["department_id"], ANSWERED,
+                                     data.get("waited_s", at - s["created_at"]), at))
             s.update(state=SessionState.CONNECTED, staff_id=data.get("staff_id"),
+                     staff_display_name=data.get("display_name"),
                      offered_to=None, offer_expires_at=None, connected_at=at)
             s["answered_at"] = s["answered_at"] or at
         elif kind == "call.reassigned" and data.get("department_id"):
@@ -85,6 +93,8 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
         elif kind == "session.closed":
             s.update(state=SessionState.CLOSED, ended_at=at, end_reason=data.get("reason"))
         elif kind == "session.abandoned":
+            if s["answered_at"] is None:
+                out.outcomes.append((s["department_id"], ABANDONED, at - s["created_at"], at))
             s.update(state=SessionState.ABANDONED, ended_at=at, end_reason="abandoned",
                      offered_to=None, offer_expires_at=None)
         elif kind == "document.added":
@@ -93,7 +103,7 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
                 document_id=data["document_id"], session_id=session_id,
                 kiosk_id=s["kiosk_id"], kind=data["kind"], sha256=data["sha256"],
                 pages=pages, content_type=data["content_type"], size=data.get("size"),
-                created_at=at, title=data.get("title"),
+                created_at=data.get("created_at", at), title=data.get("title"),
             )
         elif kind == "case.submitted":
             out.cases[data["receipt_no"]] = Case(
@@ -102,7 +112,7 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
                 department_id=data.get("department_id", s["department_id"]),
                 service_id=data.get("service_id", s["service_id"]),
                 staff_id=data.get("staff_id", s["staff_id"]),
-                state=CaseState.SUBMITTED, submitted_at=at,
+                state=CaseState.SUBMITTED, submitted_at=data.get("submitted_at", at),
                 documents=[DocumentRef.from_dict(d) for d in data.get("documents", [])],
             )
         elif kind == "case.decided" and data["receipt_no"] in out.cases:
@@ -137,7 +147,8 @@ def _decide(out: TrailRecords, data: Mapping[str, Any], at: float) -> None:
                           out.documents[r["document_id"]].title
                           or out.documents[r["document_id"]].kind) for r in results]
     case.state = data["decision"]
-    case.decision = Decision(data["decision"], data.get("reason"), data.get("staff_id"), at)
+    case.decision = Decision(data["decision"], data.get("reason"), data.get("staff_id"),
+                             data.get("decided_at", at))
     case.result_document_ids = [r["document_id"] for r in results]
     case.print_jobs = jobs
 
@@ -147,7 +158,8 @@ class Report:
     sessions: int = 0
     differences: list[str] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=lambda: {
-        "sessions": 0, "documents": 0, "cases": 0, "decisions": 0, "print_jobs": 0})
+        "sessions": 0, "documents": 0, "cases": 0, "decisions": 0, "print_jobs": 0,
+        "outcomes": 0})
 
 
 Trails = Iterable[tuple[str, list[dict[str, Any]]]]
@@ -258,4 +270,7 @@ async def rebuild(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
             if raw is None or (raw["status"] == "queued" and job.status != "queued"):
                 await store.put_record("print_job", job_id, job.to_dict())
                 report.added["print_jobs"] += 1
+        for department_id, kind, wait_s, at in expected.outcomes:  # counted once each
+            await store.record_outcome(department_id, session_id, kind, wait_s, at)
+            report.added["outcomes"] += 1
     return report

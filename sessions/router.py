@@ -579,6 +579,7 @@ class CallRouter:
             session_id,
             "call.accepted",
             staff_id=staff.id,
+            display_name=staff.display_name,
             waited_s=round(now - session.created_at, 3),
         )
         await self.notifier.to_kiosk(
@@ -820,8 +821,10 @@ class CallRouter:
         - every staff member is offline until their console connects again.
         """
         now = self.clock()
+        closed = waiting = offline = 0
         for session in await self.store.live_sessions():
             if session.state == SessionState.CONNECTED:
+                closed += 1
                 await self._transition(session, {
                     "state": SessionState.CLOSED, "ended_at": now,
                     "end_reason": "server_restart",
@@ -839,14 +842,22 @@ class CallRouter:
                                    reason="server_restart")
             # From now, not from when its socket dropped: no kiosk could come back while
             # no server ran.
+            waiting += 1
             await self._transition(session, {"kiosk_lost_at": now})
             await self._record(session.id, "kiosk.lost", reason="server_restart")
         for presence in await self.store.list_presence():
             if presence.state != PresenceState.OFFLINE:
+                offline += 1
                 await self.store.update_presence(presence.staff_id, {
                     "state": PresenceState.OFFLINE, "since": now, "session_id": None,
                     "reason": "server_restart",
                 })
+        if closed or waiting or offline:
+            logger.warning(
+                "restarted: %d call(s) in progress closed (server_restart), %d waiting "
+                "caller(s) given %.0f s to come back, %d staff member(s) offline until "
+                "their console reconnects", closed, waiting, self.config.kiosk_lost_grace_s,
+                offline)
 
     async def sweep_presence(self) -> None:
         """Staff whose heartbeat expired (their node died) are treated as disconnected."""

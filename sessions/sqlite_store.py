@@ -54,19 +54,24 @@ class StoreLocked(RuntimeError):
     live state as stale)."""
 
 
-def lock_file(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _take_lock(path: Path) -> int:
-    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT, 0o640)
+def take_lock(path: Path) -> int:
+    """Hold ``PATH.lock`` (the fd; closing it lets go), or :class:`StoreLocked` naming
+    the process that holds it. Taken by a server on the embedded or the memory store
+    (one server per data dir) and by ``store rebuild``."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise StoreLocked(
-            f"another smartcounter process is using {path} (one node per embedded store; "
-            "several nodes share Redis): stop it first") from None
+            f"another smartcounter process (pid {holder}) is using {path.parent}: stop it "
+            "first (one server per data dir without Redis; several nodes share Redis)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
@@ -98,7 +103,7 @@ class _Writer:
 
     def __init__(self, path: Path, exclusive: bool) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = _take_lock(path) if exclusive else None
+        self._lock = take_lock(path) if exclusive else None
         try:
             self._conn = connect(path)
             migrate(self._conn)

@@ -29,7 +29,7 @@ from .app import build_app
 from .config import ConfigError, Settings, check_store, load
 from .demo import describe, ensure_demo_accounts
 from .logs import configure_logging
-from .store_commands import cmd_backup, cmd_store_check, cmd_store_rebuild
+from .store_commands import cmd_backup, cmd_store_check, cmd_store_rebuild, empty_store_problem
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_format, settings.node_id)
+    lost = empty_store_problem(settings)  # before opening the store creates it
     app = build_app(settings)
     ssl_context = None
     if settings.tls_cert and settings.tls_key:
@@ -64,23 +65,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "sqlite": f"embedded store {settings.store_path.resolve()}",
         "memory": "IN-MEMORY STORE: NOTHING SURVIVES A RESTART (trials only)",
     }[settings.store_kind]
-    print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
-    if args.demo:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
-        creds = ensure_demo_accounts(
-            settings.data_dir, AccountDirectory(settings.data_dir), catalog
-        )
-        print(describe(creds, base_url), flush=True)
-    asyncio.run(_serve(app, settings, ssl_context))
+
+    def announce() -> None:
+        """Once the app has started (its store checked and opened), before it listens."""
+        if lost:
+            logger.error(lost)
+        print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
+        if args.demo:
+            catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
+            creds = ensure_demo_accounts(
+                settings.data_dir, AccountDirectory(settings.data_dir), catalog
+            )
+            print(describe(creds, base_url), flush=True)
+
+    asyncio.run(_serve(app, settings, ssl_context, announce))
     return 0
 
 
-async def _serve(app: web.Application, settings: Settings, ssl_context) -> None:
+async def _serve(app: web.Application, settings: Settings, ssl_context, announce) -> None:
     """Serve until SIGTERM or SIGINT; then drain (no new calls, the calls in progress
     end, bounded) while still serving, then stop. A second signal stops at once."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    await asyncio.to_thread(announce)
     await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -291,6 +298,12 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", help="data directory (env SMARTCOUNTER_DATA_DIR; ./data)")
         sp.add_argument("--config", help="a TOML configuration file (env SMARTCOUNTER_CONFIG)")
 
+    def store_choice(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--redis-url", help="the Redis of a deployment of several nodes "
+                        "(env SMARTCOUNTER_REDIS_URL)")
+        sp.add_argument("--store", choices=("sqlite", "redis"),
+                        help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL)")
+
     serve = sub.add_parser("serve", help="run the server")
     common(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -420,11 +433,13 @@ def parser() -> argparse.ArgumentParser:
         "check", help="compare the store with the audit trails both ways (exit 1 if they "
         "differ); safe beside a running server")
     common(scheck)
+    store_choice(scheck)
     scheck.set_defaults(func=lambda args: cmd_store_check(_settings(args)))
     srebuild = store.add_parser(
         "rebuild", help="write what the store lacks of the trails (sessions, documents' "
         "index, cases, decisions, print jobs); the server must be stopped")
     common(srebuild)
+    store_choice(srebuild)
     srebuild.set_defaults(func=lambda args: cmd_store_rebuild(_settings(args)))
     backup = sub.add_parser(
         "backup", help="a consistent copy of the embedded store, while it serves")

@@ -19,7 +19,7 @@ from sessions.factory import create_store
 from sessions.files import fsync_dir
 from sessions.projection import PagesOf, Report, check, rebuild
 from sessions.sqlite_schema import current_version
-from sessions.sqlite_store import SQLiteStore
+from sessions.sqlite_store import SQLiteStore, StoreLocked
 
 from .config import Settings
 
@@ -57,16 +57,52 @@ async def _with_store(settings: Settings, exclusive: bool, work):
         await store.close()
 
 
+def empty_store_problem(settings: Settings) -> str | None:
+    """A data dir whose audit trails hold sessions but whose embedded store has none: a
+    store lost, or restored without the trails' later work. Blocking; read-only."""
+    if settings.store_kind != "sqlite" or not settings.audit_dir.is_dir():
+        return None
+    trails = sum(1 for _ in settings.audit_dir.glob("*.jsonl"))
+    if not trails:
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{settings.store_path}?mode=ro", uri=True)
+        try:
+            sessions = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        sessions = 0  # no store yet, or not one of ours (opening it will say so)
+    if sessions:
+        return None
+    return (f"the embedded store {settings.store_path} holds no sessions but "
+            f"{settings.audit_dir} holds {trails} session trail(s): if the store was lost "
+            "or restored from a backup, stop the server and run `smartcounter store check`, "
+            "then `smartcounter store rebuild`")
+
+
+def _nothing_to_compare(settings: Settings) -> str | None:
+    has_trails = settings.audit_dir.is_dir() and any(settings.audit_dir.glob("*.jsonl"))
+    has_store = settings.store_kind != "sqlite" or settings.store_path.exists()
+    if not has_trails and not has_store:
+        return (f"nothing to compare in {settings.data_dir.resolve()}: no audit trails and "
+                "no store there (another --data-dir?)")
+    return None
+
+
 def cmd_store_check(settings: Settings) -> int:
     if settings.store_kind == "memory":
         print("error: the in-memory store lives in its server's process", file=sys.stderr)
+        return 2
+    if problem := _nothing_to_compare(settings):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     audit = AuditLog(settings.audit_dir)
     report: Report = asyncio.run(_with_store(
         settings, False, lambda store: check(store, _trails(audit), _pages_of(settings))))
     for difference in report.differences:
         print(difference)
-    print(f"{report.sessions} session trail(s) compared with the {settings.store_kind} store: "
+    print(f"{report.sessions} session trail(s) compared with {_where(settings)}: "
           f"{len(report.differences)} difference(s)")
     return 1 if report.differences else 0
 
@@ -75,13 +111,36 @@ def cmd_store_rebuild(settings: Settings) -> int:
     if settings.store_kind == "memory":
         print("error: the in-memory store lives in its server's process", file=sys.stderr)
         return 2
+    if problem := _nothing_to_compare(settings):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     audit = AuditLog(settings.audit_dir)
-    report: Report = asyncio.run(_with_store(
-        settings, True, lambda store: rebuild(store, _trails(audit), _pages_of(settings))))
-    added = ", ".join(f"{n} {what}" for what, n in report.added.items())
-    print(f"{report.sessions} session trail(s) read; added to the {settings.store_kind} "
-          f"store: {added}")
+
+    async def work(store) -> Report:
+        if store.shared:  # the embedded store's lock keeps its server out; here, beats
+            seen = time.time() - settings.node_ttl_s
+            serving = sorted(n for n, info in (await store.nodes()).items()
+                             if info.get("seen", 0) >= seen)
+            if serving:
+                raise StoreLocked(f"node(s) {', '.join(serving)} serve on this store: stop "
+                                  "them first")
+        return await rebuild(store, _trails(audit), _pages_of(settings))
+
+    report: Report = asyncio.run(_with_store(settings, True, work))
+    added = ", ".join(f"{n} {ADDED.get(what, what)}" for what, n in report.added.items())
+    print(f"{report.sessions} session trail(s) read; added to {_where(settings)}: {added}")
     return 0
+
+
+# How `store rebuild` names what it added.
+ADDED = {"print_jobs": "print jobs sent during calls (a decision's jobs are in its case)",
+         "outcomes": "call outcomes for the statistics (each is counted once)"}
+
+
+def _where(settings: Settings) -> str:
+    if settings.store_kind == "sqlite":
+        return f"the embedded store {settings.store_path}"
+    return f"Redis {settings.redis_url} (prefix {settings.redis_prefix})"
 
 
 def backup(source: Path, dest: Path) -> dict[str, Any]:
@@ -91,6 +150,7 @@ def backup(source: Path, dest: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no embedded store at {source}")
     if dest.is_dir():
         dest = dest / time.strftime("store-%Y%m%dT%H%M%SZ.sqlite3", time.gmtime())
+    replaced = dest.exists()
     partial = dest.with_name(f".{dest.name}.partial")
     partial.unlink(missing_ok=True)
     src = sqlite3.connect(source, timeout=30)
@@ -113,7 +173,7 @@ def backup(source: Path, dest: Path) -> dict[str, Any]:
         os.fsync(f.fileno())
     os.replace(partial, dest)
     fsync_dir(dest.parent)
-    return {"path": dest, "version": version, **counts}
+    return {"path": dest, "version": version, "replaced": replaced, **counts}
 
 
 def cmd_backup(settings: Settings, dest: str) -> int:
@@ -121,9 +181,13 @@ def cmd_backup(settings: Settings, dest: str) -> int:
         print("error: `backup` copies the embedded store; back Redis up with its own "
               "tools (its append-only file, or BGSAVE and the RDB file)", file=sys.stderr)
         return 2
-    done = backup(settings.store_path, Path(dest))
-    print(f"backed up {settings.store_path} to {done['path']} (schema {done['version']}: "
-          f"{done['sessions']} sessions, {done['cases']} cases, {done['documents']} "
-          "documents); the files under the data dir (documents, audit, accounts) are "
-          "backed up with your usual tools")
+    target = Path(dest)
+    if dest.endswith(("/", os.sep)):  # meant as a directory: dated copies in it
+        target.mkdir(parents=True, exist_ok=True)
+    done = backup(settings.store_path, target)
+    print(f"backed up {settings.store_path} to {done['path']}"
+          f"{' (replacing the file there)' if done['replaced'] else ''}: schema "
+          f"{done['version']}, {done['sessions']} sessions, {done['cases']} cases, "
+          f"{done['documents']} documents. Back up the rest of the data dir (documents, "
+          "audit, accounts, catalog.json, secret.key, recordings) with your usual tools.")
     return 0

@@ -10,8 +10,32 @@ from pathlib import Path
 
 import aiohttp
 
+from sessions.records import CaseState
+from sessions.sqlite_store import SQLiteStore
 from tests.harness import Client, ServeProcess, run_cli
 from tests.test_restart import ASSETS, connect_call, lookup, seed, token, upload
+
+
+async def snapshot(data_dir: Path) -> dict:
+    """What the embedded store holds of the cases, documents and ended sessions, and the
+    tax department's outcomes (kind, wait)."""
+    store = SQLiteStore(data_dir / "store.sqlite3", exclusive=False)
+    try:
+        cases = [c for state in CaseState for c in await store.cases(state)]
+        sids = sorted({c.session_id for c in cases})
+        sessions = {}
+        for sid in sids:
+            s = await store.get_session(sid)
+            sessions[sid] = (s.state, s.end_reason, s.kiosk_id, s.department_id,
+                             s.service_id, s.staff_id, s.staff_display_name)
+        return {
+            "cases": sorted(cases, key=lambda c: c.receipt_no),
+            "documents": [d for sid in sids for d in await store.session_documents(sid)],
+            "sessions": sessions,
+            "outcomes": [(o.kind, o.wait_s) for o in await store.outcomes("tax", 0)],
+        }
+    finally:
+        await store.close()
 
 
 def delete_store(data_dir: Path) -> None:
@@ -72,18 +96,32 @@ async def test_the_store_deleted_and_rebuilt_from_the_trails_prints_every_receip
                 pending = await lodge(staff, kiosk, http, first.url, kiosk_token)
             before = {r: await lookup(http, first.url, r) for r in (letter, result)}
         await first.stop()
+        original = await snapshot(data_dir)
 
         delete_store(data_dir)
+        warned = ServeProcess(data_dir, tmp_path / "warned.log")
+        try:  # a server on a lost store says so, loudly
+            await warned.start()
+        finally:
+            await warned.stop()
+        assert "holds no sessions but" in warned.log()
+        assert "smartcounter store rebuild" in warned.log()
         checked = run_cli(data_dir, "store", "check")
         assert checked.returncode == 1, checked.stderr
         for receipt_no in (letter, result, pending):
             assert f"case {receipt_no} of session" in checked.stdout
         rebuilt = run_cli(data_dir, "store", "rebuild")
         assert rebuilt.returncode == 0, rebuilt.stderr
-        assert "3 sessions, 4 documents, 3 cases, 2 decisions, 3 print_jobs" in rebuilt.stdout
+        assert ("3 sessions, 4 documents, 3 cases, 2 decisions, 3 print jobs sent during "
+                "calls") in rebuilt.stdout
         again = run_cli(data_dir, "store", "check")
         assert again.returncode == 0, again.stdout
         assert "0 difference(s)" in again.stdout
+        rebuilt_records = await snapshot(data_dir)
+        for what in ("cases", "documents", "sessions"):
+            assert rebuilt_records[what] == original[what], what
+        assert [(k, round(w, 2)) for k, w in rebuilt_records["outcomes"]] == [
+            (k, round(w, 2)) for k, w in original["outcomes"]]
 
         await second.start()
         async with aiohttp.ClientSession() as http:
@@ -161,5 +199,45 @@ async def test_rebuild_refuses_to_run_beside_a_server(tmp_path):
         refused = run_cli(data_dir, "store", "rebuild")
         assert refused.returncode == 2
         assert "another smartcounter process" in refused.stderr
+    finally:
+        await server.stop()
+
+
+def test_check_and_rebuild_refuse_a_data_dir_with_nothing_in_it(tmp_path):
+    for command in ("check", "rebuild"):
+        done = run_cli(tmp_path / "nowhere", "store", command)
+        assert done.returncode == 2
+        assert "nothing to compare" in done.stderr and "--data-dir" in done.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+
+async def test_a_backup_into_a_directory_not_there_yet_makes_it(tmp_path):
+    data_dir = tmp_path / "data"
+    store = SQLiteStore(data_dir / "store.sqlite3")
+    await store.close()
+    done = run_cli(data_dir, "backup", f"{tmp_path}/backups/daily/")
+    assert done.returncode == 0, done.stderr
+    made = list((tmp_path / "backups" / "daily").iterdir())
+    assert len(made) == 1 and made[0].name.startswith("store-"), made
+    again = run_cli(data_dir, "backup", str(made[0]))
+    assert "replacing the file there" in again.stdout
+
+
+async def test_a_memory_store_server_is_refused_beside_another_server(tmp_path):
+    data_dir = tmp_path / "data"
+    seed(data_dir)
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    try:
+        await server.start()
+        second = ServeProcess(data_dir, tmp_path / "second.log", SMARTCOUNTER_STORE="memory")
+        try:
+            await second.start()
+        except AssertionError:
+            pass  # it exited, as it should
+        else:
+            raise AssertionError("a second server started on the same data dir")
+        finally:
+            await second.stop()
+        assert f"(pid {server.proc.pid})" in second.log()
     finally:
         await server.stop()

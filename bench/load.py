@@ -1007,10 +1007,10 @@ def report(main: dict[str, Any], baseline: dict[str, Any] | None) -> None:
     heads = [f"{r['config']['nodes']} node{'s' if r['config']['nodes'] > 1 else ''}, "
              f"{r['config']['store']}" + (" (baseline)" if r is baseline else "")
              for r in runs]
-    print(f"\n{'':46}" + "".join(f"{h:>20}" for h in heads) + ("   ratio" if baseline else ""))
+    print(f"\n{'':46}" + "".join(f"{h:>24}" for h in heads) + ("   ratio" if baseline else ""))
 
     def row(name: str, values: list, spec: str = ".1f", ratio: bool = True) -> None:
-        cells = "".join(f"{fmt(v, spec):>20}" for v in values)
+        cells = "".join(f"{fmt(v, spec):>24}" for v in values)
         tail = ""
         if baseline and ratio and None not in values and values[1]:
             tail = f"   {values[0] / values[1]:.2f}"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
+
+from .records import Record
 
 
 class PresenceState(enum.StrEnum):
@@ -18,7 +19,7 @@ class PresenceState(enum.StrEnum):
 
 
 @dataclass
-class Presence:
+class Presence(Record):
     staff_id: str
     display_name: str
     departments: list[str]
@@ -29,14 +30,6 @@ class Presence:
     session_id: str | None = None
     last_seen: float = 0.0
     reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Presence:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
 
     def public(self) -> dict[str, Any]:
         return {

@@ -7,12 +7,12 @@ staff side is lost (the caller goes back to the head of the queue) or on transfe
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Conflict
+from .records import Record
 
 
 class SessionState(enum.StrEnum):
@@ -51,7 +51,7 @@ def sources_of(target: SessionState) -> list[str]:
 
 
 @dataclass
-class Session:
+class Session(Record):
     id: str
     kiosk_id: str
     kiosk_site: str
@@ -76,14 +76,6 @@ class Session:
     # The earliest time something must happen to this session (offer expiry, end of a
     # grace period); the store keeps an index on it so any node's ticker can find it.
     deadline: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Session:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
 
     @property
     def live(self) -> bool:

@@ -252,12 +252,7 @@ class SQLiteStore:
         changes = dict(changes)
 
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
-            row = conn.execute("SELECT data FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no session {session_id}")
-            raw = json.loads(row[0])
-            check_expect(raw, expect, f"session {session_id}")
-            raw.update(changes)
+            raw = _changed(conn, "sessions", "id", session_id, changes, expect, "session")
             _write_session(conn, raw)
             return raw
 
@@ -330,13 +325,7 @@ class SQLiteStore:
         changes = dict(changes)
 
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
-            row = conn.execute("SELECT data FROM presence WHERE staff_id = ?",
-                               (staff_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no presence for staff {staff_id}")
-            raw = json.loads(row[0])
-            check_expect(raw, expect, f"staff {staff_id}")
-            raw.update(changes)
+            raw = _changed(conn, "presence", "staff_id", staff_id, changes, expect, "staff")
             _write_presence(conn, raw)
             return raw
 
@@ -477,13 +466,7 @@ class SQLiteStore:
         changes = dict(changes)
 
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
-            row = conn.execute("SELECT data FROM cases WHERE receipt_no = ?",
-                               (receipt_no,)).fetchone()
-            if row is None:
-                raise NotFound(f"no case {receipt_no}")
-            case = json.loads(row[0])
-            check_expect(case, expect, f"case {receipt_no}")
-            case.update(changes)
+            case = _changed(conn, "cases", "receipt_no", receipt_no, changes, expect, "case")
             conn.execute(
                 "UPDATE cases SET state = ?, submitted_at = ?, data = ? WHERE receipt_no = ?",
                 (case["state"], case["submitted_at"], _dumps(case), receipt_no))
@@ -554,6 +537,19 @@ class SQLiteStore:
 
     async def reset_hits(self, key: str) -> None:
         await self._run(lambda conn: conn.execute("DELETE FROM hits WHERE key = ?", (key,)))
+
+
+def _changed(conn: sqlite3.Connection, table: str, key: str, value: str,
+             changes: Mapping[str, Any], expect: Expect | None, what: str) -> dict[str, Any]:
+    """The record with ``changes`` applied, if it exists (:class:`NotFound`) and meets
+    ``expect`` (:class:`Conflict`); the caller writes it back in the same operation."""
+    row = conn.execute(f"SELECT data FROM {table} WHERE {key} = ?", (value,)).fetchone()
+    if row is None:
+        raise NotFound(f"no {what} {value}")
+    raw = json.loads(row[0])
+    check_expect(raw, expect, f"{what} {value}")
+    raw.update(changes)
+    return raw
 
 
 def _write_session(conn: sqlite3.Connection, raw: Mapping[str, Any]) -> None:

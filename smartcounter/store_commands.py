@@ -81,7 +81,10 @@ def empty_store_problem(settings: Settings) -> str | None:
             "then `smartcounter store rebuild`")
 
 
-def _nothing_to_compare(settings: Settings) -> str | None:
+def _refusal(settings: Settings) -> str | None:
+    """Why ``store check`` or ``rebuild`` cannot run on these settings, or None."""
+    if settings.store_kind == "memory":
+        return "the in-memory store lives in its server's process"
     has_trails = settings.audit_dir.is_dir() and any(settings.audit_dir.glob("*.jsonl"))
     has_store = settings.store_kind != "sqlite" or settings.store_path.exists()
     if not has_trails and not has_store:
@@ -91,10 +94,7 @@ def _nothing_to_compare(settings: Settings) -> str | None:
 
 
 def cmd_store_check(settings: Settings) -> int:
-    if settings.store_kind == "memory":
-        print("error: the in-memory store lives in its server's process", file=sys.stderr)
-        return 2
-    if problem := _nothing_to_compare(settings):
+    if problem := _refusal(settings):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     audit = AuditLog(settings.audit_dir)
@@ -108,10 +108,7 @@ def cmd_store_check(settings: Settings) -> int:
 
 
 def cmd_store_rebuild(settings: Settings) -> int:
-    if settings.store_kind == "memory":
-        print("error: the in-memory store lives in its server's process", file=sys.stderr)
-        return 2
-    if problem := _nothing_to_compare(settings):
+    if problem := _refusal(settings):
         print(f"error: {problem}", file=sys.stderr)
         return 2
     audit = AuditLog(settings.audit_dir)

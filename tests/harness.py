@@ -175,6 +175,13 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def print_logs(*servers: ServeProcess) -> None:
+    """For a failing test: what each server that ran wrote."""
+    for server in servers:
+        if server.proc is not None:
+            print(f"--- {server.log_path.name}\n{server.log()}")
+
+
 class ServeProcess:
     """``smartcounter serve`` as a process of its own on 127.0.0.1 (random port), to be
     stopped with SIGTERM or killed with SIGKILL; its output goes to ``log``. ``env`` adds

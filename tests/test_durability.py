@@ -38,7 +38,7 @@ import pytest
 
 from sessions.audit import verify_chain
 from tests.conftest import REDIS_URL
-from tests.harness import Client, ServeProcess, drop_redis_prefix
+from tests.harness import Client, ServeProcess, drop_redis_prefix, print_logs
 
 pytestmark = pytest.mark.redis
 
@@ -170,9 +170,7 @@ async def test_acknowledged_documents_survive_kill_9(tmp_path, prefix):
         for body in acked:
             assert added[body["document_id"]]["sha256"] == body["sha256"]
     except BaseException:
-        for server in (first, second):
-            if server.proc is not None:
-                print(f"--- {server.log_path.name}\n{server.log()}")
+        print_logs(first, second)
         raise
     finally:
         for client in (staff, kiosk):

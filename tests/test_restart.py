@@ -23,7 +23,7 @@ import pytest
 
 from sessions.accounts import AccountDirectory
 from sessions.audit import AuditLog
-from tests.harness import Client, ServeProcess, run_cli
+from tests.harness import Client, ServeProcess, print_logs, run_cli
 
 ASSETS = Path(__file__).parent / "assets"
 PASSWORDS = {"clerk": "clerk-password-1", "other": "other-password-1", "sup": "sup-password-1"}
@@ -224,9 +224,7 @@ async def test_everything_acknowledged_is_there_after_a_restart(tmp_path, stop):
         trail_k3 = [e["type"] for e in audit.read_sync(abandoning["session_id"])]
         assert trail_k3[-2:] == ["kiosk.lost", "session.abandoned"]
     except BaseException:
-        for server in (first, second):
-            if server.proc is not None:
-                print(f"--- {server.log_path.name}\n{server.log()}")
+        print_logs(first, second)
         raise
     finally:
         for c in clients:

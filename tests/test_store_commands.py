@@ -12,7 +12,7 @@ import aiohttp
 
 from sessions.records import CaseState
 from sessions.sqlite_store import SQLiteStore
-from tests.harness import Client, ServeProcess, run_cli
+from tests.harness import Client, ServeProcess, print_logs, run_cli
 from tests.test_restart import ASSETS, connect_call, lookup, seed, token, upload
 
 
@@ -139,9 +139,7 @@ async def test_the_store_deleted_and_rebuilt_from_the_trails_prints_every_receip
             printable = await lookup(http, second.url, pending)
             assert printable["state"] == "approved" and printable["jobs"]
     except BaseException:
-        for server in (first, second):
-            if server.proc is not None:
-                print(f"--- {server.log_path.name}\n{server.log()}")
+        print_logs(first, second)
         raise
     finally:
         await first.stop()
@@ -181,9 +179,7 @@ async def test_a_backup_taken_while_serving_restores_and_the_trails_top_it_up(tm
             assert (await lookup(http, restored.url, kept))["state"] == "approved"
             assert (await lookup(http, restored.url, later))["state"] == "submitted"
     except BaseException:
-        for s in (server, restored):
-            if s.proc is not None:
-                print(f"--- {s.log_path.name}\n{s.log()}")
+        print_logs(server, restored)
         raise
     finally:
         await server.stop()

@@ -25,7 +25,14 @@ import pytest
 
 from sessions.redis_store import RedisStore
 from sessions.sqlite_store import SQLiteStore
-from tests.harness import Client, RedisServer, ServeProcess, connect_calls, mint_calls_accounts
+from tests.harness import (
+    Client,
+    RedisServer,
+    ServeProcess,
+    connect_calls,
+    mint_calls_accounts,
+    print_logs,
+)
 
 CALLS = 50
 LOOKUPS = 5  # the Citizen's Window allows 10 lookups a minute per address
@@ -102,9 +109,7 @@ async def test_kill_9_during_a_burst_of_submissions_on_the_embedded_store(tmp_pa
             await store.close()
         print(f"\n{len(acked)} of {CALLS} acknowledged before SIGKILL; all found after restart")
     except BaseException:
-        for server in (first, second):
-            if server.proc is not None:
-                print(f"--- {server.log_path.name}\n{server.log()}")
+        print_logs(first, second)
         raise
     finally:
         await close_all(clients, 0.5)

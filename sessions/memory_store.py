@@ -32,6 +32,7 @@ class MemoryStore:
         self._queues: dict[str, dict[str, float]] = {}
         self._deadlines: dict[str, float] = {}
         self._live: set[str] = set()
+        self._kiosk_live: dict[str, str] = {}  # kiosk id → its live session
         self._documents: dict[str, dict[str, Any]] = {}
         self._session_documents: dict[str, list[str]] = {}
         self._verifications: dict[str, dict[str, Any]] = {}
@@ -50,8 +51,11 @@ class MemoryStore:
             self._queues.setdefault(raw["department_id"], {})[sid] = raw["queue_score"]
         if raw["state"] in LIVE_STATES:
             self._live.add(sid)
+            self._kiosk_live[raw["kiosk_id"]] = sid
         else:
             self._live.discard(sid)
+            if self._kiosk_live.get(raw["kiosk_id"]) == sid:
+                del self._kiosk_live[raw["kiosk_id"]]
         if raw["deadline"] is None:
             self._deadlines.pop(sid, None)
         else:
@@ -72,12 +76,20 @@ class MemoryStore:
     async def create_session(self, session: Session) -> None:
         if session.id in self._sessions:
             raise Conflict(f"session {session.id} exists")
+        live = self._kiosk_live.get(session.kiosk_id)
+        if live is not None and session.live:
+            raise Conflict(f"this kiosk is already in session {live} "
+                           f"({self._sessions[live]['state']})")
         self._sessions[session.id] = session.to_dict()
         self._index(self._sessions[session.id])
 
     async def get_session(self, session_id: str) -> Session | None:
         raw = self._sessions.get(session_id)
         return Session.from_dict(copy.deepcopy(raw)) if raw is not None else None
+
+    async def kiosk_session(self, kiosk_id: str) -> Session | None:
+        sid = self._kiosk_live.get(kiosk_id)
+        return await self.get_session(sid) if sid is not None else None
 
     async def get_sessions(self, session_ids: Sequence[str]) -> list[Session | None]:
         return [await self.get_session(session_id) for session_id in session_ids]
@@ -112,6 +124,8 @@ class MemoryStore:
             return None
         for session_id in await self.queue(department_id):
             raw = self._sessions[session_id]
+            if raw.get("kiosk_lost_at") is not None:
+                continue  # its kiosk is away: no one would answer the staff member
             staff_id = next((s for s in staff_ids if s not in raw["declined_by"]), None)
             if staff_id is None:
                 continue

@@ -9,6 +9,7 @@ being the deployment's (``SMARTCOUNTER_REDIS_PREFIX``). The Lua scripts
 | ``q:DEPARTMENT`` | sorted set | queued sessions by queue score |
 | ``live`` | set | sessions queued, ringing or connected |
 | ``dl`` | sorted set | sessions by deadline |
+| ``kl:KIOSK`` | string | the kiosk's live session (one at most) |
 | ``p:STAFF`` | string | a staff member's presence (JSON) |
 | ``av:DEPARTMENT`` | sorted set | available staff by idle-since |
 | ``staff`` | set | every staff member with a presence |
@@ -35,6 +36,7 @@ SESSION = "s"
 QUEUE = "q"
 LIVE = "live"
 DEADLINES = "dl"
+KIOSK_LIVE = "kl"
 PRESENCE = "p"
 AVAILABLE = "av"
 STAFF = "staff"

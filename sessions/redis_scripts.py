@@ -18,6 +18,21 @@ def _script(source: str) -> str:
 LIB = _script(r"""
 local function is_null(v) return v == nil or v == cjson.null end
 
+local function is_live(s)
+  return s.state == 'queued' or s.state == 'ringing' or s.state == 'connected'
+end
+
+-- The kiosk's live session other than this one, if any (its id and state).
+local function other_live(p, s)
+  local live = redis.call('GET', p .. ':$KIOSK_LIVE:' .. s.kiosk_id)
+  if not live or live == s.id then return nil end
+  local raw = redis.call('GET', p .. ':$SESSION:' .. live)
+  if not raw then return nil end
+  local other = cjson.decode(raw)
+  if is_live(other) then return live, other.state end
+  return nil
+end
+
 local function index_session(p, s, old)
   if old and old.department_id ~= s.department_id then
     redis.call('ZREM', p .. ':$QUEUE:' .. old.department_id, s.id)
@@ -27,10 +42,13 @@ local function index_session(p, s, old)
   else
     redis.call('ZREM', p .. ':$QUEUE:' .. s.department_id, s.id)
   end
-  if s.state == 'queued' or s.state == 'ringing' or s.state == 'connected' then
+  local kiosk = p .. ':$KIOSK_LIVE:' .. s.kiosk_id
+  if is_live(s) then
     redis.call('SADD', p .. ':$LIVE', s.id)
+    redis.call('SET', kiosk, s.id)
   else
     redis.call('SREM', p .. ':$LIVE', s.id)
+    if redis.call('GET', kiosk) == s.id then redis.call('DEL', kiosk) end
   end
   if is_null(s.deadline) then
     redis.call('ZREM', p .. ':$DEADLINES', s.id)
@@ -72,6 +90,12 @@ CREATE_SESSION = LIB + _script(r"""
 local p, key = ARGV[1], KEYS[1]
 if redis.call('EXISTS', key) == 1 then return 'conflict:session exists' end
 local s = cjson.decode(ARGV[2])
+if is_live(s) then
+  local live, state = other_live(p, s)
+  if live then
+    return 'conflict:this kiosk is already in session ' .. live .. ' (' .. state .. ')'
+  end
+end
 redis.call('SET', key, ARGV[2])
 index_session(p, s, nil)
 return 'ok'
@@ -109,8 +133,8 @@ if #staff == 0 then return nil end
 local queue = redis.call('ZRANGE', p .. ':$QUEUE:' .. dept, 0, 199)
 for _, sid in ipairs(queue) do
   local raw = redis.call('GET', p .. ':$SESSION:' .. sid)
-  if raw then
-    local s = cjson.decode(raw)
+  local s = raw and cjson.decode(raw)
+  if s and is_null(s.kiosk_lost_at) then  -- a kiosk that is away answers no one
     local declined = {}
     if type(s.declined_by) == 'table' then
       for _, d in ipairs(s.declined_by) do declined[d] = true end

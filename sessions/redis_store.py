@@ -103,6 +103,11 @@ class RedisStore:
         )
         _raise_for(result, f"session {session.id}")
 
+    async def kiosk_session(self, kiosk_id: str) -> Session | None:
+        session_id = await self._redis.get(self._key(k.KIOSK_LIVE, kiosk_id))
+        session = await self.get_session(session_id) if session_id else None
+        return session if session is not None and session.live else None
+
     async def get_session(self, session_id: str) -> Session | None:
         raw = await self._redis.get(self._key(k.SESSION, session_id))
         return Session.from_dict(_decode(raw)) if raw is not None else None

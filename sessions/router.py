@@ -423,6 +423,10 @@ class CallRouter:
         self._forget(session.id)
         return session
 
+    async def kiosk_session(self, kiosk_id: str) -> Session | None:
+        """The kiosk's live session (one at most), if it has one."""
+        return await self.store.kiosk_session(kiosk_id)
+
     async def resume_kiosk(self, kiosk_id: str, session_id: str) -> tuple[Session, int]:
         prev = await self.session_of_kiosk(kiosk_id, session_id)
         if not prev.live:
@@ -431,19 +435,32 @@ class CallRouter:
         if prev.kiosk_lost_at is not None:
             session = await self._transition(prev, {"kiosk_lost_at": None})
             await self._record(session_id, "kiosk.resumed")
+            if session.state == SessionState.QUEUED:  # it may be offered again
+                await self.dispatch(session.department_id)
+                session = await self._session(session_id)
         position, _ = await self.position(session)
         return session, position
 
     async def kiosk_offline(self, kiosk_id: str, session_id: str) -> None:
-        """The kiosk's socket dropped: give it a grace period to come back."""
+        """The kiosk's socket dropped: give it a grace period to come back. Meanwhile it
+        is offered to no one; an offer ringing now ends, the caller keeping their place
+        and the staff member staying available (nobody would have answered them)."""
         prev = await self.store.get_session(session_id)
         if prev is None or prev.kiosk_id != kiosk_id or not prev.live:
             return
+        changes: dict[str, Any] = {"kiosk_lost_at": self.clock()}
+        if prev.state == SessionState.RINGING:
+            changes |= {"state": SessionState.QUEUED, "offered_to": None,
+                        "offer_expires_at": None}
         try:
-            await self._transition(prev, {"kiosk_lost_at": self.clock()})
+            await self._transition(prev, changes)
         except Conflict:
             return
         await self._record(session_id, "kiosk.lost")
+        if prev.state == SessionState.RINGING and prev.offered_to:
+            await self._record(session_id, "call.offer_ended", staff_id=prev.offered_to,
+                               reason="kiosk_lost")
+            await self._revoke_offer(prev.offered_to, prev, "kiosk_lost")
 
     # -- staff side ----------------------------------------------------------------------
     async def staff_online(self, staff: Staff) -> Presence:

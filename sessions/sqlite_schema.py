@@ -94,7 +94,15 @@ _V2 = """
 CREATE INDEX hits_expires ON hits (expires);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: a kiosk has one live session at most, checked on its own index.
+_V3 = """
+ALTER TABLE sessions ADD COLUMN kiosk_id TEXT;
+UPDATE sessions SET kiosk_id = json_extract(data, '$.kiosk_id') WHERE json_valid(data);
+CREATE INDEX sessions_kiosk_live ON sessions (kiosk_id)
+    WHERE state IN ('queued', 'ringing', 'connected');
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 VERSION = len(MIGRATIONS)
 
 

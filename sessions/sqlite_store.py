@@ -43,6 +43,8 @@ Operation = Callable[[sqlite3.Connection], T]
 
 # Operations committed together at most (a bound on how long one batch holds the rest).
 MAX_BATCH = 256
+# The live states, as the partial indexes on sessions name them.
+_LIVE = "state IN ('queued', 'ringing', 'connected')"
 
 
 class StoreUnavailable(Unavailable):
@@ -89,8 +91,8 @@ def _dumps(record: Mapping[str, Any]) -> str:
 
 
 def _session_row(raw: Mapping[str, Any]) -> tuple:
-    return (raw["department_id"], raw["state"], raw["queue_score"], raw["deadline"],
-            _dumps(raw), raw["id"])
+    return (raw["kiosk_id"], raw["department_id"], raw["state"], raw["queue_score"],
+            raw["deadline"], _dumps(raw), raw["id"])
 
 
 def _presence_row(raw: Mapping[str, Any]) -> tuple:
@@ -221,14 +223,25 @@ class SQLiteStore:
         raw = session.to_dict()
 
         def op(conn: sqlite3.Connection) -> None:
+            if session.live:
+                live = conn.execute(f"SELECT id, state FROM sessions WHERE kiosk_id = ? AND "
+                                    f"{_LIVE}", (session.kiosk_id,)).fetchone()
+                if live is not None:
+                    raise Conflict(f"this kiosk is already in session {live[0]} ({live[1]})")
             try:
                 conn.execute(
-                    "INSERT INTO sessions (department_id, state, queue_score, deadline, data, id)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", _session_row(raw))
+                    "INSERT INTO sessions (kiosk_id, department_id, state, queue_score,"
+                    " deadline, data, id) VALUES (?, ?, ?, ?, ?, ?, ?)", _session_row(raw))
             except sqlite3.IntegrityError:
                 raise Conflict(f"session {session.id} exists") from None
 
         await self._run(op)
+
+    async def kiosk_session(self, kiosk_id: str) -> Session | None:
+        row = await self._run(lambda conn: conn.execute(
+            f"SELECT data FROM sessions WHERE kiosk_id = ? AND {_LIVE}",
+            (kiosk_id,)).fetchone())
+        return Session.from_dict(json.loads(row[0])) if row else None
 
     async def get_session(self, session_id: str) -> Session | None:
         found = await self.get_sessions([session_id])
@@ -272,8 +285,7 @@ class SQLiteStore:
 
     async def live_sessions(self) -> list[Session]:
         rows = await self._run(lambda conn: conn.execute(
-            "SELECT data FROM sessions WHERE state IN ('queued', 'ringing', 'connected')"
-            " ORDER BY id").fetchall())
+            f"SELECT data FROM sessions WHERE {_LIVE} ORDER BY id").fetchall())
         return [Session.from_dict(json.loads(data)) for (data,) in rows]
 
     async def reserve(
@@ -288,6 +300,8 @@ class SQLiteStore:
                 " ORDER BY queue_score, id LIMIT 200", (department_id,)).fetchall()
             for (data,) in rows:
                 raw = json.loads(data)
+                if raw.get("kiosk_lost_at") is not None:
+                    continue  # its kiosk is away: no one would answer the staff member
                 staff_id = next((s for s in staff_ids if s not in raw["declined_by"]), None)
                 if staff_id is None:
                     continue
@@ -554,8 +568,8 @@ def _changed(conn: sqlite3.Connection, table: str, key: str, value: str,
 
 def _write_session(conn: sqlite3.Connection, raw: Mapping[str, Any]) -> None:
     conn.execute(
-        "UPDATE sessions SET department_id = ?, state = ?, queue_score = ?, deadline = ?,"
-        " data = ? WHERE id = ?", _session_row(raw))
+        "UPDATE sessions SET kiosk_id = ?, department_id = ?, state = ?, queue_score = ?,"
+        " deadline = ?, data = ? WHERE id = ?", _session_row(raw))
 
 
 def _write_presence(conn: sqlite3.Connection, raw: Mapping[str, Any]) -> None:

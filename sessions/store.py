@@ -12,7 +12,9 @@ by the store from the records, in the same atomic step as each write:
 - a session is in its department's queue (ordered by ``queue_score``) exactly while its
   state is ``queued``;
 - a session with a ``deadline`` is in the deadline index;
-- a session is in the live index exactly while it is queued, ringing or connected;
+- a session is in the live index exactly while it is queued, ringing or connected, and a
+  kiosk has at most one live session (creating a second is a :class:`Conflict`, decided
+  in the same atomic step on every store: two requests at once, on two nodes, make one);
 - a staff member is in each of their departments' availability index (ordered by
   ``idle_since``) exactly while their state is ``available``.
 """
@@ -42,7 +44,12 @@ def check_expect(raw: Mapping[str, Any], expect: Expect | None, what: str) -> No
 
 
 class SessionStore(Protocol):
-    async def create_session(self, session: Session) -> None: ...
+    async def create_session(self, session: Session) -> None:
+        """Store a new session; :class:`Conflict` if the id is taken or its kiosk has a
+        live session already (the message names it)."""
+
+    async def kiosk_session(self, kiosk_id: str) -> Session | None:
+        """The kiosk's live session, if it has one."""
 
     async def get_session(self, session_id: str) -> Session | None: ...
 
@@ -70,8 +77,9 @@ class SessionStore(Protocol):
     async def reserve(
         self, department_id: str, now: float, expires_at: float
     ) -> tuple[Session, Presence] | None:
-        """Atomically offer the first waiting session of the department to the
-        longest-idle available staff member who has not declined it.
+        """Atomically offer the first waiting session of the department whose kiosk is
+        connected (no ``kiosk_lost_at``) to the longest-idle available staff member who
+        has not declined it.
 
         The session becomes ``ringing`` (``offered_to``, ``offer_expires_at``,
         ``deadline``) and the staff member ``ringing``; both leave their indexes.

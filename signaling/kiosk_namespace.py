@@ -8,7 +8,7 @@ from typing import Any
 
 from document_share.desk import CaseDesk
 from sessions.accounts import AccountDirectory
-from sessions.errors import Conflict, DomainError, Unavailable
+from sessions.errors import DomainError, Unavailable
 from sessions.router import CallRouter, Kiosk
 from sessions.session import SessionState
 
@@ -37,8 +37,6 @@ class KioskNamespace(BaseNamespace):
         self.media = media
         self.desk = desk
         self.nodes = nodes
-        # The session each kiosk on this node is in (one at a time per kiosk).
-        self.current: dict[str, str] = {}
         # Set while the node shuts down: no new calls start here.
         self.draining = False
 
@@ -57,21 +55,20 @@ class KioskNamespace(BaseNamespace):
         principal = self.forget(sid)
         if principal is None:
             return
-        session_id = self.current.get(principal.id)
-        if (session_id and not self.sockets_of(principal.id)
-                and await self.nodes.socket_is_here("kiosk", principal.id)):
-            await self.router.kiosk_offline(principal.id, session_id)
+        if self.sockets_of(principal.id):
+            return  # another socket of this kiosk is still here
+        session = await self.router.kiosk_session(principal.id)
+        if session is not None and await self.nodes.socket_is_here("kiosk", principal.id):
+            await self.router.kiosk_offline(principal.id, session.id)
 
     async def calls_in_progress(self) -> list[str]:
         """Sessions of the kiosks connected to this node that are still queued, ringing
         or connected."""
         live = []
-        for kiosk_id, session_id in list(self.current.items()):
-            if not self.sockets_of(kiosk_id):
-                continue  # it has gone to another node (or is gone)
-            session = await self.router.store.get_session(session_id)
-            if session is not None and session.live:
-                live.append(session_id)
+        for kiosk_id in {p.id for p in self.principals.values()}:
+            session = await self.router.kiosk_session(kiosk_id)
+            if session is not None:
+                live.append(session.id)
         return live
 
     async def claim_back(self) -> None:
@@ -79,18 +76,17 @@ class KioskNamespace(BaseNamespace):
         although their sockets are here. Resume them."""
         for kiosk_id in {p.id for p in self.principals.values()}:
             await self.nodes.socket_here("kiosk", kiosk_id)
-            session_id = self.current.get(kiosk_id)
-            if session_id:
+            session = await self.router.kiosk_session(kiosk_id)
+            if session is not None:
                 with contextlib.suppress(DomainError):  # gone meanwhile: nothing to resume
-                    await self.router.resume_kiosk(kiosk_id, session_id)
+                    await self.router.resume_kiosk(kiosk_id, session.id)
 
     async def hand_over(self) -> None:
         """The node is stopping: kiosks not in a call are sent away (they reconnect to
         another node, and ``call.resume`` keeps a waiting caller's place), so that no
         new call starts here."""
         for sid, principal in list(self.principals.items()):
-            session_id = self.current.get(principal.id)
-            session = await self.router.store.get_session(session_id) if session_id else None
+            session = await self.router.kiosk_session(principal.id)
             if session is None or session.state != SessionState.CONNECTED:
                 await self.disconnect(sid)
 
@@ -98,32 +94,24 @@ class KioskNamespace(BaseNamespace):
     async def on_call_request(self, sid: str, who: Principal, p: CallRequest) -> dict:
         if self.draining:
             raise Unavailable("this server is shutting down; reconnect and try again")
-        current = self.current.get(who.id)
-        if current:
-            session = await self.router.store.get_session(current)
-            if session is not None and session.live:
-                raise Conflict(f"this kiosk is already in session {current} ({session.state})")
+        # One live session per kiosk: the store refuses a second (Conflict naming it),
+        # however many requests arrive at once, on however many nodes.
         session, position, eta = await self.router.request_call(
             Kiosk(who.id, who.site), p.service_id, p.language
         )
-        self.current[who.id] = session.id
         return {"session_id": session.id, "position": position, "eta_s": eta}
 
     @event(SessionRef)
     async def on_call_cancel(self, sid: str, who: Principal, p: SessionRef) -> None:
         await self.router.cancel(who.id, p.session_id)
-        self.current.pop(who.id, None)
 
     @event(SessionRef)
     async def on_call_hangup(self, sid: str, who: Principal, p: SessionRef) -> None:
         await self.router.hangup_by_kiosk(who.id, p.session_id)
-        self.current.pop(who.id, None)
 
     @event(SessionRef)
     async def on_call_resume(self, sid: str, who: Principal, p: SessionRef) -> dict:
         session, position = await self.router.resume_kiosk(who.id, p.session_id)
-        if session.live:
-            self.current[who.id] = session.id
         answer: dict[str, Any] = {"state": session.state}
         if session.state == "queued":
             answer["position"] = position

@@ -60,7 +60,10 @@ async def test_the_kiosks_and_staff_of_a_dead_node_get_their_grace_period(
     assert (await store.get_session(call.id)).kiosk_lost_at == clock.now
     assert (await store.get_session(call.id)).staff_lost_at == clock.now  # alice, in it
     assert (await store.get_session(waiting.id)).kiosk_lost_at == clock.now
-    assert (await store.get_presence("bob")).state == "ringing"  # on b: untouched (k2's)
+    # Bob (on b) was ringing for k2, now away: the offer ends, k2 keeps its place, and
+    # bob stays available rather than being set away for a call no one would answer.
+    assert (await store.get_session(waiting.id)).state == "queued"
+    assert (await store.get_presence("bob")).state == "available"
     types = [e["type"] for e in await router.audit.read(call.id)]
     assert types[-2:] == ["kiosk.lost", "staff.lost"]
 

@@ -11,8 +11,10 @@ import sys
 
 import pytest
 
+from sessions.errors import Conflict
 from sessions.sqlite_schema import VERSION, SchemaError, current_version, migrate
 from sessions.sqlite_store import SQLiteStore, StoreLocked, connect
+from tests.test_store_contract import make_session
 
 
 def previous_schema_database(path) -> None:
@@ -25,6 +27,11 @@ def previous_schema_database(path) -> None:
             "result_document_ids": []}
     conn.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?)",
                  (case["receipt_no"], "s1", "submitted", 10.0, json.dumps(case)))
+    session = make_session("old", kiosk_id="k7", score=3.0)
+    conn.execute("INSERT INTO sessions (id, department_id, state, queue_score, deadline, data)"
+                 " VALUES (?, ?, ?, ?, ?, ?)", (session.id, session.department_id,
+                                                session.state, 3.0, None,
+                                                json.dumps(session.to_dict())))
     conn.execute("INSERT INTO hits VALUES ('login:ann', 3, 9e12)")
     conn.execute("INSERT INTO records VALUES ('login_lock', 'bob', ?)",
                  (json.dumps({"until": 9e12}),))
@@ -41,13 +48,18 @@ async def test_a_database_of_the_previous_schema_is_migrated_and_keeps_its_recor
         assert [c.receipt_no for c in await store.cases("submitted")] == ["SC-00000-00000-0"]
         assert await store.get_record("login_lock", "bob") == {"until": 9e12}
         assert await store.hit("login:ann", 60, 1000.0) == 4  # the old count goes on
+        # Version 3 knows each session's kiosk: the old session is the kiosk's live one.
+        assert (await store.kiosk_session("k7")).id == "old"
+        assert await store.queue("tax") == ["old"]
+        with pytest.raises(Conflict, match="already in session old"):
+            await store.create_session(make_session("new", kiosk_id="k7"))
     finally:
         await store.close()
     conn = sqlite3.connect(path)
     assert current_version(conn) == VERSION
     indexes = {name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "hits_expires" in indexes  # what version 2 added
+    assert {"hits_expires", "sessions_kiosk_live"} <= indexes  # what versions 2, 3 added
     versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
     assert versions == list(range(1, VERSION + 1))
     conn.close()
@@ -97,7 +109,7 @@ async def test_everything_written_is_there_after_reopening(tmp_path):
     """Each concern's records outlive the store object (the server process)."""
     from sessions.presence import Presence
     from sessions.records import Case, Document
-    from tests.test_store_contract import make_case, make_document, make_session
+    from tests.test_store_contract import make_case, make_document
 
     path = tmp_path / "store.sqlite3"
     store = SQLiteStore(path)

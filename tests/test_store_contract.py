@@ -15,7 +15,7 @@ from sessions.session import Session
 def make_session(sid: str, dept: str = "tax", score: float = 1.0, **kw) -> Session:
     fields = dict(
         id=sid,
-        kiosk_id="k1",
+        kiosk_id=f"kiosk-{sid}",  # a kiosk has one live session at most
         kiosk_site="Kwun Tong",
         department_id=dept,
         service_id="tax-enquiry",
@@ -357,3 +357,30 @@ async def test_hits_count_within_a_window_and_reset(store):
     assert await store.hit("login:bob", 60, now) == 1
     await store.reset_hits("login:alice")
     assert await store.hit("login:alice", 60, now) == 1
+
+
+async def test_a_kiosk_has_one_live_session_at_most_even_when_asked_at_once(store):
+    attempts = [make_session(f"s{i}", kiosk_id="k9", score=float(i)) for i in range(20)]
+    results = await asyncio.gather(*(store.create_session(s) for s in attempts),
+                                   return_exceptions=True)
+    created = [s.id for s, r in zip(attempts, results, strict=True) if r is None]
+    assert len(created) == 1
+    assert all(isinstance(r, Conflict) and created[0] in str(r) for r in results if r)
+    assert (await store.kiosk_session("k9")).id == created[0]
+    assert await store.queue("tax") == created
+    # Another kiosk is not affected; once the session ends the kiosk may ask again.
+    await store.create_session(make_session("other", kiosk_id="k8"))
+    await store.update_session(created[0], {"state": "abandoned"})
+    assert await store.kiosk_session("k9") is None
+    await store.create_session(make_session("again", kiosk_id="k9"))
+    assert (await store.kiosk_session("k9")).id == "again"
+
+
+async def test_reserve_passes_over_a_caller_whose_kiosk_is_away(store):
+    await store.create_session(make_session("away", score=1.0, kiosk_lost_at=5.0))
+    await store.create_session(make_session("here", score=2.0))
+    await store.put_presence(make_staff("alice"))
+    session, _ = await store.reserve("tax", now=10.0, expires_at=30.0)
+    assert session.id == "here"
+    assert await store.queue("tax") == ["away"]  # keeps its place for when it is back
+    assert await store.reserve("tax", now=11.0, expires_at=31.0) is None

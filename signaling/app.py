@@ -47,6 +47,7 @@ from .turn import TurnConfig
 
 logger = logging.getLogger(__name__)
 
+LAG_SAMPLE_S = 0.05
 # ``await app[DRAIN]()`` before stopping the app: see create_app's ``drain``.
 DRAIN: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("drain")
 
@@ -212,6 +213,17 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
 
     nodes.on_revived(revived)
 
+    async def sample_loop_lag() -> None:
+        """One sample of how late the loop wakes a 50 ms timer."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(LAG_SAMPLE_S)
+        lag = max(0.0, loop.time() - started - LAG_SAMPLE_S)
+        services.metrics.loop_lag.observe(lag)
+        if lag > services.metrics.max_lag_seen:
+            services.metrics.max_lag_seen = lag
+            services.metrics.loop_lag_max.set(lag)
+
     async def revocations() -> None:
         for namespace in (kiosk, staff, supervisor):
             await namespace.cut_revoked(services.accounts)
@@ -240,6 +252,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             "revocations": (services.revocation_check_s, revocations),
             "catalog": (services.catalog_check_s, reload_catalog),
             "nodes": (max(0.2, services.node_ttl_s / 5), beat_and_reap),
+            "loop_lag": (0.0, sample_loop_lag),
         }
         tasks = [
             asyncio.create_task(_every(interval, job, stopping), name=name)

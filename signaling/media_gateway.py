@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from media.offer_check import check_offer
 from media.peer import MediaHub
 from sessions.errors import Conflict, Unavailable
 from sessions.session import Session, SessionState
@@ -167,6 +168,7 @@ class MediaGateway:
     ) -> dict:
         if session.state != SessionState.CONNECTED:
             raise Conflict(f"no call to connect media to: the session is {session.state}")
+        check_offer(sdp)  # before aiortc builds anything for it, here or on the home node
         reply = await self.at_home(
             session, "answer", {"role": role, "sdp": sdp, "key": key, "mode": mode},
             claim=True, take_over=role in ("kiosk", "staff"),

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.max_lag_seen = 0.0
         self.socket_events = Counter(
             "smartcounter_socket_events_total",
             "Client events handled, by namespace, event and result code",
@@ -48,6 +49,18 @@ class Metrics:
             "smartcounter_upload_bytes",
             "Sizes of accepted document uploads",
             buckets=(64e3, 256e3, 1e6, 2e6, 5e6, 10e6, 20e6),
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "smartcounter_event_loop_lag_seconds",
+            "How late the event loop ran a timer (sampled every 50 ms): time something "
+            "held the loop",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.loop_lag_max = Gauge(
+            "smartcounter_event_loop_lag_max_seconds",
+            "The longest event-loop lag seen since the node started",
             registry=self.registry,
         )
         self.uploads = Counter(

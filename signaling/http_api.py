@@ -39,20 +39,21 @@ async def login(request: web.Request) -> web.Response:
     address = request.remote or "unknown"
     if not guard.address_allowed(address):
         return json_error("rate_limited", "too many sign-in attempts from here; wait a minute")
-    locked_for = await guard.locked_for(creds.username)
-    if locked_for:
-        minutes = max(1, round(locked_for / 60))
+    attempt, wait_s = await guard.admit(creds.username, address)
+    if wait_s:
+        minutes = max(1, round(wait_s / 60))
         response = json_error(
             "rate_limited",
-            f"too many failed sign-ins for this account; try again in {minutes} minute(s)",
+            f"too many sign-in attempts for this account or from here; try again in "
+            f"{minutes} minute(s)",
         )
-        response.headers["Retry-After"] = str(round(locked_for))
+        response.headers["Retry-After"] = str(round(wait_s))
         return response
     account = await asyncio.to_thread(
         services.accounts.authenticate_staff, creds.username, creds.password
     )
     if account is None:
-        await guard.failed(creds.username, address)
+        await guard.failed(creds.username, address, attempt)
         return json_error("unauthorized", "wrong username or password")
     await guard.succeeded(creds.username)
     token, expires_at = services.tokens.issue(account)

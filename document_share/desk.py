@@ -45,6 +45,10 @@ Recorder = Callable[..., Awaitable[None]]
 # A signed URL for a stored file (document page, signature image), made by the web layer.
 UrlFor = Callable[[str, str], str]
 
+# What may be handed out by receipt number to anyone at a Citizen's Window: the form
+# the citizen filled in and signed, or what the desk made (the decision letter); never
+# an identity card or the supporting evidence they showed.
+RESULT_KINDS = frozenset({"form", "result"})
 MAX_SIGNATURE_PNG = 150_000
 MAX_SIGNATURE_SIDE = 2000
 
@@ -303,6 +307,11 @@ class CaseDesk:
                 document = await self.store.get_document(document_id)
                 if document is None or document.session_id != case.session_id:
                     raise BadRequest(f"result_document_ids: {document_id} is not this case's")
+                if document.kind not in RESULT_KINDS:  # it would print at any window
+                    raise BadRequest(
+                        f"result_document_ids: {document_id} is the citizen's "
+                        f"{document.kind}; a result is the application form or a document "
+                        "the desk made")
                 results.append(document)
             if not results:
                 results.append(await self._decision_letter(case, decided_at))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from sessions.log_context import bind_session
 
 from .auth import Principal, account_allows
 from .errors import HTTP_STATUS
 from .keys import SERVICES
+
+logger = logging.getLogger(__name__)
 
 
 def json_error(code: str, message: str) -> web.Response:
@@ -55,6 +59,16 @@ async def api_errors_as_json(request: web.Request, handler) -> web.StreamRespons
                                  status=exc.status, headers={
                                      k: v for k, v in exc.headers.items()
                                      if k.lower() == "allow"})
+    except (RecursionError, BadHttpMessage) as exc:  # JSON nested 100,000 deep; a NUL
+        if not request.path.startswith("/api/"):  # in a multipart header
+            raise
+        what = "nested too deeply" if isinstance(exc, RecursionError) else "malformed"
+        return json_error("bad_request", f"the request body is {what}")
+    except Exception:
+        if not request.path.startswith("/api/"):
+            raise
+        logger.exception("%s %s failed", request.method, request.path)
+        return json_error("internal", "something went wrong on the server; it was logged")
 
 
 async def caller(request: web.Request, *roles: str) -> Principal | web.Response:

@@ -1,0 +1,54 @@
+"""Finding 9: ``case.decide`` took the citizen's ID card as a result document, and an
+anonymous receipt-number lookup then handed out a signed URL to it. Results are the
+application form or what the desk made; the refusal changes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import aiohttp
+
+from tests.harness import Client, running_server
+
+ASSETS = Path(__file__).parent.parent / "assets"
+
+
+async def test_an_id_card_or_evidence_cannot_become_a_printable_result(tmp_path):
+    async with running_server(tmp_path) as server:
+        staff, kiosk = Client("/staff"), Client("/kiosk")
+        try:
+            await staff.connect(server.url, await server.login("alice"))
+            await staff.call("presence.set", {"state": "available"})
+            await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+            sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+            await staff.wait_for("call.offer", session_id=sid)
+            assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
+            documents = {}
+            async with aiohttp.ClientSession() as http:
+                for kind in ("id_card", "supporting"):
+                    form = aiohttp.FormData()
+                    form.add_field("kind", kind)
+                    form.add_field("file", (ASSETS / "obama.jpg").read_bytes(),
+                                   filename="scan.jpg", content_type="image/jpeg")
+                    async with http.post(
+                        f"{server.url}/api/v1/sessions/{sid}/documents", data=form,
+                        headers={"Authorization": f"Bearer {server.kiosk_tokens['k1']}"},
+                    ) as resp:
+                        assert resp.status == 201
+                        documents[kind] = (await resp.json())["document_id"]
+                receipt_no = (await staff.call("case.submit", {"session_id": sid}))["receipt_no"]
+                for kind, document_id in documents.items():
+                    refused = await staff.call("case.decide", {
+                        "receipt_no": receipt_no, "decision": "approved",
+                        "result_document_ids": [document_id]})
+                    assert refused["error"]["code"] == "bad_request", refused
+                    assert kind in refused["error"]["message"]
+                async with http.post(f"{server.url}/api/v1/print/lookup",
+                                     json={"receipt_no": receipt_no}) as resp:
+                    assert (await resp.json()) == {"receipt_no": receipt_no,
+                                                   "state": "submitted", "jobs": []}
+        finally:
+            for client in (staff, kiosk):
+                with contextlib.suppress(Exception):
+                    await client.close()

@@ -39,7 +39,7 @@ from .metrics import CallCollector, ForwardingCollector, Metrics, VerificationCo
 from .node_link import NodeLink
 from .nodes import NodeRegistry
 from .notifier import SocketNotifier
-from .security_headers import security_headers
+from .security_headers import identify, security_headers
 from .signed_urls import UrlSigner, signed_url
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
@@ -109,6 +109,8 @@ class Services:
     catalog_check_s: float = 2.0
     # Socket events allowed per connection and minute (a tenth of it as a burst).
     events_per_minute: float = 600
+    # /metrics: this bearer token required when set; otherwise loopback callers only.
+    metrics_token: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Set by create_app.
     router: CallRouter = field(init=False)
@@ -180,6 +182,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     app = web.Application(
         client_max_size=1024 * 1024, middlewares=[security_headers, api_errors_as_json]
     )
+    app.on_response_prepare.append(identify)
     app[SERVICES] = services
     sio.attach(app)
     add_routes(app)

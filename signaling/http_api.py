@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import time
 from pathlib import Path
@@ -215,8 +217,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[SERVICES].metrics.registry)
+    """For Prometheus: with ``SMARTCOUNTER_METRICS_TOKEN`` set, only with that bearer
+    token; without it, only from this machine (a scraper beside the node)."""
+    services = request.app[SERVICES]
+    if services.metrics_token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), services.metrics_token.encode()):
+            return json_error("unauthorized", "the metrics token is required")
+    elif not _loopback(request.remote):
+        return json_error("forbidden", "metrics are served to this machine only (or set "
+                          "SMARTCOUNTER_METRICS_TOKEN)")
+    body = generate_latest(services.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def page(name: str):

@@ -32,6 +32,17 @@ HEADERS = {
 }
 
 
+# Sent over HTTPS only: browsers then refuse plain HTTP to this host for a year.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+async def identify(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: no software versions in ``Server``; HSTS over TLS."""
+    response.headers["Server"] = "smartcounter"
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     try:

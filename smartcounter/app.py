@@ -71,6 +71,7 @@ def build_app(settings: Settings) -> web.Application:
         dashboard=settings.dashboard,
         login_policy=settings.login,
         events_per_minute=settings.events_per_minute,
+        metrics_token=settings.metrics_token,
         drain_timeout_s=settings.drain_timeout_s,
         redis_url=settings.redis_url,
         require_durable_store=settings.redis_durability == "require",

@@ -81,6 +81,7 @@ class Settings:
     # "json": one object per line with node and session ids; "text" for a terminal.
     log_format: str = "json"
     events_per_minute: float = 600
+    metrics_token: str | None = None
     drain_timeout_s: float = 60.0
     # HTTPS: a PEM certificate (chain) and its key; browsers need HTTPS for cameras
     # anywhere but localhost.
@@ -222,6 +223,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError("set both SMARTCOUNTER_TLS_CERT and SMARTCOUNTER_TLS_KEY, or neither")
     s.drain_timeout_s = _float_env(env, "SMARTCOUNTER_DRAIN_TIMEOUT_S", s.drain_timeout_s)
     s.events_per_minute = _float_env(env, "SMARTCOUNTER_EVENTS_PER_MINUTE", s.events_per_minute)
+    s.metrics_token = env.get("SMARTCOUNTER_METRICS_TOKEN") or None
     s.log_format = env.get("SMARTCOUNTER_LOG_FORMAT", s.log_format)
     if s.log_format not in ("json", "text"):
         raise ConfigError("SMARTCOUNTER_LOG_FORMAT must be 'json' or 'text'")

@@ -193,7 +193,7 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self, timeout_s: float = 60) -> None:
+    async def start(self, timeout_s: float = 60, ssl: Any = None) -> None:
         environment = {
             **os.environ, "SMARTCOUNTER_RECORDING": "off",
             "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR), "SMARTCOUNTER_LOG_FORMAT": "text",
@@ -209,7 +209,7 @@ class ServeProcess:
             while True:
                 assert self.proc.returncode is None, f"server exited:\n{self.log()}"
                 with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with http.get(f"{self.url}/healthz") as resp:
+                    async with http.get(f"{self.url}/healthz", ssl=ssl) as resp:
                         if resp.status == 200:
                             return
                 await asyncio.sleep(0.05)

@@ -112,6 +112,9 @@ class AccountDirectory:
         _write_json_atomic(self._staff_dir / f"{username}.json", asdict(updated))
         return updated
 
+    def staff_usernames(self) -> list[str]:
+        return sorted(p.stem for p in self._staff_dir.glob("*.json"))
+
     def set_staff_disabled(self, username: str, disabled: bool) -> StaffAccount:
         """A disabled account cannot sign in, and its live connections are cut."""
         return self._update_staff(username, disabled=disabled)
@@ -168,6 +171,18 @@ class AccountDirectory:
         device = KioskDevice(**{**asdict(device), "revoked": True})
         _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
         return device
+
+    def rotate_kiosk(self, kiosk_id: str) -> str:
+        """A new token for the kiosk (returned, shown once); the old one stops working at
+        once, and a revoked kiosk is reinstated."""
+        device = self.get_kiosk(kiosk_id)
+        if device is None:
+            raise NotFound(f"no kiosk {kiosk_id!r}")
+        secret = secrets.token_urlsafe(32)
+        device = KioskDevice(**{**asdict(device), "revoked": False,
+                                "token_sha256": hashlib.sha256(secret.encode()).hexdigest()})
+        _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
+        return f"{kiosk_id}.{secret}"
 
     def authenticate_kiosk(self, token: str) -> KioskDevice | None:
         kiosk_id, _, secret = token.rpartition(".")

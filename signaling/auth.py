@@ -25,6 +25,7 @@ class Principal:
     departments: tuple[str, ...] = ()
     site: str = ""
     issued_at: float = 0.0  # sign-in tokens only
+    token_sha256: str = ""  # kiosks: which token it connected with (rotation cuts it)
 
 
 class TokenIssuer:
@@ -91,7 +92,8 @@ def account_allows(accounts: AccountDirectory, who: Principal) -> bool:
     (reads the account file)."""
     if who.role == "kiosk":
         device = accounts.get_kiosk(who.id)
-        return device is not None and not device.revoked
+        return (device is not None and not device.revoked
+                and (not who.token_sha256 or who.token_sha256 == device.token_sha256))
     account = accounts.get_staff(who.id)
     return (
         account is not None

@@ -38,7 +38,8 @@ async def authenticate(request: web.Request) -> Principal | None:
     device = await asyncio.to_thread(services.accounts.authenticate_kiosk, token)
     if device is None:
         return None
-    return Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
+    return Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site,
+                          token_sha256=device.token_sha256)
 
 
 @web.middleware

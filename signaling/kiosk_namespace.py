@@ -47,7 +47,8 @@ class KioskNamespace(BaseNamespace):
         device = await asyncio.to_thread(self.accounts.authenticate_kiosk, token)
         if device is None:
             raise refuse("unknown or revoked kiosk token")
-        principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site)
+        principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site,
+                          token_sha256=device.token_sha256)
         await self.nodes.socket_here("kiosk", device.kiosk_id)
         await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
 

@@ -27,7 +27,7 @@ from signaling.app import DRAIN, NotDurable
 
 from .app import build_app
 from .config import ConfigError, Settings, check_store, load
-from .demo import describe, ensure_demo_accounts
+from .demo import describe, ensure_demo_accounts, switch_off_demo_accounts
 from .logs import configure_logging
 from .store_commands import cmd_backup, cmd_store_check, cmd_store_rebuild, empty_store_problem
 
@@ -71,12 +71,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if lost:
             logger.error(lost)
         print(f"Smart Counter on {base_url} — {store}, data in {settings.data_dir.resolve()}")
+        accounts = AccountDirectory(settings.data_dir)
         if args.demo:
             catalog = Catalog.load(ensure_catalog_file(settings.catalog_path))
-            creds = ensure_demo_accounts(
-                settings.data_dir, AccountDirectory(settings.data_dir), catalog
-            )
+            creds = ensure_demo_accounts(settings.data_dir, accounts, catalog)
             print(describe(creds, base_url), flush=True)
+        elif off := switch_off_demo_accounts(settings.data_dir, accounts):
+            logger.warning("demo accounts switched off (start with --demo to use them "
+                           "again): %s", ", ".join(off))
 
     asyncio.run(_serve(app, settings, ssl_context, announce))
     return 0
@@ -155,6 +157,14 @@ def cmd_staff_reset_password(args: argparse.Namespace) -> int:
 def cmd_kiosk_revoke(args: argparse.Namespace) -> int:
     device = AccountDirectory(_settings(args).data_dir).revoke_kiosk(args.kiosk_id)
     print(f"kiosk {device.kiosk_id} revoked (its live connection is cut within seconds)")
+    return 0
+
+
+def cmd_kiosk_rotate(args: argparse.Namespace) -> int:
+    token = AccountDirectory(_settings(args).data_dir).rotate_kiosk(args.kiosk_id)
+    print(f"kiosk {args.kiosk_id} has a new token (the old one stops working, its live "
+          "connection is cut within seconds); the new token (shown once):")
+    print(token)
     return 0
 
 
@@ -355,6 +365,11 @@ def parser() -> argparse.ArgumentParser:
     common(krevoke)
     krevoke.add_argument("kiosk_id")
     krevoke.set_defaults(func=cmd_kiosk_revoke)
+    krotate = kiosk.add_parser(
+        "rotate", help="give a kiosk a new token (the old one stops working); prints it last")
+    common(krotate)
+    krotate.add_argument("kiosk_id")
+    krotate.set_defaults(func=cmd_kiosk_rotate)
 
     models = sub.add_parser("models", help="face models").add_subparsers(
         dest="action", required=True

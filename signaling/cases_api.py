@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sessions.errors import DomainError
 from sessions.records import Case, CaseState, Signature
 
-from .http_common import caller, json_error, signed_or_caller
+from .http_common import caller, json_error, may_see, signed_or_caller
 from .keys import SERVICES
 from .payloads import PrintLookup, describe
 from .rate_limit import RateLimiter
@@ -37,9 +37,8 @@ async def list_cases(request: web.Request) -> web.Response:
     state = request.query.get("state", "submitted")
     if state not in set(CaseState):
         return json_error("bad_request", f"state must be one of {', '.join(CaseState)}")
-    cases = await request.app[SERVICES].store.cases(state)
-    if who.role == "staff":
-        cases = [c for c in cases if c.department_id in who.departments]
+    cases = [c for c in await request.app[SERVICES].store.cases(state)
+             if c.department_id in who.departments]
     return web.json_response({"cases": [public_case(c) for c in cases]})
 
 
@@ -47,10 +46,9 @@ async def get_case(request: web.Request) -> web.Response:
     who = await caller(request, "staff", "supervisor")
     if isinstance(who, web.Response):
         return who
-    departments = None if who.role == "supervisor" else who.departments
     try:
         case = await request.app[SERVICES].desk.case_for(
-            request.match_info["receipt_no"], departments
+            request.match_info["receipt_no"], who.departments
         )
     except DomainError as exc:
         return json_error(exc.code, str(exc))
@@ -67,14 +65,7 @@ async def get_signature_image(request: web.Request) -> web.StreamResponse:
     if signature is None or not signature.png_sha256:
         return json_error("not_found", "no such signature image")
     session = await services.store.get_session(signature.session_id)
-    if who is not None and (
-        session is None
-        or not (
-            who.role == "supervisor"
-            or (who.role == "kiosk" and session.kiosk_id == who.id)
-            or (who.role == "staff" and session.department_id in who.departments)
-        )
-    ):
+    if who is not None and (session is None or not may_see(who, session)):
         return json_error("forbidden", "this signature belongs to another session")
     return web.FileResponse(
         services.blobs.path_of(signature.png_sha256),

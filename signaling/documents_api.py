@@ -19,8 +19,7 @@ from sessions.projection import document_event
 from sessions.records import Document, new_id
 from sessions.session import Session
 
-from .auth import Principal
-from .http_common import caller, json_error, signed_or_caller
+from .http_common import caller, json_error, may_see, signed_or_caller
 from .keys import SERVICES
 from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
@@ -159,14 +158,6 @@ def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
     return signer.sign(f"/api/v1/documents/{document_id}/pages/{page}.png", w=width)
 
 
-def _may_read(who: Principal, session: Session) -> bool:
-    if who.role == "supervisor":
-        return True
-    if who.role == "kiosk":
-        return session.kiosk_id == who.id
-    return who.role == "staff" and session.department_id in who.departments
-
-
 async def get_document(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     found = await _readable_document(request)
@@ -195,7 +186,7 @@ async def _readable_document(
     session = await services.store.get_session(document.session_id) if document else None
     if document is None or session is None:
         return json_error("not_found", "no such document")
-    if who is not None and not _may_read(who, session):
+    if who is not None and not may_see(who, session):
         return json_error("forbidden", "this document belongs to another session")
     return document, session
 

@@ -19,7 +19,7 @@ from sessions.audit_export import read_trail
 from . import openapi
 from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
-from .http_common import caller, json_error
+from .http_common import caller, json_error, may_see
 from .keys import SERVICES
 from .payloads import Login, describe
 from .turn import turn_credentials
@@ -111,10 +111,9 @@ async def get_session(request: web.Request) -> web.Response:
     session = await services.store.get_session(request.match_info["sid"])
     if session is None:
         return json_error("not_found", "no such session")
-    if principal.role == "staff" and session.department_id not in principal.departments:
-        return json_error("forbidden", "this session belongs to another department")
-    if principal.role == "kiosk" and session.kiosk_id != principal.id:
-        return json_error("forbidden", "this session belongs to another kiosk")
+    if not may_see(principal, session):
+        return json_error("forbidden", f"this session belongs to another "
+                          f"{'kiosk' if principal.role == 'kiosk' else 'department'}")
     documents = await services.store.session_documents(session.id)
     cases = await services.store.session_cases(session.id)
     if principal.role == "kiosk":
@@ -138,7 +137,8 @@ async def list_calls(request: web.Request) -> web.Response:
     who = await caller(request, "supervisor")
     if isinstance(who, web.Response):
         return who
-    sessions = await request.app[SERVICES].store.live_sessions()
+    sessions = [s for s in await request.app[SERVICES].store.live_sessions()
+                if may_see(who, s)]
     sessions.sort(key=lambda s: s.created_at)
     return web.json_response({"calls": [s.public() for s in sessions]})
 
@@ -149,8 +149,8 @@ async def list_recordings(request: web.Request) -> web.Response:
         return who
     services = request.app[SERVICES]
     sid = request.match_info["sid"]
-    if await services.store.get_session(sid) is None:
-        return json_error("not_found", "no such session")
+    if (problem := await _supervised(request, who, sid)) is not None:
+        return problem
     recordings = []
     stored = services.hub.recordings
     for path in stored.files(sid) if stored else []:
@@ -175,8 +175,8 @@ async def get_audit(request: web.Request) -> web.Response:
         return who
     services = request.app[SERVICES]
     sid = request.match_info["sid"]
-    if await services.store.get_session(sid) is None:
-        return json_error("not_found", "no such session")
+    if (problem := await _supervised(request, who, sid)) is not None:
+        return problem
     events, broken = await asyncio.to_thread(read_trail, services.router.audit, sid)
     return web.json_response({"session_id": sid, "events": events,
                               "verified": broken is None and bool(events), "break": broken})
@@ -188,11 +188,23 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
         return who
     stored = request.app[SERVICES].hub.recordings
     sid, name = request.match_info["sid"], request.match_info["name"]
+    if (problem := await _supervised(request, who, sid)) is not None:
+        return problem
     for path in stored.files(sid) if stored else []:
         if path.name == name:
             kind = "video/webm" if path.suffix == ".webm" else "video/mp2t"
             return web.FileResponse(path, headers={"Content-Type": kind})
     return json_error("not_found", "no such recording")
+
+
+async def _supervised(request: web.Request, who, sid: str) -> web.Response | None:
+    """The answer refusing a supervisor this session (none: or another department's)."""
+    session = await request.app[SERVICES].store.get_session(sid)
+    if session is None:
+        return json_error("not_found", "no such session")
+    if not may_see(who, session):
+        return json_error("forbidden", "this session belongs to another department")
+    return None
 
 
 async def healthz(request: web.Request) -> web.Response:

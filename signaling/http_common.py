@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from sessions.log_context import bind_session
+from sessions.session import Session
 
 from .auth import Principal, account_allows
 from .errors import HTTP_STATUS
@@ -70,6 +71,14 @@ async def api_errors_as_json(request: web.Request, handler) -> web.StreamRespons
             raise
         logger.exception("%s %s failed", request.method, request.path)
         return json_error("internal", "something went wrong on the server; it was logged")
+
+
+def may_see(who: Principal, session: Session) -> bool:
+    """Whether the caller may see the session: its own kiosk, or staff and supervisors of
+    its department (a supervisor's scope is their departments too)."""
+    if who.role == "kiosk":
+        return session.kiosk_id == who.id
+    return who.role in ("staff", "supervisor") and session.department_id in who.departments
 
 
 async def caller(request: web.Request, *roles: str) -> Principal | web.Response:

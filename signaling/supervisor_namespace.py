@@ -9,7 +9,7 @@ from typing import Any
 
 from sessions.accounts import AccountDirectory
 from sessions.dashboard import DashboardConfig, history, record_samples, snapshot
-from sessions.errors import Conflict, NotFound, Unavailable
+from sessions.errors import Conflict, Forbidden, NotFound, Unavailable
 from sessions.router import CallRouter
 
 from .auth import Principal, TokenIssuer
@@ -62,6 +62,8 @@ class SupervisorNamespace(BaseNamespace):
         session = await self.router.store.get_session(p.session_id)
         if session is None:
             raise NotFound(f"no session {p.session_id}")
+        if session.department_id not in who.departments:
+            raise Forbidden("this call belongs to another department")
         if session.state != "connected":
             raise Conflict(f"only a connected call can be monitored (it is {session.state})")
         if p.mode != "silent" and self.media.hub.relay != "forward":
@@ -97,14 +99,23 @@ class SupervisorNamespace(BaseNamespace):
         return await snapshot(self.router.store, self.router.catalog, self.clock(),
                               self.dashboard)
 
+    def _scoped(self, sid: str, view: dict[str, Any]) -> dict[str, Any]:
+        """The part of a snapshot or chart within the subscriber's departments."""
+        principal = self.principals.get(sid)
+        mine = set(principal.departments) if principal else set()
+        scoped = {**view, "departments": [d for d in view["departments"] if d["id"] in mine]}
+        if "calls" in view:
+            scoped["calls"] = [c for c in view["calls"] if c["department_id"] in mine]
+        if "agents" in view:
+            scoped["agents"] = [a for a in view["agents"] if mine & set(a["departments"])]
+        return scoped
+
     @event(Empty)
     async def on_dashboard_subscribe(self, sid: str, who: Principal, p: Empty) -> None:
         self.subscribers.add(sid)
-        await self.emit("dashboard.snapshot", await self._snapshot(), to=sid)
-        await self.emit(
-            "dashboard.history",
-            await history(self.router.store, self.router.catalog, self.clock()), to=sid,
-        )
+        await self.emit("dashboard.snapshot", self._scoped(sid, await self._snapshot()), to=sid)
+        chart = await history(self.router.store, self.router.catalog, self.clock())
+        await self.emit("dashboard.history", self._scoped(sid, chart), to=sid)
 
     async def push_dashboard(self) -> None:
         """Every second (a background job): the snapshot to this node's subscribers when
@@ -118,7 +129,7 @@ class SupervisorNamespace(BaseNamespace):
             self._last_sent, self._last_sent_at = comparable, now
             # Each node serves its own subscribers (a room would reach every node's).
             for sid in list(self.subscribers):
-                await self.emit("dashboard.snapshot", current, to=sid)
+                await self.emit("dashboard.snapshot", self._scoped(sid, current), to=sid)
 
     async def push_history(self) -> None:
         """Every 15 s: this minute's queue sample, and the hour's chart to subscribers."""
@@ -127,10 +138,16 @@ class SupervisorNamespace(BaseNamespace):
         if self.subscribers:
             chart = await history(self.router.store, self.router.catalog, now)
             for sid in list(self.subscribers):
-                await self.emit("dashboard.history", chart, to=sid)
+                await self.emit("dashboard.history", self._scoped(sid, chart), to=sid)
 
     @event(CallReassign)
     async def on_call_reassign(self, sid: str, who: Principal, p: CallReassign) -> dict:
+        current = await self.router.store.get_session(p.session_id)
+        if current is None:
+            raise NotFound(f"no session {p.session_id}")
+        if current.department_id not in who.departments or (
+                p.department_id is not None and p.department_id not in who.departments):
+            raise Forbidden("a supervisor moves calls within their own departments only")
         session = await self.router.reassign(
             p.session_id, by=who.id, staff_id=p.staff_id, department_id=p.department_id
         )

@@ -116,8 +116,21 @@ class AccountDirectory:
         return sorted(p.stem for p in self._staff_dir.glob("*.json"))
 
     def set_staff_disabled(self, username: str, disabled: bool) -> StaffAccount:
-        """A disabled account cannot sign in, and its live connections are cut."""
-        return self._update_staff(username, disabled=disabled)
+        """A disabled account cannot sign in, and its live connections are cut; its
+        sign-ins end for good (enabling it again does not revive them)."""
+        if disabled:
+            return self._update_staff(username, disabled=True, tokens_valid_after=time.time())
+        return self._update_staff(username, disabled=False)
+
+    def end_sign_ins(self, username: str) -> StaffAccount:
+        """Sign out: every token issued to the account before now stops working."""
+        return self._update_staff(username, tokens_valid_after=time.time())
+
+    def set_departments(self, username: str, departments: list[str]) -> StaffAccount:
+        """Move a staff member; their live connections reconnect with the new ones."""
+        if not departments:
+            raise BadRequest("a staff member needs at least one department")
+        return self._update_staff(username, departments=list(departments))
 
     def reset_password(self, username: str, password: str) -> StaffAccount:
         """New password; every token issued before now stops working."""

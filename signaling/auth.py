@@ -86,18 +86,20 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     return key
 
 
-def account_allows(accounts: AccountDirectory, who: Principal) -> bool:
-    """Whether the account behind a principal still stands: not disabled or revoked, the
-    same role, and (for a sign-in token) not issued before a password reset. Blocking
-    (reads the account file)."""
+def current_principal(accounts: AccountDirectory, who: Principal) -> Principal | None:
+    """The caller as their account stands now, for HTTP and sockets alike: None when the
+    account is gone, disabled or revoked, its role changed, or (a sign-in token) the
+    token predates a password reset, a sign-out or a disabling; a staff member's name and
+    departments come from the account, not from the token. Blocking (reads the file)."""
     if who.role == "kiosk":
         device = accounts.get_kiosk(who.id)
-        return (device is not None and not device.revoked
-                and (not who.token_sha256 or who.token_sha256 == device.token_sha256))
+        if device is None or device.revoked or (
+                who.token_sha256 and who.token_sha256 != device.token_sha256):
+            return None
+        return who
     account = accounts.get_staff(who.id)
-    return (
-        account is not None
-        and not account.disabled
-        and account.role == who.role
-        and who.issued_at >= account.tokens_valid_after
-    )
+    if (account is None or account.disabled or account.role != who.role
+            or who.issued_at < account.tokens_valid_after):
+        return None
+    return Principal(who.role, account.username, account.display_name,
+                     tuple(account.departments), issued_at=who.issued_at)

@@ -70,6 +70,16 @@ async def login(request: web.Request) -> web.Response:
     )
 
 
+async def logout(request: web.Request) -> web.Response:
+    """Every token of the caller's account stops working (on every node: the account
+    file is shared), and their live connections are cut within seconds."""
+    who = await caller(request, "staff", "supervisor")
+    if isinstance(who, web.Response):
+        return who
+    await asyncio.to_thread(request.app[SERVICES].accounts.end_sign_ins, who.id)
+    return web.json_response({"ok": True})
+
+
 async def catalog(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICES].catalog.to_dict())
 
@@ -274,6 +284,7 @@ def add_routes(app: web.Application) -> None:
     add_document_routes(app)
     add_case_routes(app)
     app.router.add_post("/api/v1/auth/login", login)
+    app.router.add_post("/api/v1/auth/logout", logout)
     app.router.add_get("/api/v1/catalog", catalog)
     app.router.add_get("/api/v1/ice-servers", ice_servers)
     app.router.add_get("/api/v1/calls", list_calls)

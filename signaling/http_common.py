@@ -11,7 +11,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 from sessions.log_context import bind_session
 from sessions.session import Session
 
-from .auth import Principal, account_allows
+from .auth import Principal, current_principal
 from .errors import HTTP_STATUS
 from .keys import SERVICES
 
@@ -34,8 +34,7 @@ async def authenticate(request: web.Request) -> Principal | None:
         return None
     principal = services.tokens.verify(token)
     if principal is not None:
-        allowed = await asyncio.to_thread(account_allows, services.accounts, principal)
-        return principal if allowed else None
+        return await asyncio.to_thread(current_principal, services.accounts, principal)
     device = await asyncio.to_thread(services.accounts.authenticate_kiosk, token)
     if device is None:
         return None

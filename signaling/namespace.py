@@ -20,7 +20,7 @@ from sessions.accounts import AccountDirectory
 from sessions.errors import DomainError
 from sessions.log_context import bind_session
 
-from .auth import Principal, TokenIssuer, account_allows
+from .auth import Principal, TokenIssuer, current_principal
 from .errors import error_ack
 from .metrics import Metrics
 from .payloads import describe
@@ -114,18 +114,19 @@ class BaseNamespace(socketio.AsyncNamespace):
         principal = tokens.verify(token) if isinstance(token, str) else None
         if principal is None or principal.role != role:
             raise refuse(f"a valid {role} token is required")
-        account = await asyncio.to_thread(accounts.get_staff, principal.id)
-        if account is None or not await asyncio.to_thread(account_allows, accounts, principal):
+        current = await asyncio.to_thread(current_principal, accounts, principal)
+        if current is None:
             raise refuse(f"this {role} account is disabled or its sign-in was revoked")
-        return Principal(role, account.username, account.display_name,
-                         tuple(account.departments), issued_at=principal.issued_at)
+        return current
 
     async def cut_revoked(self, accounts: AccountDirectory) -> list[str]:
         """Disconnect this node's sockets whose account has been disabled or revoked
-        (or whose password was reset) since they connected; returns their ids."""
+        since they connected, or whose sign-in ended (password reset, sign-out), or whose
+        departments changed (the console reconnects with them); returns their ids."""
         cut = []
         for sid, principal in list(self.principals.items()):
-            if not await asyncio.to_thread(account_allows, accounts, principal):
+            current = await asyncio.to_thread(current_principal, accounts, principal)
+            if current is None or current.departments != principal.departments:
                 cut.append(principal.id)
                 logger.info("cutting %s %s: account disabled or revoked", self.namespace,
                             principal.id)

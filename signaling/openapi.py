@@ -152,6 +152,13 @@ PATHS: dict[str, Any] = {
             **_errors("400", "401", "429"),
         },
     }},
+    "/api/v1/auth/logout": {"post": {
+        "summary": "Sign out: every sign-in of the caller's account ends (HTTP and sockets)",
+        "security": BEARER,
+        "responses": {"200": _json({"type": "object", "required": ["ok"],
+                                    "properties": {"ok": {"const": True}}}),
+                      **_errors("401", "403")},
+    }},
     "/api/v1/catalog": {"get": {
         "summary": "Departments and their services",
         "responses": {"200": _json({"type": "object", "required": ["departments"],

@@ -160,6 +160,20 @@ def cmd_kiosk_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_departments(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    catalog = _catalog(settings)
+    unknown = [d for d in args.department if catalog.department(d) is None]
+    if unknown:
+        print(f"error: unknown department(s) {unknown}", file=sys.stderr)
+        return 2
+    account = AccountDirectory(settings.data_dir).set_departments(args.username,
+                                                                  args.department)
+    print(f"{account.username} now serves {', '.join(account.departments)} (live "
+          "connections reconnect with them)")
+    return 0
+
+
 def cmd_kiosk_rotate(args: argparse.Namespace) -> int:
     token = AccountDirectory(_settings(args).data_dir).rotate_kiosk(args.kiosk_id)
     print(f"kiosk {args.kiosk_id} has a new token (the old one stops working, its live "
@@ -346,6 +360,11 @@ def parser() -> argparse.ArgumentParser:
         common(sp)
         sp.add_argument("username")
         sp.set_defaults(func=func)
+    moved = staff.add_parser("set-departments", help="move a staff member to departments")
+    common(moved)
+    moved.add_argument("username")
+    moved.add_argument("--department", action="append", required=True)
+    moved.set_defaults(func=cmd_staff_departments)
     reset = staff.add_parser("reset-password", help="set a new password; revokes sign-ins")
     common(reset)
     reset.add_argument("username")

@@ -48,6 +48,9 @@ class TrailRecords:
     documents: dict[str, Document] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
     print_jobs: dict[str, PrintJob] = field(default_factory=dict)
+    # Cases decided before decisions recorded their jobs' ids: the ids are made up here,
+    # so only their documents can be compared.
+    derived_jobs: set[str] = field(default_factory=set)
 
 
 def _job_id(receipt_no: str, document_id: str) -> str:
@@ -143,6 +146,7 @@ def _decide(out: TrailRecords, data: Mapping[str, Any], at: float) -> None:
     if "print_jobs" in data:
         jobs = [ResultJob.from_dict(j) for j in data["print_jobs"]]
     else:
+        out.derived_jobs.add(case.receipt_no)
         jobs = [ResultJob(_job_id(case.receipt_no, r["document_id"]), r["document_id"],
                           out.documents[r["document_id"]].title
                           or out.documents[r["document_id"]].kind) for r in results]
@@ -158,32 +162,41 @@ class Report:
     sessions: int = 0
     differences: list[str] = field(default_factory=list)
     added: dict[str, int] = field(default_factory=lambda: {
-        "sessions": 0, "documents": 0, "cases": 0, "decisions": 0, "print_jobs": 0,
-        "outcomes": 0})
+        "sessions": 0, "sessions_ended": 0, "documents": 0, "cases": 0, "decisions": 0,
+        "print_jobs": 0})
 
 
-Trails = Iterable[tuple[str, list[dict[str, Any]]]]
+# A session's trail as it is now (read again before a difference is reported: on a
+# running system the trail is written first, the store a moment later).
+ReadTrail = Callable[[str], list[dict[str, Any]]]
 
 
-async def check(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
+async def check(store: Store, session_ids: Iterable[str], read: ReadTrail,
+                pages_of: PagesOf) -> Report:
     """Every session, document, case, decision and print job of the trails is in the
     store as the trail has it, and every case and document the store has for a session
-    is in its trail; cases in the store that no trail has are reported too."""
+    is in its trail; cases in the store that no trail has are reported too. Safe on a
+    running system: the store's cases are listed before the trails are read, and a
+    session that differs is compared again with its trail read anew."""
     report = Report()
     in_trails: set[str] = set()
-    for session_id, events in trails:
-        expected = project(session_id, events, pages_of)
+    stored_cases = [case for state in CaseState for case in await store.cases(state)]
+    for session_id in session_ids:
+        expected = project(session_id, read(session_id), pages_of)
         if expected.session is None:
             continue
         report.sessions += 1
+        found = await _compare(store, session_id, expected)
+        if found:  # perhaps caught between a trail's event and the store's write
+            expected = project(session_id, read(session_id), pages_of)
+            found = await _compare(store, session_id, expected)
         in_trails |= set(expected.cases)
-        report.differences += await _compare(store, session_id, expected)
-    for state in CaseState:
-        for case in await store.cases(state):
-            if case.receipt_no not in in_trails:
-                report.differences.append(
-                    f"case {case.receipt_no} (session {case.session_id}) is in the store "
-                    "but in no audit trail")
+        report.differences += found
+    for case in stored_cases:
+        if case.receipt_no not in in_trails:
+            report.differences.append(
+                f"case {case.receipt_no} (session {case.session_id}) is in the store but "
+                "in no audit trail")
     return report
 
 
@@ -217,7 +230,8 @@ async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
         if stored.state != case.state:
             found.append(f"case {receipt_no} is {case.state} in its trail but "
                          f"{stored.state} in the store")
-        jobs, stored_jobs = ([j.job_id for j in c.print_jobs] for c in (case, stored))
+        same = "document_id" if receipt_no in expected.derived_jobs else "job_id"
+        jobs, stored_jobs = ([getattr(j, same) for j in c.print_jobs] for c in (case, stored))
         if jobs != stored_jobs:
             found.append(f"case {receipt_no}: print jobs {jobs} in its trail, {stored_jobs} "
                          "in the store")
@@ -236,15 +250,32 @@ async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
     return found
 
 
-async def rebuild(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
+ENDED = (SessionState.CLOSED, SessionState.ABANDONED)
+
+
+async def rebuild(store: Store, session_ids: Iterable[str], read: ReadTrail,
+                  pages_of: PagesOf) -> Report:
     """Write into ``store`` whatever of the trails it lacks (everything, into an empty
-    one); what it has is left as it is, but a case the trail has decided is decided."""
+    one): what it has is left as it is, but a case the trail has decided is decided and
+    a session the trail has ended is ended (a store restored from a backup taken during
+    a call). Sessions are ended first, so that a kiosk's newer session can be made."""
     report = Report()
-    for session_id, events in trails:
-        expected = project(session_id, events, pages_of)
-        if expected.session is None:
-            continue
-        report.sessions += 1
+    projected = []
+    for session_id in session_ids:
+        expected = project(session_id, read(session_id), pages_of)
+        if expected.session is not None:
+            projected.append((session_id, expected))
+    report.sessions = len(projected)
+    for session_id, expected in projected:
+        stored = await store.get_session(session_id)
+        ended = expected.session
+        if stored is not None and stored.live and ended["state"] in ENDED:
+            await store.update_session(session_id, {
+                k: ended[k] for k in ("state", "ended_at", "end_reason", "staff_id",
+                                      "offered_to", "offer_expires_at")
+            } | {"deadline": None}, expect={"state": [stored.state]})
+            report.added["sessions_ended"] += 1
+    for session_id, expected in projected:
         if await store.get_session(session_id) is None:
             await store.create_session(Session.from_dict(expected.session))
             report.added["sessions"] += 1
@@ -272,5 +303,4 @@ async def rebuild(store: Store, trails: Trails, pages_of: PagesOf) -> Report:
                 report.added["print_jobs"] += 1
         for department_id, kind, wait_s, at in expected.outcomes:  # counted once each
             await store.record_outcome(department_id, session_id, kind, wait_s, at)
-            report.added["outcomes"] += 1
     return report

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,6 @@ from sessions.sqlite_schema import current_version
 from sessions.sqlite_store import SQLiteStore, StoreLocked
 
 from .config import Settings
-
-
-def _trails(audit: AuditLog) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    for session_id in audit.session_ids():
-        yield session_id, audit.read_sync(session_id)
 
 
 def _pages_of(settings: Settings) -> PagesOf:
@@ -99,7 +93,8 @@ def cmd_store_check(settings: Settings) -> int:
         return 2
     audit = AuditLog(settings.audit_dir)
     report: Report = asyncio.run(_with_store(
-        settings, False, lambda store: check(store, _trails(audit), _pages_of(settings))))
+        settings, False,
+        lambda store: check(store, audit.session_ids(), audit.read_sync, _pages_of(settings))))
     for difference in report.differences:
         print(difference)
     print(f"{report.sessions} session trail(s) compared with {_where(settings)}: "
@@ -121,7 +116,7 @@ def cmd_store_rebuild(settings: Settings) -> int:
             if serving:
                 raise StoreLocked(f"node(s) {', '.join(serving)} serve on this store: stop "
                                   "them first")
-        return await rebuild(store, _trails(audit), _pages_of(settings))
+        return await rebuild(store, audit.session_ids(), audit.read_sync, _pages_of(settings))
 
     report: Report = asyncio.run(_with_store(settings, True, work))
     added = ", ".join(f"{n} {ADDED.get(what, what)}" for what, n in report.added.items())
@@ -131,7 +126,7 @@ def cmd_store_rebuild(settings: Settings) -> int:
 
 # How `store rebuild` names what it added.
 ADDED = {"print_jobs": "print jobs sent during calls (a decision's jobs are in its case)",
-         "outcomes": "call outcomes for the statistics (each is counted once)"}
+         "sessions_ended": "sessions ended as their trails end them"}
 
 
 def _where(settings: Settings) -> str:

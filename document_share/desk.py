@@ -317,6 +317,10 @@ class CaseDesk:
                 results.append(await self._decision_letter(case, decided_at))
         jobs = [ResultJob(new_id("job"), d.document_id, d.title or d.kind) for d in results]
         verdict = Decision(decision, reason, staff_id, decided_at)
+        # One decision wins, before anything is written: the loser of a race leaves no
+        # case.decided in the trail (a rebuild would bring it back).
+        await self.store.put_record("decision_claim", case.receipt_no,
+                                    {"staff_id": staff_id, "decision": decision}, create=True)
         await self.record(
             case.session_id, "case.decided", receipt_no=case.receipt_no,
             decision=decision, reason=reason, staff_id=staff_id, decided_at=decided_at,

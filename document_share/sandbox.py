@@ -146,6 +146,7 @@ class RenderSandbox:
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
         self._slots = asyncio.Semaphore(self.limits.workers)
         self._sessions: dict[str, _SessionTurn] = {}
         self._lock = threading.Lock()
@@ -161,7 +162,15 @@ class RenderSandbox:
         turn.users += 1
         try:
             async with turn.lock, self._slots:
-                return await asyncio.to_thread(self._run, name, args)
+                job = asyncio.ensure_future(asyncio.to_thread(self._run, name, args))
+                try:
+                    return await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    # The worker draws on: its slot and the session's turn are held until
+                    # it ends (within the wall timeout), so no more run than the limit.
+                    with contextlib.suppress(BaseException):
+                        await job
+                    raise
         finally:
             turn.users -= 1
             if not turn.users:
@@ -169,11 +178,15 @@ class RenderSandbox:
 
     def _run(self, name: str, args: tuple) -> Any:
         with self._lock:
+            if self._closed:
+                raise Unprocessable("the server is shutting down")
             worker = self._idle.pop() if self._idle else None
         if worker is not None and not worker.alive():  # died idle (killed from outside)
             worker.kill()
             worker = None
         worker = worker or _Worker(self.limits)
+        with self._lock:
+            self._busy.add(worker)
         try:
             status, value = worker.run(name, args, self.limits.wall_s)
         except Unprocessable:
@@ -181,22 +194,26 @@ class RenderSandbox:
             self.replaced += 1
             logger.warning("a PDF worker broke its limits (%s) and was replaced", name)
             raise
-        if status == LAST:
-            worker.kill()
-            self.replaced += 1
-        else:
+        finally:
             with self._lock:
+                self._busy.discard(worker)
+        with self._lock:
+            keep = status != LAST and not self._closed
+            if keep:
                 self._idle.append(worker)
+        if not keep:
+            worker.kill()
+            self.replaced += status == LAST
         if status != OK:
             raise Unprocessable(value)
         return value
 
     def close(self) -> None:
         """Blocking: ends the workers."""
-        self._closed = True
         with self._lock:
-            workers, self._idle = self._idle, []
-        for worker in workers:
+            self._closed = True
+            workers, self._idle = [*self._idle, *self._busy], []
+        for worker in workers:  # a busy one's job fails: the server is stopping
             worker.kill()
 
 

@@ -394,6 +394,7 @@ class AuditLog:
     def _append_locked(
         self, fd: int, path: Path, session_id: str, type_: str, data: dict[str, Any]
     ) -> dict[str, Any]:
+        _cut_torn_tail(fd, path)
         last = _last_event(path)
         event = {
             "seq": (last["seq"] + 1) if last else 1,
@@ -468,6 +469,27 @@ class AuditLog:
             # trail cut short could look whole.
             verdict.broken = "; ".join(filter(None, [verdict.broken, ledger_problem]))
         return verdict
+
+
+def _cut_torn_tail(fd: int, path: Path) -> None:
+    """A last line without its newline was being written when the process died: never
+    acknowledged, so it is cut off (as the ledger's readers ignore a torn entry), and
+    the next event chains onto the last whole one."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    with path.open("rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        start = max(0, size - 64 * 1024)
+        f.seek(start)
+        tail = f.read()
+    keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    logger.warning("audit trail %s ends in a torn line (%d bytes): cut off", path.name,
+                   size - keep)
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
 
 
 def _last_event(path: Path) -> dict[str, Any] | None:

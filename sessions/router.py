@@ -680,6 +680,8 @@ class CallRouter:
         target_department = department_id or prev.department_id
         target: Presence | None = None
         if staff_id is not None:
+            if prev.kiosk_lost_at is not None:
+                raise Conflict("the caller's kiosk is away: it can be offered when it is back")
             target = await self._presence(staff_id)
             if target_department not in target.departments:
                 raise Conflict(f"{staff_id} does not work for {target_department}")
@@ -840,28 +842,13 @@ class CallRouter:
         now = self.clock()
         closed = waiting = offline = 0
         for session in await self.store.live_sessions():
-            if session.state == SessionState.CONNECTED:
-                closed += 1
-                await self._transition(session, {
-                    "state": SessionState.CLOSED, "ended_at": now,
-                    "end_reason": "server_restart",
-                })
-                await self._record(session.id, "session.closed", reason="server_restart",
-                                   by="server",
-                                   duration_s=round(now - (session.connected_at or now), 3))
+            try:
+                kind = await self._recover_session(session, now)
+            except Exception:  # one damaged trail must not keep the node from starting
+                logger.exception("restart: session %s could not be re-derived", session.id)
                 continue
-            if session.state == SessionState.RINGING:
-                offered_to = session.offered_to
-                session = await self._transition(session, {
-                    "state": SessionState.QUEUED, "offered_to": None, "offer_expires_at": None,
-                })
-                await self._record(session.id, "call.offer_ended", staff_id=offered_to,
-                                   reason="server_restart")
-            # From now, not from when its socket dropped: no kiosk could come back while
-            # no server ran.
-            waiting += 1
-            await self._transition(session, {"kiosk_lost_at": now})
-            await self._record(session.id, "kiosk.lost", reason="server_restart")
+            closed += kind == "closed"
+            waiting += kind == "waiting"
         for presence in await self.store.list_presence():
             if presence.state != PresenceState.OFFLINE:
                 offline += 1
@@ -875,6 +862,29 @@ class CallRouter:
                 "caller(s) given %.0f s to come back, %d staff member(s) offline until "
                 "their console reconnects", closed, waiting, self.config.kiosk_lost_grace_s,
                 offline)
+
+    async def _recover_session(self, session: Session, now: float) -> str:
+        """One live session after a restart: ``closed`` or ``waiting``."""
+        if session.state == SessionState.CONNECTED:
+            await self._transition(session, {
+                "state": SessionState.CLOSED, "ended_at": now, "end_reason": "server_restart",
+            })
+            await self._record(session.id, "session.closed", reason="server_restart",
+                               by="server",
+                               duration_s=round(now - (session.connected_at or now), 3))
+            return "closed"
+        if session.state == SessionState.RINGING:
+            offered_to = session.offered_to
+            session = await self._transition(session, {
+                "state": SessionState.QUEUED, "offered_to": None, "offer_expires_at": None,
+            })
+            await self._record(session.id, "call.offer_ended", staff_id=offered_to,
+                               reason="server_restart")
+        # From now, not from when its socket dropped: no kiosk could come back while no
+        # server ran.
+        await self._transition(session, {"kiosk_lost_at": now})
+        await self._record(session.id, "kiosk.lost", reason="server_restart")
+        return "waiting"
 
     async def sweep_presence(self) -> None:
         """Staff whose heartbeat expired (their node died) are treated as disconnected."""

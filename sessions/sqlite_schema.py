@@ -121,10 +121,17 @@ def current_version(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, target: int = VERSION) -> list[int]:
+def migrate(conn: sqlite3.Connection, target: int = VERSION, upgrade: bool = True) -> list[int]:
     """Bring the database (a connection in autocommit mode) to ``target``; returns the
-    versions applied."""
+    versions applied. Each step re-reads the version inside its write transaction, so
+    two processes opening one store at once apply each migration once. Without
+    ``upgrade`` (a connection beside a server that may be an older release) only a new,
+    empty database is set up; an older one is refused."""
     version = current_version(conn)
+    if version and version < target and not upgrade:
+        raise SchemaError(
+            f"the store's schema is version {version}; this release uses {VERSION}: start "
+            "the server of this release once (it upgrades the store), then run this again")
     if version > VERSION:
         raise SchemaError(
             f"the store's schema is version {version}, newer than this release knows "
@@ -135,6 +142,9 @@ def migrate(conn: sqlite3.Connection, target: int = VERSION) -> list[int]:
     for number in range(version + 1, target + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if current_version(conn) >= number:  # another process applied it meanwhile
+                conn.execute("COMMIT")
+                continue
             if number == 1:
                 conn.execute(
                     "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "

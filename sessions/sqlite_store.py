@@ -106,10 +106,13 @@ class _Writer:
     def __init__(self, path: Path, exclusive: bool) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = take_lock(path) if exclusive else None
+        self._conn: sqlite3.Connection | None = None
         try:
             self._conn = connect(path)
-            migrate(self._conn)
+            migrate(self._conn, upgrade=exclusive)
         except BaseException:
+            if self._conn is not None:
+                self._conn.close()
             self._release_lock()
             raise
         self._thread = threading.Thread(target=self._run, name=f"sqlite:{path.name}",
@@ -133,6 +136,22 @@ class _Writer:
         self._thread.join()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:  # whatever ended the thread, nobody waits for it forever
+            self.closed = True
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    _, future, loop = job
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(
+                            _settle, future, False, StoreUnavailable("the store has stopped"))
+
+    def _serve(self) -> None:
         stopping = False
         while not stopping:
             job = self._jobs.get()
@@ -166,8 +185,10 @@ class _Writer:
                 conn.execute("SAVEPOINT op")
                 try:
                     results.append((True, operation(conn)))
-                except Exception as exc:
+                except BaseException as exc:  # the thread must outlive any operation
                     conn.execute("ROLLBACK TO op")
+                    if not isinstance(exc, Exception):
+                        exc = StoreUnavailable(f"the operation was interrupted: {exc!r}")
                     results.append((False, exc))
                 conn.execute("RELEASE op")
             conn.execute("COMMIT")

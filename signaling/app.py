@@ -232,7 +232,14 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
             await namespace.cut_revoked(services.accounts)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        problem = await services.store.durability_problem()
+        try:
+            problem = await services.store.durability_problem()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Unreachable now: the node starts (it serves once the store is back, as in
+            # any outage); its persistence could not be checked.
+            problem = None
+            logger.warning("the shared store is unreachable (%s): its persistence was not "
+                           "checked", exc)
         if problem and services.store.shared and services.require_durable_store:
             raise NotDurable(f"{problem} (or set SMARTCOUNTER_REDIS_DURABILITY=warn to "
                              "start anyway)")

@@ -441,3 +441,16 @@ def test_a_purged_session_still_verifies_and_its_purge_event_is_anchored(tmp_pat
     path = log.directory / "old.jsonl"
     path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")
     assert "removed from its end" in log.verify_sync("old").broken
+
+
+async def test_a_torn_last_line_is_cut_and_the_chain_goes_on(tmp_path):
+    """A crash while writing an event (never acknowledged) leaves half a line: the next
+    append cuts it off and chains onto the last whole event."""
+    log = AuditLog(tmp_path)
+    await log.append("s1", "session.queued", {"kiosk_id": "k1"})
+    with (tmp_path / "s1.jsonl").open("ab") as f:
+        f.write(b'{"seq":2,"at":1.0,"type":"kiosk.lo')  # the crash
+    await log.append("s1", "kiosk.lost", {})
+    events = log.read_sync("s1")
+    assert [e["type"] for e in events] == ["session.queued", "kiosk.lost"]
+    assert log.verify_sync("s1").verified

@@ -13,7 +13,7 @@ import pytest
 
 from sessions.errors import Conflict
 from sessions.sqlite_schema import VERSION, SchemaError, current_version, migrate
-from sessions.sqlite_store import SQLiteStore, StoreLocked, connect
+from sessions.sqlite_store import SQLiteStore, StoreLocked, StoreUnavailable, connect
 from tests.test_store_contract import make_session
 
 
@@ -144,3 +144,58 @@ async def test_everything_written_is_there_after_reopening(tmp_path):
         assert await again.hit("login:ann", 900, 10.0) == 2
     finally:
         await again.close()
+
+
+def test_two_processes_migrating_one_store_at_once_apply_each_step_once(tmp_path):
+    import threading
+
+    for trial in range(5):
+        path = tmp_path / f"store-{trial}.sqlite3"
+        conn = connect(path)
+        migrate(conn, target=VERSION - 1)
+        conn.close()
+        barrier, errors = threading.Barrier(2), []
+
+        def open_it(path=path, barrier=barrier, errors=errors):
+            conn = connect(path)
+            barrier.wait()
+            try:
+                migrate(conn)
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=open_it) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        conn = connect(path)
+        assert current_version(conn) == VERSION
+        conn.close()
+
+
+async def test_a_reader_beside_a_server_does_not_upgrade_an_older_store(tmp_path):
+    path = tmp_path / "store.sqlite3"
+    conn = connect(path)
+    migrate(conn, target=VERSION - 1)
+    conn.close()
+    with pytest.raises(SchemaError, match="start the server of this release once"):
+        SQLiteStore(path, exclusive=False)
+
+
+async def test_an_operation_that_is_interrupted_fails_alone(tmp_path):
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    try:
+        def interrupted(conn):
+            raise KeyboardInterrupt
+
+        with pytest.raises(StoreUnavailable, match="interrupted"):
+            await store._run(interrupted)
+        await store.ping()  # the writer thread lives on
+        await store.create_session(make_session("after"))
+        assert (await store.get_session("after")) is not None
+    finally:
+        await store.close()

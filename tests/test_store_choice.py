@@ -76,3 +76,13 @@ async def test_a_node_refuses_a_redis_that_keeps_nothing_on_disk(tmp_path):
         assert "a crash of Redis loses writes already acknowledged" in server.log()
     finally:
         redis.stop()
+
+
+async def test_a_node_starts_while_redis_is_unreachable(tmp_path):
+    server = ServeProcess(tmp_path / "data", tmp_path / "server.log",
+                          SMARTCOUNTER_REDIS_URL="redis://127.0.0.1:1/0")
+    try:
+        await server.start()  # /healthz answers: it serves once Redis is back
+    finally:
+        await server.stop()
+    assert "its persistence was not checked" in server.log()

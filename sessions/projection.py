@@ -1,9 +1,13 @@
 """The audit trails are the ledger; the store's sessions, cases, decisions, print jobs and
 documents' index are a projection of them.
 
-Every step that creates or changes one of those records is appended to its session's
-trail (fsynced) before the store is written, so the trail is never behind the store: a
-crash between the two leaves an event the store lacks, never the reverse.
+Every step that creates or changes a document, case, decision or print job is appended
+to its session's trail (fsynced) before the store is written, so the trail is never
+behind the store for them: a crash between the two leaves an event the store lacks,
+never the reverse. A session's transitions are compare-and-set in the store first (a
+step that loses a race must not be recorded) and appended before anyone is answered; a
+crash between the two leaves a live session whose trail does not end it, which the
+next start re-derives like any session live at a restart.
 :func:`project` reads one trail back into the records it stands for; :func:`check`
 compares them with a store (both ways) and :func:`rebuild` writes what a store lacks
 (into an empty one: the whole projection). A rebuilt session that was still live keeps

@@ -54,8 +54,9 @@ class BaseNamespace(socketio.AsyncNamespace):
         super().__init__(namespace)
         self.metrics = metrics
         self.principals: dict[str, Principal] = {}
-        # Events per socket: generous for any real client (a burst at connect, a few a
-        # second in a call), a wall for a script hammering the server.
+        # Events per kiosk or account on this node, however many sockets it opens:
+        # generous for any real client (a burst at connect, a few a second in a call), a
+        # wall for a script hammering the server.
         self.event_limit = RateLimiter(per_minute=events_per_minute,
                                        burst=max(1, int(events_per_minute / 10)))
 
@@ -73,7 +74,7 @@ class BaseNamespace(socketio.AsyncNamespace):
         principal = self.principals.get(sid)
         if principal is None:
             return error_ack("unauthorized", "not signed in")
-        if not self.event_limit.allow(sid):
+        if not self.event_limit.allow(principal.id):
             return error_ack("rate_limited", "too many events; slow down")
         try:
             payload = model.model_validate({} if data is None else data)

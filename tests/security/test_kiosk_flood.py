@@ -26,9 +26,13 @@ async def test_a_flood_of_requests_from_one_kiosk_makes_one_session(tmp_path):
             assert len(made) == 1, made
             refused = [a for a in acks if not a.get("ok")]
             assert len(refused) == 119
-            assert {a["error"]["code"] for a in refused} == {"conflict"}
+            codes = [a["error"]["code"] for a in refused]
+            # The kiosk's event budget is its own, not each socket's: 120 events at
+            # once exceed its burst whichever socket they come on.
+            assert set(codes) == {"conflict", "rate_limited"}, set(codes)
             (session_id,) = made
-            assert all(session_id in a["error"]["message"] for a in refused)
+            assert all(session_id in a["error"]["message"] for a in refused
+                       if a["error"]["code"] == "conflict")
 
             # The kiosk goes; a clerk becomes available during its grace period: no
             # offer for a caller who is not there, and the clerk stays available.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import resource
 import signal
 import ssl
 import sys
@@ -24,6 +26,7 @@ from sessions.errors import DomainError
 from sessions.sqlite_schema import SchemaError
 from sessions.sqlite_store import StoreLocked
 from signaling.app import DRAIN, NotDurable
+from signaling.connections import ConnectionGuard, GuardedSite
 
 from .app import build_app
 from .config import ConfigError, Settings, check_store, load
@@ -47,9 +50,29 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+# Below this many open files a node can hold few calls (each is several sockets) and a
+# burst of idle connections can stop it accepting anyone.
+WANTED_OPEN_FILES = 8192
+
+
+def raise_open_files_limit() -> None:
+    """Raise the soft open-files limit towards the hard one; warn when it stays low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard,
+                                                                          WANTED_OPEN_FILES)
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    if soft < WANTED_OPEN_FILES:
+        logger.warning("the open-files limit is %d (hard %s): raise it (LimitNOFILE= in a "
+                       "systemd unit, ulimit -n) to %d or more", soft, hard, WANTED_OPEN_FILES)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_format, settings.node_id)
+    raise_open_files_limit()
     lost = empty_store_problem(settings)  # before opening the store creates it
     app = build_app(settings)
     ssl_context = None
@@ -87,10 +110,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(app: web.Application, settings: Settings, ssl_context, announce) -> None:
     """Serve until SIGTERM or SIGINT; then drain (no new calls, the calls in progress
     end, bounded) while still serving, then stop. A second signal stops at once."""
-    runner = web.AppRunner(app, access_log=None)
+    # Between requests a connection may idle this long (aiohttp's default is an hour).
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=30)
     await runner.setup()
     await asyncio.to_thread(announce)
-    await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
+    guard = ConnectionGuard(settings.header_timeout_s, settings.max_connections_per_address)
+    await GuardedSite(runner, settings.host, settings.port, guard,
+                      ssl_context=ssl_context).start()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

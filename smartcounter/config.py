@@ -82,6 +82,10 @@ class Settings:
     log_format: str = "json"
     events_per_minute: float = 600
     metrics_token: str | None = None
+    # A connection must send its first request's headers within this, and one address
+    # may hold this many connections (see signaling.connections).
+    header_timeout_s: float = 10.0
+    max_connections_per_address: int = 256
     drain_timeout_s: float = 60.0
     # HTTPS: a PEM certificate (chain) and its key; browsers need HTTPS for cameras
     # anywhere but localhost.
@@ -224,6 +228,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.drain_timeout_s = _float_env(env, "SMARTCOUNTER_DRAIN_TIMEOUT_S", s.drain_timeout_s)
     s.events_per_minute = _float_env(env, "SMARTCOUNTER_EVENTS_PER_MINUTE", s.events_per_minute)
     s.metrics_token = env.get("SMARTCOUNTER_METRICS_TOKEN") or None
+    s.header_timeout_s = _float_env(env, "SMARTCOUNTER_HEADER_TIMEOUT_S", s.header_timeout_s)
+    s.max_connections_per_address = int(_float_env(
+        env, "SMARTCOUNTER_MAX_CONNECTIONS_PER_ADDRESS", s.max_connections_per_address))
     s.log_format = env.get("SMARTCOUNTER_LOG_FORMAT", s.log_format)
     if s.log_format not in ("json", "text"):
         raise ConfigError("SMARTCOUNTER_LOG_FORMAT must be 'json' or 'text'")

@@ -32,6 +32,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class Throttle(logging.Filter):
+    """Lets a message through once per ``interval_s`` (by its format string), saying how
+    many were held back: asyncio logs "socket.accept() out of system resource" for every
+    failed accept, hundreds of thousands a minute when the open-files limit is reached."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        last, held = self._last.get(key, (0.0, 0))
+        if record.created - last < self.interval_s:
+            self._last[key] = (last, held + 1)
+            return False
+        self._last[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it in the last {self.interval_s:g} s)"
+        return True
+
+
 def configure_logging(log_format: str, node_id: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":
@@ -45,3 +67,6 @@ def configure_logging(log_format: str, node_id: str, level: int = logging.INFO) 
     root.setLevel(level)
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, Throttle) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(Throttle())

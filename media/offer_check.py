@@ -10,7 +10,12 @@ payload types and candidates. The check reads each line once: it costs microseco
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
+
 from sessions.errors import BadRequest
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_SECTIONS = 4  # audio + video, with room for a client that sends one of each twice
 MAX_PAYLOAD_TYPES = 64  # per section (Chromium offers ~20 for video)
@@ -52,3 +57,32 @@ def check_offer(sdp: str) -> None:
         if not section["codecs"] & CODECS[section["kind"]]:
             wanted = " or ".join(sorted(CODECS[section["kind"]]))
             raise BadRequest(f"sdp: the {section['kind']} section offers no {wanted}")
+
+
+def _reachable_only_here(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (address.is_loopback or address.is_link_local or address.is_multicast
+            or address.is_unspecified)
+
+
+def screen_candidates(sdp: str, peer_is_local: bool,
+                      allowed: Sequence[Network] | None = None) -> str:
+    """The offer without the ICE candidates the server must not send connectivity checks
+    to: with ``allowed`` networks, any address outside them; without, loopback,
+    link-local, multicast and unspecified addresses, unless the peer itself is on this
+    machine (a kiosk or officer must not make the server probe its own or its LAN's
+    private ports). Host names (mDNS ``.local``) are left alone: they resolve to nothing
+    here."""
+    kept = []
+    for line in sdp.splitlines(keepends=True):
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            try:
+                address = ipaddress.ip_address(parts[4])
+            except (IndexError, ValueError):
+                address = None
+            if address is not None and (
+                    not any(address in net for net in allowed) if allowed
+                    else _reachable_only_here(address) and not peer_is_local):
+                continue
+        kept.append(line)
+    return "".join(kept)

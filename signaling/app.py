@@ -18,6 +18,7 @@ from document_share.desk import CaseDesk
 from document_share.intake import Limits
 from document_share.pages import PageRenderer
 from document_share.storage import Blobs
+from media.offer_check import Network
 from media.peer import IceServer, MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.verifier import Verifier
@@ -111,6 +112,8 @@ class Services:
     events_per_minute: float = 600
     # /metrics: this bearer token required when set; otherwise loopback callers only.
     metrics_token: str | None = None
+    # Networks offers' ICE candidates may point at (None: see media.offer_check).
+    ice_allowed_networks: list[Network] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     # Set by create_app.
     router: CallRouter = field(init=False)
@@ -137,7 +140,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         client_manager=manager,
     )
     gateway = MediaGateway(services.hub, services.store, services.metrics, services.node_id,
-                           services.media_address)
+                           services.media_address, services.ice_allowed_networks)
     if services.redis_url:
         gateway.link = NodeLink(
             services.redis_url, services.redis_prefix, services.node_id, gateway.serve

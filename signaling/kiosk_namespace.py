@@ -121,7 +121,8 @@ class KioskNamespace(BaseNamespace):
     @event(RtcOffer)
     async def on_rtc_offer(self, sid: str, who: Principal, p: RtcOffer) -> dict:
         session = await self.router.session_of_kiosk(who.id, p.session_id)
-        return await self.media.answer(session, "kiosk", p.sdp)
+        return await self.media.answer(session, "kiosk", p.sdp,
+                                       peer=self.addresses.get(sid))
 
     @event(SignatureSubmit)
     async def on_signature_submit(self, sid: str, who: Principal, p: SignatureSubmit) -> dict:

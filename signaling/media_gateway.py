@@ -15,12 +15,13 @@ the media moves, and the move is in the session's audit trail."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from media.offer_check import check_offer
+from media.offer_check import Network, check_offer, screen_candidates
 from media.peer import MediaHub
 from sessions.errors import Conflict, Unavailable
 from sessions.session import Session, SessionState
@@ -45,8 +46,12 @@ class MediaHomeStore(SessionStore, RecordStore, Protocol):
 
 class MediaGateway:
     def __init__(self, hub: MediaHub, store: MediaHomeStore, metrics: Metrics,
-                 node_id: str = "local", media_address: str | None = None) -> None:
+                 node_id: str = "local", media_address: str | None = None,
+                 allowed_networks: list[Network] | None = None) -> None:
         self.hub = hub
+        # Where offers' ICE candidates may point (None: anywhere but loopback and
+        # link-local, for peers not on this machine).
+        self.allowed_networks = allowed_networks
         self.store = store
         self.metrics = metrics
         self.node_id = node_id
@@ -164,11 +169,15 @@ class MediaGateway:
         return await op(session, body)
 
     async def answer(
-        self, session: Session, role: str, sdp: str, key: str | None = None, mode: str = "silent"
+        self, session: Session, role: str, sdp: str, key: str | None = None,
+        mode: str = "silent", peer: str | None = None,
     ) -> dict:
+        """``peer``: the address the offer came from (its loopback candidates are kept
+        only when it is this machine)."""
         if session.state != SessionState.CONNECTED:
             raise Conflict(f"no call to connect media to: the session is {session.state}")
         check_offer(sdp)  # before aiortc builds anything for it, here or on the home node
+        sdp = screen_candidates(sdp, _is_loopback(peer), self.allowed_networks)
         reply = await self.at_home(
             session, "answer", {"role": role, "sdp": sdp, "key": key, "mode": mode},
             claim=True, take_over=role in ("kiosk", "staff"),
@@ -238,3 +247,10 @@ class MediaGateway:
             await hook(session_id)
         await self.hub.release(session_id)
         self.metrics.media_sessions.set(len(self.hub))
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

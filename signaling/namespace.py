@@ -54,6 +54,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         super().__init__(namespace)
         self.metrics = metrics
         self.principals: dict[str, Principal] = {}
+        # Each socket's peer address (what its media offers' candidates are judged by).
+        self.addresses: dict[str, str | None] = {}
         # Events per kiosk or account on this node, however many sockets it opens:
         # generous for any real client (a burst at connect, a few a second in a call), a
         # wall for a script hammering the server.
@@ -61,6 +63,14 @@ class BaseNamespace(socketio.AsyncNamespace):
                                        burst=max(1, int(events_per_minute / 10)))
 
     async def trigger_event(self, event_name: str, *args: Any) -> Any:
+        if event_name == "connect" and len(args) >= 2 and isinstance(args[1], dict):
+            request = args[1].get("aiohttp.request")  # engine.io's REMOTE_ADDR is fixed
+            self.addresses[args[0]] = getattr(request, "remote", None)
+            try:
+                return await super().trigger_event(event_name, *args)
+            except BaseException:  # refused: no disconnect will follow
+                self.addresses.pop(args[0], None)
+                raise
         if event_name in ("connect", "disconnect"):
             return await super().trigger_event(event_name, *args)
         handler = getattr(self, "on_" + (event_name or "").replace(".", "_"), None)
@@ -100,6 +110,7 @@ class BaseNamespace(socketio.AsyncNamespace):
 
     def forget(self, sid: str) -> Principal | None:
         """The principal of a socket that disconnected (None if it never got in)."""
+        self.addresses.pop(sid, None)
         principal = self.principals.pop(sid, None)
         if principal is not None:
             self.metrics.connections.labels(self.namespace).dec()

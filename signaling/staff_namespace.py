@@ -132,7 +132,8 @@ class StaffNamespace(BaseNamespace):
         session = await self.router.session_of_staff(as_staff(who), p.session_id)
         if session.staff_id != who.id:
             raise Forbidden("this call is handled by another staff member")
-        return await self.media.answer(session, "staff", p.sdp)
+        return await self.media.answer(session, "staff", p.sdp,
+                                       peer=self.addresses.get(sid))
 
     async def _own_call(self, who: Principal, session_id: str) -> Session:
         session = await self.router.session_of_staff(as_staff(who), session_id)

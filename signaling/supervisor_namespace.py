@@ -91,7 +91,8 @@ class SupervisorNamespace(BaseNamespace):
         if session is None:
             raise NotFound(f"no session {p.session_id}")
         mode = self.monitoring[(sid, p.session_id)]
-        return await self.media.answer(session, "monitor", p.sdp, f"monitor:{sid}", mode)
+        return await self.media.answer(session, "monitor", p.sdp, f"monitor:{sid}", mode,
+                                       peer=self.addresses.get(sid))
 
     # -- the dashboard ---------------------------------------------------------------
 

@@ -84,6 +84,9 @@ class Settings:
     metrics_token: str | None = None
     # A connection must send its first request's headers within this, and one address
     # may hold this many connections (see signaling.connections).
+    # Networks an offer's ICE candidates may point at (None: anywhere but loopback and
+    # link-local addresses, unless the peer is on this machine).
+    ice_allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
     header_timeout_s: float = 10.0
     max_connections_per_address: int = 256
     drain_timeout_s: float = 60.0
@@ -228,6 +231,13 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     s.drain_timeout_s = _float_env(env, "SMARTCOUNTER_DRAIN_TIMEOUT_S", s.drain_timeout_s)
     s.events_per_minute = _float_env(env, "SMARTCOUNTER_EVENTS_PER_MINUTE", s.events_per_minute)
     s.metrics_token = env.get("SMARTCOUNTER_METRICS_TOKEN") or None
+    if env.get("SMARTCOUNTER_ICE_ALLOWED_NETWORKS"):
+        try:
+            s.ice_allowed_networks = [
+                ipaddress.ip_network(n.strip(), strict=False)
+                for n in env["SMARTCOUNTER_ICE_ALLOWED_NETWORKS"].split(",") if n.strip()]
+        except ValueError as exc:
+            raise ConfigError(f"SMARTCOUNTER_ICE_ALLOWED_NETWORKS: {exc}") from exc
     s.header_timeout_s = _float_env(env, "SMARTCOUNTER_HEADER_TIMEOUT_S", s.header_timeout_s)
     s.max_connections_per_address = int(_float_env(
         env, "SMARTCOUNTER_MAX_CONNECTIONS_PER_ADDRESS", s.max_connections_per_address))

@@ -50,6 +50,11 @@ class KioskDevice:
     token_sha256: str = field(repr=False)
     revoked: bool = False
     created_at: float = 0.0
+    # When the token stops working (None: never, as kiosks registered before expiry).
+    expires_at: float | None = None
+
+    def remaining_s(self, now: float) -> float | None:
+        return None if self.expires_at is None else self.expires_at - now
 
 
 def check_id(value: str, what: str) -> str:
@@ -152,8 +157,10 @@ class AccountDirectory:
         return account
 
     # -- kiosks --------------------------------------------------------------------------
-    def add_kiosk(self, kiosk_id: str, site: str) -> tuple[KioskDevice, str]:
-        """Register a kiosk; returns it and its token (shown once, stored only hashed)."""
+    def add_kiosk(self, kiosk_id: str, site: str,
+                  ttl_s: float | None = None) -> tuple[KioskDevice, str]:
+        """Register a kiosk; returns it and its token (shown once, stored only hashed),
+        valid ``ttl_s`` (None: without end)."""
         check_id(kiosk_id, "kiosk id")
         if not site.strip():
             raise BadRequest("site must not be empty")
@@ -166,6 +173,7 @@ class AccountDirectory:
             site=site.strip(),
             token_sha256=hashlib.sha256(secret.encode()).hexdigest(),
             created_at=time.time(),
+            expires_at=time.time() + ttl_s if ttl_s else None,
         )
         _write_json_atomic(path, asdict(device))
         return device, f"{kiosk_id}.{secret}"
@@ -185,15 +193,16 @@ class AccountDirectory:
         _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
         return device
 
-    def rotate_kiosk(self, kiosk_id: str) -> str:
-        """A new token for the kiosk (returned, shown once); the old one stops working at
-        once, and a revoked kiosk is reinstated."""
+    def rotate_kiosk(self, kiosk_id: str, ttl_s: float | None = None) -> str:
+        """A new token for the kiosk (returned, shown once), valid ``ttl_s``; the old one
+        stops working at once, and a revoked kiosk is reinstated."""
         device = self.get_kiosk(kiosk_id)
         if device is None:
             raise NotFound(f"no kiosk {kiosk_id!r}")
         secret = secrets.token_urlsafe(32)
         device = KioskDevice(**{**asdict(device), "revoked": False,
-                                "token_sha256": hashlib.sha256(secret.encode()).hexdigest()})
+                                "token_sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                                "expires_at": time.time() + ttl_s if ttl_s else None})
         _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
         return f"{kiosk_id}.{secret}"
 
@@ -202,7 +211,8 @@ class AccountDirectory:
         if not kiosk_id or not secret:
             return None
         device = self.get_kiosk(kiosk_id)
-        if device is None or device.revoked:
+        if device is None or device.revoked or (
+                device.expires_at is not None and device.expires_at <= time.time()):
             return None
         digest = hashlib.sha256(secret.encode()).hexdigest()
         return device if hmac.compare_digest(digest, device.token_sha256) else None

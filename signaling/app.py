@@ -110,6 +110,8 @@ class Services:
     catalog_check_s: float = 2.0
     # Socket events allowed per connection and minute (a tenth of it as a burst).
     events_per_minute: float = 600
+    # A kiosk token's life; kiosks in its last third get a new one when they connect.
+    kiosk_token_ttl_s: float = 180 * 86400
     # /metrics: this bearer token required when set; otherwise loopback callers only.
     metrics_token: str | None = None
     # Networks offers' ICE candidates may point at (None: see media.offer_check).
@@ -167,6 +169,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     kiosk = KioskNamespace(
         router, services.accounts, gateway, services.metrics, desk, nodes,
         events_per_minute=services.events_per_minute,
+        token_ttl_s=services.kiosk_token_ttl_s,
     )
     staff = StaffNamespace(
         router, services.accounts, services.tokens, gateway, services.metrics, verifier,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from document_share.desk import CaseDesk
@@ -30,6 +31,7 @@ class KioskNamespace(BaseNamespace):
         desk: CaseDesk,
         nodes: NodeRegistry,
         events_per_minute: float = 600,
+        token_ttl_s: float = 180 * 86400,
     ) -> None:
         super().__init__("/kiosk", metrics, events_per_minute)
         self.router = router
@@ -37,6 +39,7 @@ class KioskNamespace(BaseNamespace):
         self.media = media
         self.desk = desk
         self.nodes = nodes
+        self.token_ttl_s = token_ttl_s
         # Set while the node shuts down: no new calls start here.
         self.draining = False
 
@@ -47,10 +50,19 @@ class KioskNamespace(BaseNamespace):
         device = await asyncio.to_thread(self.accounts.authenticate_kiosk, token)
         if device is None:
             raise refuse("unknown or revoked kiosk token")
+        renewed = None
+        remaining = device.remaining_s(time.time())
+        if remaining is not None and remaining < self.token_ttl_s / 3:
+            # Silent renewal: a new token, sent to the page, which keeps it in its URL.
+            renewed = await asyncio.to_thread(self.accounts.rotate_kiosk, device.kiosk_id,
+                                              self.token_ttl_s)
+            device = await asyncio.to_thread(self.accounts.get_kiosk, device.kiosk_id)
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site,
                           token_sha256=device.token_sha256)
         await self.nodes.socket_here("kiosk", device.kiosk_id)
         await self.remember(sid, principal, f"kiosk:{device.kiosk_id}")
+        if renewed is not None:
+            await self.emit("kiosk.token", {"token": renewed}, to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         principal = self.forget(sid)

@@ -72,6 +72,7 @@ def build_app(settings: Settings) -> web.Application:
         login_policy=settings.login,
         events_per_minute=settings.events_per_minute,
         metrics_token=settings.metrics_token,
+        kiosk_token_ttl_s=settings.kiosk_token_ttl_s,
         ice_allowed_networks=settings.ice_allowed_networks,
         drain_timeout_s=settings.drain_timeout_s,
         redis_url=settings.redis_url,

@@ -201,7 +201,9 @@ def cmd_staff_departments(args: argparse.Namespace) -> int:
 
 
 def cmd_kiosk_rotate(args: argparse.Namespace) -> int:
-    token = AccountDirectory(_settings(args).data_dir).rotate_kiosk(args.kiosk_id)
+    settings = _settings(args)
+    token = AccountDirectory(settings.data_dir).rotate_kiosk(args.kiosk_id,
+                                                             settings.kiosk_token_ttl_s)
     print(f"kiosk {args.kiosk_id} has a new token (the old one stops working, its live "
           "connection is cut within seconds); the new token (shown once):")
     print(token)
@@ -210,7 +212,8 @@ def cmd_kiosk_rotate(args: argparse.Namespace) -> int:
 
 def cmd_kiosk_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    device, token = AccountDirectory(settings.data_dir).add_kiosk(args.kiosk_id, args.site)
+    device, token = AccountDirectory(settings.data_dir).add_kiosk(
+        args.kiosk_id, args.site, settings.kiosk_token_ttl_s)
     print(f"added kiosk {device.kiosk_id} at {device.site}; its token (shown once):")
     print(token)
     return 0

@@ -54,6 +54,9 @@ class Settings:
     turn: TurnConfig = field(default_factory=TurnConfig)
     ice_transport_policy: str = "all"
     token_ttl_s: float = 12 * 3600
+    # A kiosk's token lasts this long; in its last third the kiosk gets a new one, in
+    # passing, when it connects.
+    kiosk_token_ttl_s: float = 180 * 86400
     # "forward" passes encoded frames between participants (cheap); "transcode" lets
     # aiortc decode and re-encode them (the old relay, kept as the benchmark baseline).
     media_relay: str = "forward"
@@ -214,6 +217,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     if env.get("SMARTCOUNTER_ICE_SERVERS"):
         s.ice_servers = _parse_ice_servers(env["SMARTCOUNTER_ICE_SERVERS"])
     s.token_ttl_s = _float_env(env, "SMARTCOUNTER_TOKEN_TTL_S", s.token_ttl_s)
+    s.kiosk_token_ttl_s = _float_env(env, "SMARTCOUNTER_KIOSK_TOKEN_TTL_DAYS",
+                                     s.kiosk_token_ttl_s / 86400) * 86400
     turn_urls = [u.strip() for u in env.get("SMARTCOUNTER_TURN_URLS", "").split(",") if u.strip()]
     s.turn = TurnConfig(
         urls=turn_urls,

@@ -6,6 +6,7 @@ kept, and ``smartcounter kiosk rotate`` replaces a token, cutting what used the 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sessions.accounts import AccountDirectory
 from sessions.catalog import Catalog
@@ -61,3 +62,34 @@ async def test_a_rotated_kiosk_token_stops_working_and_its_socket_is_cut(tmp_pat
         fresh = Client("/kiosk")
         await fresh.connect(server.url, new)
         await fresh.close()
+
+
+async def test_a_kiosk_token_expires_and_is_renewed_in_its_last_third(tmp_path):
+    accounts = AccountDirectory(tmp_path)
+    _, expired = accounts.add_kiosk("old", "Site", ttl_s=0.01)
+    _, ageing = accounts.add_kiosk("ageing", "Site", ttl_s=100)
+
+    def configure(settings):
+        settings.kiosk_token_ttl_s = 400  # so 100 s left is in the last third
+
+    async with running_server(tmp_path, configure=configure) as server:
+        await asyncio.sleep(0.05)
+        assert accounts.authenticate_kiosk(expired) is None
+        refused = Client("/kiosk")
+        try:
+            await refused.connect(server.url, expired)
+        except Exception:
+            pass
+        assert not refused.sio.connected
+        kiosk = Client("/kiosk")
+        await kiosk.connect(server.url, ageing)
+        try:
+            renewed = (await kiosk.wait_for("kiosk.token"))["token"]
+            assert accounts.authenticate_kiosk(ageing) is None
+            device = accounts.authenticate_kiosk(renewed)
+            assert device.kiosk_id == "ageing" and device.remaining_s(time.time()) > 390
+            await asyncio.sleep(2.5)  # a revocation check has run: this socket stays
+            assert kiosk.sio.connected
+            assert (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["ok"]
+        finally:
+            await kiosk.close()

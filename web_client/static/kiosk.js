@@ -718,6 +718,7 @@ function connectSocket() {
     setStatus("kiosk.reconnecting", "warn");
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 3000);
   });
+  socket.on("kiosk.token", onTokenRenewed);
   socket.on("queue.update", onQueueUpdate);
   socket.on("call.connected", onCallConnected);
   socket.on("call.ended", onCallEnded);
@@ -742,6 +743,18 @@ async function loadCatalog() {
     dom.catalogMessage.textContent = t("kiosk.catalogFailed");
     setTimeout(loadCatalog, CATALOG_RETRY_MS);
   }
+}
+
+/**
+ * The server renewed this kiosk's token (the old one is about to expire): keep the new
+ * one for reconnects, uploads and the next reload (the URL fragment, never sent to the
+ * server).
+ */
+function onTokenRenewed(data) {
+  if (!data || typeof data.token !== "string") return;
+  state.token = data.token;
+  client.socket.auth.token = data.token;
+  history.replaceState(null, "", `${location.pathname}${location.search}#token=${encodeURIComponent(data.token)}`);
 }
 
 /** The device token from the URL fragment (#token=...); never sent to the server in a URL. */

@@ -25,6 +25,7 @@ from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
 
 CHUNK = 256 * 1024
+STALL_S = 30.0  # the longest an upload may send nothing
 PRIVATE_FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,18 @@ def rejected(status: int, message: str) -> web.Response:
 
 
 async def _receive_file(part: BodyPartReader, upload: Upload) -> None:
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await _unstalled(part.read_chunk(CHUNK)):
         await asyncio.to_thread(upload.write, chunk)
+
+
+async def _unstalled(read):
+    """A read of the upload's body, or 408 when no data comes for ``STALL_S``: a client
+    trickling a byte now and then would hold the handler (and its file) for ever."""
+    try:
+        async with asyncio.timeout(STALL_S):
+            return await read
+    except TimeoutError:
+        raise Rejected(408, f"the upload stalled: no data for {STALL_S:g} s") from None
 
 
 async def upload_document(request: web.Request) -> web.Response:
@@ -76,11 +87,12 @@ async def upload_document(request: web.Request) -> web.Response:
     got_file = False
     try:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        while (part := await _unstalled(reader.next())) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "kind":
-                kind = (await part.read(decode=True))[:64].decode("utf-8", "replace").strip()
+                kind = (await _unstalled(part.read(decode=True)))[:64].decode(
+                    "utf-8", "replace").strip()
             elif part.name == "file" and not got_file:
                 got_file = True
                 await _receive_file(part, upload)

@@ -87,3 +87,28 @@ def test_the_failed_accept_message_is_logged_once_in_a_while():
                              "system resource", None, None)
     late.created = 1020.0
     assert throttle.filter(late) and "999 more like it" in late.getMessage()
+
+
+async def test_an_upload_that_stalls_is_answered_408(tmp_path, monkeypatch):
+    from signaling import documents_api
+    from tests.harness import Client, running_server
+
+    monkeypatch.setattr(documents_api, "STALL_S", 1.0)
+    async with running_server(tmp_path) as server:
+        kiosk = Client("/kiosk")
+        await kiosk.connect(server.url, server.kiosk_tokens["k1"])
+        sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
+        await kiosk.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.settings.port)
+        head = (f"POST /api/v1/sessions/{sid}/documents HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {server.kiosk_tokens['k1']}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n"
+                "\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\""
+                "\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8")
+        writer.write(head.encode("latin-1"))  # and then nothing more
+        await writer.drain()
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(4096), 10)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert time.monotonic() - started < 5
+        writer.close()

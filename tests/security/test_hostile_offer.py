@@ -11,7 +11,8 @@ import time
 import aiohttp
 
 from signaling.keys import SERVICES
-from tests.harness import Client, running_server
+from tests.harness import running_server
+from tests.test_media import open_call
 
 FLOOD = [
     "m=audio \n" * 7000,  # the report's: not even a session description
@@ -22,46 +23,35 @@ FLOOD = [
 
 
 async def test_crafted_offers_are_refused_before_anything_is_built(tmp_path):
-    async with running_server(tmp_path) as server:
-        staff, kiosk = Client("/staff"), Client("/kiosk")
-        try:
-            await staff.connect(server.url, await server.login("alice"))
-            await staff.call("presence.set", {"state": "available"})
-            await kiosk.connect(server.url, server.kiosk_tokens["k1"])
-            sid = (await kiosk.call("call.request", {"service_id": "tax-enquiry"}))["session_id"]
-            await staff.wait_for("call.offer", session_id=sid)
-            assert (await staff.call("call.accept", {"session_id": sid}))["ok"]
-            metrics = server.app[SERVICES].metrics
-            await asyncio.sleep(0.2)  # a few lag samples before
-            worst_health = 0.0
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        kiosk, _staff, sid = await open_call(server, stack)
+        metrics = server.app[SERVICES].metrics
+        await asyncio.sleep(0.2)  # a few lag samples before
+        worst_health = 0.0
 
-            async def probe_health(stop: asyncio.Event) -> None:
-                nonlocal worst_health
-                async with aiohttp.ClientSession() as http:
-                    while not stop.is_set():
-                        started = time.perf_counter()
-                        async with http.get(f"{server.url}/healthz") as resp:
-                            assert resp.status == 200
-                        worst_health = max(worst_health, time.perf_counter() - started)
-                        await asyncio.sleep(0.02)
+        async def probe_health(stop: asyncio.Event) -> None:
+            nonlocal worst_health
+            async with aiohttp.ClientSession() as http:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    async with http.get(f"{server.url}/healthz") as resp:
+                        assert resp.status == 200
+                    worst_health = max(worst_health, time.perf_counter() - started)
+                    await asyncio.sleep(0.02)
 
-            stop = asyncio.Event()
-            prober = asyncio.create_task(probe_health(stop))
-            started = time.perf_counter()
-            acks = await asyncio.gather(*(
-                kiosk.call("rtc.offer", {"session_id": sid, "sdp": sdp, "type": "offer"})
-                for _ in range(8) for sdp in FLOOD))
-            took = time.perf_counter() - started
-            await asyncio.sleep(0.2)  # the lag samples of the flood's last moments
-            stop.set()
-            await prober
-            assert {a["error"]["code"] for a in acks} == {"bad_request"}, acks[:2]
-            assert all("sdp" in a["error"]["message"] for a in acks)
-            assert took < 2, took
-            assert metrics.max_lag_seen < 0.05, metrics.max_lag_seen
-            assert worst_health < 0.1, worst_health
-            assert server.app[SERVICES].hub.get(sid) is None  # no media was built
-        finally:
-            for client in (staff, kiosk):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.close(), 2)
+        stop = asyncio.Event()
+        prober = asyncio.create_task(probe_health(stop))
+        started = time.perf_counter()
+        acks = await asyncio.gather(*(
+            kiosk.call("rtc.offer", {"session_id": sid, "sdp": sdp, "type": "offer"})
+            for _ in range(8) for sdp in FLOOD))
+        took = time.perf_counter() - started
+        await asyncio.sleep(0.2)  # the lag samples of the flood's last moments
+        stop.set()
+        await prober
+        assert {a["error"]["code"] for a in acks} == {"bad_request"}, acks[:2]
+        assert all("sdp" in a["error"]["message"] for a in acks)
+        assert took < 2, took
+        assert metrics.max_lag_seen < 0.05, metrics.max_lag_seen
+        assert worst_health < 0.1, worst_health
+        assert server.app[SERVICES].hub.get(sid) is None  # no media was built

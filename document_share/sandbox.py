@@ -5,8 +5,9 @@ Form XObjects nested seven deep, each drawing the next ten times, asks PDFium fo
 million draws and gigabytes of memory. So PDFium never runs in the server's process:
 a few worker processes (fresh interpreters of their own) each run one job at a time
 under an address-space limit (``RLIMIT_AS``), a CPU-time limit per job (``RLIMIT_CPU``)
-and a wall-clock timeout. A worker that breaks a limit dies, or is killed, and is
-replaced; the job fails with :class:`Unprocessable` saying which limit it broke.
+and a wall-clock timeout, at a low CPU priority. A worker that breaks a limit dies, or
+is killed, and is replaced; the job fails with :class:`Unprocessable` saying which limit
+it broke.
 
 Fair per session: a session has at most one job in the pool at a time, so one kiosk's
 uploads queue behind each other and never occupy more than one worker.
@@ -19,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing.connection
+import os
 import resource
 import socket
 import subprocess
@@ -58,6 +60,7 @@ def _child(conn: multiprocessing.connection.Connection, memory_bytes: int, cpu_s
         "count": pages.count_pdf_pages, "render": pages.render_pdf_page_png,
     }
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    os.nice(10)  # untrusted work yields the CPU to the calls the server is carrying
     conn.send(READY)
     hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
     while True:

@@ -321,18 +321,24 @@ class CaseDesk:
         # case.decided in the trail (a rebuild would bring it back).
         await self.store.put_record("decision_claim", case.receipt_no,
                                     {"staff_id": staff_id, "decision": decision}, create=True)
-        await self.record(
-            case.session_id, "case.decided", receipt_no=case.receipt_no,
-            decision=decision, reason=reason, staff_id=staff_id, decided_at=decided_at,
-            result_documents=[{"document_id": d.document_id, "sha256": d.sha256}
-                              for d in results],
-            print_jobs=[j.to_dict() for j in jobs],
-        )
-        updated = await self.store.update_case(case.receipt_no, {
-            "state": decision, "decision": verdict.to_dict(),
-            "result_document_ids": [d.document_id for d in results],
-            "print_jobs": [j.to_dict() for j in jobs],
-        }, expect={"state": [CaseState.SUBMITTED]})
+        try:
+            await self.record(
+                case.session_id, "case.decided", receipt_no=case.receipt_no,
+                decision=decision, reason=reason, staff_id=staff_id, decided_at=decided_at,
+                result_documents=[{"document_id": d.document_id, "sha256": d.sha256}
+                                  for d in results],
+                print_jobs=[j.to_dict() for j in jobs],
+            )
+            updated = await self.store.update_case(case.receipt_no, {
+                "state": decision, "decision": verdict.to_dict(),
+                "result_document_ids": [d.document_id for d in results],
+                "print_jobs": [j.to_dict() for j in jobs],
+            }, expect={"state": [CaseState.SUBMITTED]})
+        except BaseException:
+            # Not decided after all (a disk or store error): the claim must not keep the
+            # case from ever being decided.
+            await self.store.delete_record("decision_claim", case.receipt_no)
+            raise
         session = await self.store.get_session(case.session_id)
         if session is not None and session.state == SessionState.CONNECTED:
             await self.notifier.to_kiosk(

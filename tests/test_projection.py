@@ -31,3 +31,25 @@ async def test_two_decisions_at_once_leave_one_in_the_trail(tmp_path):
         report = await check(services.store, [sid], services.router.audit.read_sync,
                              lambda sha256, content_type: 1)
         assert report.differences == []
+
+
+async def test_a_decision_that_fails_to_be_written_can_be_made_again(tmp_path):
+    async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
+        _kiosk, alice, sid = await open_call(server, stack)
+        receipt_no = (await alice.call("case.submit", {"session_id": sid}))["receipt_no"]
+        desk = server.app[SERVICES].desk
+        record = desk.record
+
+        async def disk_full(session_id, type_, **data):
+            if type_ == "case.decided":
+                raise OSError(28, "No space left on device")
+            await record(session_id, type_, **data)
+
+        desk.record = disk_full
+        failed = await alice.call("case.decide", {"receipt_no": receipt_no,
+                                                  "decision": "approved"})
+        assert failed["error"]["code"] == "internal", failed
+        desk.record = record
+        again = await alice.call("case.decide", {"receipt_no": receipt_no,
+                                                 "decision": "approved"})
+        assert again["ok"] and again["state"] == "approved", again

@@ -193,9 +193,10 @@ class AccountDirectory:
         _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
         return device
 
-    def rotate_kiosk(self, kiosk_id: str, ttl_s: float | None = None) -> str:
-        """A new token for the kiosk (returned, shown once), valid ``ttl_s``; the old one
-        stops working at once, and a revoked kiosk is reinstated."""
+    def rotate_kiosk(self, kiosk_id: str,
+                     ttl_s: float | None = None) -> tuple[KioskDevice, str]:
+        """A new token for the kiosk, valid ``ttl_s``: the device and the token (shown
+        once); the old one stops working at once, and a revoked kiosk is reinstated."""
         device = self.get_kiosk(kiosk_id)
         if device is None:
             raise NotFound(f"no kiosk {kiosk_id!r}")
@@ -204,7 +205,7 @@ class AccountDirectory:
                                 "token_sha256": hashlib.sha256(secret.encode()).hexdigest(),
                                 "expires_at": time.time() + ttl_s if ttl_s else None})
         _write_json_atomic(self._kiosk_dir / f"{kiosk_id}.json", asdict(device))
-        return f"{kiosk_id}.{secret}"
+        return device, f"{kiosk_id}.{secret}"
 
     def authenticate_kiosk(self, token: str) -> KioskDevice | None:
         kiosk_id, _, secret = token.rpartition(".")

@@ -54,9 +54,8 @@ class KioskNamespace(BaseNamespace):
         remaining = device.remaining_s(time.time())
         if remaining is not None and remaining < self.token_ttl_s / 3:
             # Silent renewal: a new token, sent to the page, which keeps it in its URL.
-            renewed = await asyncio.to_thread(self.accounts.rotate_kiosk, device.kiosk_id,
-                                              self.token_ttl_s)
-            device = await asyncio.to_thread(self.accounts.get_kiosk, device.kiosk_id)
+            device, renewed = await asyncio.to_thread(
+                self.accounts.rotate_kiosk, device.kiosk_id, self.token_ttl_s)
         principal = Principal("kiosk", device.kiosk_id, device.kiosk_id, site=device.site,
                           token_sha256=device.token_sha256)
         await self.nodes.socket_here("kiosk", device.kiosk_id)

@@ -202,7 +202,7 @@ def cmd_staff_departments(args: argparse.Namespace) -> int:
 
 def cmd_kiosk_rotate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    token = AccountDirectory(settings.data_dir).rotate_kiosk(args.kiosk_id,
+    _, token = AccountDirectory(settings.data_dir).rotate_kiosk(args.kiosk_id,
                                                              settings.kiosk_token_ttl_s)
     print(f"kiosk {args.kiosk_id} has a new token (the old one stops working, its live "
           "connection is cut within seconds); the new token (shown once):")

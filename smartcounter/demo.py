@@ -23,7 +23,7 @@ def ensure_demo_accounts(data_dir: Path, accounts: AccountDirectory, catalog: Ca
     if accounts.get_kiosk(DEMO_KIOSK) is None:
         _, kiosk_token = accounts.add_kiosk(DEMO_KIOSK, "Demo site, Kwun Tong")
     else:
-        kiosk_token = accounts.rotate_kiosk(DEMO_KIOSK)
+        _, kiosk_token = accounts.rotate_kiosk(DEMO_KIOSK)
     wanted = {
         f"{DEMO_PREFIX}{d.id}": ("staff", [d.id], f"{d.name['en']} (demo)")
         for d in catalog.departments

@@ -14,11 +14,14 @@ KINDS = ("sqlite", "redis", "memory")
 
 
 def create_store(
-    kind: str, *, path: Path | None = None, redis_url: str | None = None, prefix: str = "sc"
+    kind: str, *, path: Path | None = None, redis_url: str | None = None, prefix: str = "sc",
+    exclusive: bool = True,
 ) -> Store:
+    """``exclusive``: a server's store, or a command's that must not run beside one
+    (the embedded store's lock); without it, a reader beside a running server."""
     if kind == "sqlite":
         assert path is not None, "the SQLite store needs a file"
-        return SQLiteStore(path)
+        return SQLiteStore(path, exclusive=exclusive)
     if kind == "redis":
         assert redis_url, "the Redis store needs a URL"
         return RedisStore(redis_url, prefix=prefix)

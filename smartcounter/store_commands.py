@@ -18,7 +18,7 @@ from sessions.factory import create_store
 from sessions.files import fsync_dir
 from sessions.projection import PagesOf, Report, check, rebuild
 from sessions.sqlite_schema import current_version
-from sessions.sqlite_store import SQLiteStore, StoreLocked
+from sessions.sqlite_store import StoreLocked
 
 from .config import Settings
 
@@ -39,11 +39,9 @@ def _pages_of(settings: Settings) -> PagesOf:
 
 async def _with_store(settings: Settings, exclusive: bool, work):
     """``work(store)`` on the configured store; ``exclusive``: not beside a server."""
-    if settings.store_kind == "sqlite":
-        store = SQLiteStore(settings.store_path, exclusive=exclusive)
-    else:
-        store = create_store(settings.store_kind, redis_url=settings.redis_url,
-                             prefix=settings.redis_prefix)
+    store = create_store(settings.store_kind, path=settings.store_path,
+                         redis_url=settings.redis_url, prefix=settings.redis_prefix,
+                         exclusive=exclusive)
     try:
         await store.ping()
         return await work(store)

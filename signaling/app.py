@@ -227,11 +227,7 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         loop = asyncio.get_running_loop()
         started = loop.time()
         await asyncio.sleep(LAG_SAMPLE_S)
-        lag = max(0.0, loop.time() - started - LAG_SAMPLE_S)
-        services.metrics.loop_lag.observe(lag)
-        if lag > services.metrics.max_lag_seen:
-            services.metrics.max_lag_seen = lag
-            services.metrics.loop_lag_max.set(lag)
+        services.metrics.observe_loop_lag(max(0.0, loop.time() - started - LAG_SAMPLE_S))
 
     async def revocations() -> None:
         for namespace in (kiosk, staff, supervisor):

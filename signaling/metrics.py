@@ -68,6 +68,12 @@ class Metrics:
             registry=self.registry,
         )
 
+    def observe_loop_lag(self, lag_s: float) -> None:
+        self.loop_lag.observe(lag_s)
+        if lag_s > self.max_lag_seen:
+            self.max_lag_seen = lag_s
+            self.loop_lag_max.set(lag_s)
+
 
 class ForwardingCollector(Collector):
     """Forwarding relay figures computed when scraped (nothing is added per packet):

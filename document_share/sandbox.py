@@ -11,6 +11,10 @@ it broke.
 
 Fair per session: a session has at most one job in the pool at a time, so one kiosk's
 uploads queue behind each other and never occupy more than one worker.
+
+The channel to a worker carries JSON headers and raw bytes, never pickles: a worker is
+where a hostile PDF runs, so nothing it sends back can make the server run code, and
+every answer is checked for the shape its job promises.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import multiprocessing.connection
 import os
@@ -28,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -50,23 +56,53 @@ class SandboxLimits:
 # failed, or a reason and its exit.
 READY, OK, FAILED, LAST = "ready", "ok", "failed", "last"
 STARTUP_S = 30.0
+MAX_HEADER = 64 * 1024
+MAX_RESULT = 512 * 1024 * 1024  # a page's PNG; the pixel limit keeps real ones far below
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+Connection = multiprocessing.connection.Connection
 
 
-def _child(conn: multiprocessing.connection.Connection, memory_bytes: int, cpu_s: int) -> None:
+def _send(conn: Connection, header: dict[str, Any], payload: bytes | None = None) -> None:
+    conn.send_bytes(json.dumps({**header, "payload": payload is not None}).encode())
+    if payload is not None:
+        conn.send_bytes(payload)
+
+
+def _receive(conn: Connection) -> tuple[dict[str, Any], bytes | None]:
+    """A header (a JSON object) and the payload it announces; ValueError if malformed."""
+    header = json.loads(conn.recv_bytes(MAX_HEADER))
+    if not isinstance(header, dict):
+        raise ValueError("a header is not an object")
+    return header, conn.recv_bytes(MAX_RESULT) if header.get("payload") is True else None
+
+
+def _result(job: str, header: dict[str, Any], payload: bytes | None) -> int | bytes:
+    """A worker's result for ``job``, only if it has the shape the job promises."""
+    if job == "count":
+        value = header.get("value")
+        if type(value) is int and value >= 0:
+            return value
+    elif payload is not None and payload.startswith(PNG_SIGNATURE):
+        return payload
+    raise ValueError(f"a malformed {job} result")
+
+
+def _child(conn: Connection, memory_bytes: int, cpu_s: int) -> None:
     """The worker's loop: one job at a time, each under a fresh CPU budget."""
-    from document_share import pages
+    os.nice(10)  # untrusted work yields the CPU to the calls the server is carrying
+    from document_share import pages  # loaded at the low priority
 
-    jobs: dict[str, Callable[..., Any]] = {
-        "count": pages.count_pdf_pages, "render": pages.render_pdf_page_png,
+    jobs: dict[str, Callable[..., Any]] = {  # paths cross the channel as text
+        "count": lambda path: pages.count_pdf_pages(Path(path)),
+        "render": lambda path, *rest: pages.render_pdf_page_png(Path(path), *rest),
     }
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    os.nice(10)  # untrusted work yields the CPU to the calls the server is carrying
-    conn.send(READY)
+    _send(conn, {"status": READY})
     hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
     while True:
         try:
-            name, args = conn.recv()
-        except (EOFError, OSError):
+            request, _ = _receive(conn)
+        except (EOFError, OSError, ValueError):
             return
         usage = resource.getrusage(resource.RUSAGE_SELF)
         budget = int(usage.ru_utime + usage.ru_stime) + cpu_s
@@ -74,15 +110,21 @@ def _child(conn: multiprocessing.connection.Connection, memory_bytes: int, cpu_s
         # again for the next job without privileges.
         resource.setrlimit(resource.RLIMIT_CPU, (budget, hard_cpu))
         try:
-            conn.send((OK, jobs[name](*args)))
+            value = jobs[request["job"]](*request["args"])
         except MemoryError:
             # The heap may be left in pieces: this worker ends, a fresh one follows.
-            conn.send((LAST, "the document needs more memory to draw than is allowed"))
+            _send(conn, {"status": LAST,
+                         "reason": "the document needs more memory to draw than is allowed"})
             return
         except pages.PageError as exc:
-            conn.send((FAILED, str(exc)))
+            _send(conn, {"status": FAILED, "reason": str(exc)})
         except Exception as exc:  # whatever PDFium makes of a hostile file
-            conn.send((FAILED, f"the document cannot be read: {exc}"))
+            _send(conn, {"status": FAILED, "reason": f"the document cannot be read: {exc}"})
+        else:
+            if isinstance(value, bytes):
+                _send(conn, {"status": OK}, value)
+            else:
+                _send(conn, {"status": OK, "value": value})
 
 
 class _Worker:
@@ -99,32 +141,44 @@ class _Worker:
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
             )
-        self.conn = multiprocessing.connection.Connection(ours.detach())
+        self.conn = Connection(ours.detach())
         # The job's clock starts once the worker is ready, not while it starts.
-        if not self.conn.poll(STARTUP_S) or self._recv() != READY:
+        ready = self._answer(STARTUP_S)
+        if ready is None or ready[0].get("status") != READY:
             self.kill()
             raise Unprocessable("the document reader could not start; try again")
 
-    def _recv(self) -> Any:
+    def _answer(self, wall_s: float) -> tuple[dict[str, Any], bytes | None] | None:
+        """The worker's next answer within ``wall_s``; None if it died or sent garbage."""
+        if not self.conn.poll(wall_s):
+            raise Unprocessable(f"the document takes longer than {wall_s:g} s to draw")
         try:
-            return self.conn.recv()
-        except (EOFError, OSError):
+            return _receive(self.conn)
+        except (EOFError, OSError, ValueError):
             return None
 
     def run(self, name: str, args: tuple, wall_s: float) -> tuple[str, Any]:
         """Blocking. (OK, FAILED or LAST; the result or the reason); raises
-        :class:`Unprocessable` when the worker broke a limit (it is then dead or must be
-        killed)."""
+        :class:`Unprocessable` when the worker broke a limit or answered out of shape
+        (it is then dead or must be killed)."""
         try:
-            self.conn.send((name, args))
+            _send(self.conn, {"job": name, "args": [str(a) if isinstance(a, Path) else a
+                                                    for a in args]})
         except OSError:
             raise Unprocessable("the document reader stopped; try again") from None
-        if not self.conn.poll(wall_s):
-            raise Unprocessable(f"the document takes longer than {wall_s:g} s to draw")
-        answer = self._recv()
+        answer = self._answer(wall_s)
         if answer is None:
             raise Unprocessable("the document needs more memory or time to draw than is allowed")
-        return answer
+        header, payload = answer
+        status = header.get("status")
+        try:
+            if status == OK:
+                return OK, _result(name, header, payload)
+            if status in (FAILED, LAST) and isinstance(header.get("reason"), str):
+                return status, header["reason"][:300]
+        except ValueError:
+            pass
+        raise Unprocessable("the document reader gave a malformed answer")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -221,5 +275,4 @@ class RenderSandbox:
 
 
 if __name__ == "__main__":
-    _child(multiprocessing.connection.Connection(int(sys.argv[1])), int(sys.argv[2]),
-           int(sys.argv[3]))
+    _child(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]))

@@ -4,10 +4,15 @@ slow document does not hold another's."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import subprocess
+import threading
 import time
 
 import pytest
 
+from document_share import sandbox as sandbox_module
 from document_share.sandbox import RenderSandbox, SandboxLimits, Unprocessable
 from tests.security.hostile_files import nested_xobject_pdf, ordinary_pdf
 
@@ -63,3 +68,43 @@ async def test_one_sessions_bombs_do_not_hold_another_sessions_document(sandbox,
     assert waited < 2, waited  # not behind the attacker's queue
     results = await asyncio.gather(*bombs, return_exceptions=True)
     assert all(isinstance(r, Unprocessable) for r in results)
+
+
+class _Planted:
+    """What a worker taken over by a PDFium exploit might send: unpickling it runs code."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("answer", ["pickle", "wrong shape", "not json"])
+def test_a_taken_over_worker_cannot_make_the_server_run_code(tmp_path, answer):
+    marker = tmp_path / "ran"
+    ours, theirs = socket.socketpair()
+    worker = sandbox_module._Worker.__new__(sandbox_module._Worker)
+    worker.conn = sandbox_module.Connection(ours.detach())
+    worker.proc = subprocess.Popen(["sleep", "30"])
+    evil = sandbox_module.Connection(theirs.detach())
+
+    def respond() -> None:
+        evil.recv_bytes()  # the job
+        if answer == "pickle":
+            evil.send(_Planted(marker))
+        elif answer == "wrong shape":  # a render job answered with a count
+            evil.send_bytes(json.dumps({"status": "ok", "value": 3, "payload": False}).encode())
+        else:
+            evil.send_bytes(b"\x80\x04not json")
+
+    responder = threading.Thread(target=respond)
+    responder.start()
+    try:
+        with pytest.raises(Unprocessable):
+            worker.run("render", (tmp_path / "x.pdf", 1, 240, 40_000_000), 5.0)
+    finally:
+        responder.join(5)
+        worker.kill()
+        evil.close()
+    assert not marker.exists()

@@ -77,6 +77,9 @@ async def upload_document(request: web.Request) -> web.Response:
         return json_error("forbidden", "this session belongs to another kiosk")
     if not request.app[UPLOAD_LIMIT].allow(who.id):
         return json_error("rate_limited", "too many uploads from this kiosk; wait a minute")
+    if request.app[UNREADABLE_LIMIT].spent(who.id):
+        return json_error("rate_limited", "too many documents from this kiosk could not be "
+                          "read; wait a few minutes")
     if not session.live:
         return rejected(409, f"the session is {session.state}; documents can no longer be added")
     if not request.content_type.startswith("multipart/"):
@@ -113,6 +116,7 @@ async def upload_document(request: web.Request) -> web.Response:
                 thumbnail = await services.renderer.pdf_page_png(
                     upload.path, session.id, 1, THUMBNAIL_WIDTH)
             except PageError as exc:
+                request.app[UNREADABLE_LIMIT].allow(who.id)
                 raise Rejected(422, str(exc)) from exc
         await asyncio.to_thread(services.blobs.commit, upload, sha256)
     except TooLarge as exc:
@@ -229,11 +233,15 @@ async def get_page(request: web.Request) -> web.StreamResponse:
 
 
 UPLOAD_LIMIT: web.AppKey[RateLimiter] = web.AppKey("upload_limit")
+UNREADABLE_LIMIT: web.AppKey[RateLimiter] = web.AppKey("unreadable_upload_limit")
 
 
 def add_document_routes(app: web.Application) -> None:
     # A scanner feeds a page every few seconds; a kiosk sending more is broken or hostile.
     app[UPLOAD_LIMIT] = RateLimiter(per_minute=30, burst=20)
+    # Each PDF the sandbox gives up on cost it seconds of a worker; a scanner's files
+    # are readable, so a kiosk sending several that are not is refused for a while.
+    app[UNREADABLE_LIMIT] = RateLimiter(per_minute=1, burst=3)
     app.router.add_post("/api/v1/sessions/{sid}/documents", upload_document)
     app.router.add_get("/api/v1/documents/{document_id}", get_document)
     app.router.add_get(r"/api/v1/documents/{document_id}/pages/{page:\d+}.png", get_page)

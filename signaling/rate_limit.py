@@ -16,11 +16,22 @@ class RateLimiter:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
+    def spent(self, key: str) -> bool:
+        """Whether ``key``'s bucket is empty, taking nothing (for limits on outcomes:
+        checked before the work, taken from with :meth:`allow` when it went wrong)."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        self._buckets[key] = (tokens, now)
+        return tokens < 1.0
+
     def allow(self, key: str) -> bool:
         """Take a token from ``key``'s bucket; False when it is empty."""
         now = self._clock()
-        tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        tokens = self._tokens(key, now)
         allowed = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
         while len(self._buckets) > self.max_keys:  # forget the least recently seen

@@ -75,3 +75,41 @@ async def test_a_drawing_bomb_is_refused_fast_and_holds_no_one_else(tmp_path):
         for kiosk in kiosks.values():
             await asyncio.wait_for(kiosk.close(), 5)
         await server.stop()
+
+
+async def test_a_kiosk_whose_documents_keep_breaking_the_reader_is_held_off(tmp_path):
+    """Each PDF the sandbox gives up on cost a worker's time: after three, that kiosk's
+    uploads are refused before any work, while another kiosk's are not."""
+    data_dir = tmp_path / "data"
+    accounts = AccountDirectory(data_dir)
+    tokens = {k: accounts.add_kiosk(k, "Hostile")[1] for k in ("attacker", "citizen")}
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    kiosks = {k: Client("/kiosk") for k in tokens}
+    unreadable = b"%PDF-1.7\n" + b"1 0 obj\n" * 10
+    try:
+        await server.start()
+        sessions = {}
+        for name, kiosk in kiosks.items():
+            await kiosk.connect(server.url, tokens[name])
+            ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
+            sessions[name] = ack["session_id"]
+        async with aiohttp.ClientSession() as http:
+            for _ in range(3):
+                status, body, _ = await upload(http, server.url, tokens["attacker"],
+                                               sessions["attacker"], unreadable)
+                assert status == 422, body
+            for data in (unreadable, ordinary_pdf()):
+                status, body, _ = await upload(http, server.url, tokens["attacker"],
+                                                  sessions["attacker"], data)
+                assert status == 429, body
+                assert "could not be read" in body["error"]["message"]
+            status, body, _ = await upload(http, server.url, tokens["citizen"],
+                                           sessions["citizen"], ordinary_pdf())
+            assert status == 201, body
+    except BaseException:
+        print(server.log())
+        raise
+    finally:
+        for kiosk in kiosks.values():
+            await asyncio.wait_for(kiosk.close(), 5)
+        await server.stop()

@@ -140,6 +140,10 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         async_mode="aiohttp",
         max_http_buffer_size=256 * 1024,
         client_manager=manager,
+        # One event of a socket at a time, in order, read only when the last is answered:
+        # a client sending faster than it is answered waits in TCP (its own buffers), not
+        # in a task per message here (see BaseNamespace._refuse_at_the_limits_pace).
+        async_handlers=False,
     )
     gateway = MediaGateway(services.hub, services.store, services.metrics, services.node_id,
                            services.media_address, services.ice_allowed_networks)

@@ -28,6 +28,13 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         return tokens < 1.0
 
+    def wait_s(self, key: str) -> float:
+        """Seconds until ``key``'s bucket holds a token again (0 if it does now)."""
+        now = self._clock()
+        tokens = self._tokens(key, now)
+        self._buckets[key] = (tokens, now)
+        return max(0.0, (1.0 - tokens) / self.rate) if self.rate else float("inf")
+
     def allow(self, key: str) -> bool:
         """Take a token from ``key``'s bucket; False when it is empty."""
         now = self._clock()

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
+import aiohttp
+
+from sessions.accounts import AccountDirectory
 from signaling.keys import SERVICES
-from tests.harness import Client, running_server
+from tests.harness import Client, ServeProcess, running_server
 
 
 async def test_a_flood_of_requests_from_one_kiosk_makes_one_session(tmp_path):
@@ -51,3 +55,65 @@ async def test_a_flood_of_requests_from_one_kiosk_makes_one_session(tmp_path):
             for client in (*sockets, staff):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.close(), 2)
+
+
+async def node_figures(http, url: str) -> tuple[float, float]:
+    """Event-loop lag samples over 50 ms, and kiosk events answered, so far."""
+    async with http.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    lagged = answered = 0.0
+    for line in text.splitlines():
+        name, value = line.rsplit(" ", 1)
+        if name == "smartcounter_event_loop_lag_seconds_count":
+            lagged += float(value)
+        elif name == 'smartcounter_event_loop_lag_seconds_bucket{le="0.05"}':
+            lagged -= float(value)
+        elif name.startswith("smartcounter_socket_events_total{") and "/kiosk" in name:
+            answered += float(value)
+    return lagged, answered
+
+
+async def test_a_kiosk_blasting_events_is_answered_at_its_limits_pace(tmp_path):
+    """Refused events still cost the node, so past its limit a kiosk's events are read and
+    answered only at the limit's pace (600 a minute: a burst of 60, then 10 a second):
+    3,000 sent at once cost the node a few hundred answers, its loop is never held 50 ms,
+    another kiosk is answered at once meanwhile, and the socket is closed soon after."""
+    data_dir = tmp_path / "data"
+    accounts = AccountDirectory(data_dir)
+    tokens = {k: accounts.add_kiosk(k, "Hostile")[1] for k in ("attacker", "citizen")}
+    server = ServeProcess(data_dir, tmp_path / "server.log")
+    attacker, citizen = Client("/kiosk"), Client("/kiosk")
+    try:
+        await server.start()
+        await attacker.connect(server.url, tokens["attacker"])
+        await citizen.connect(server.url, tokens["citizen"])
+        async with aiohttp.ClientSession() as http:
+            lagged_before, answered_before = await node_figures(http, server.url)
+            started = time.monotonic()
+            blast = [attacker.sio.emit("call.request", {"service_id": "tax-enquiry"},
+                                       namespace="/kiosk") for _ in range(3000)]
+            await asyncio.gather(*blast)  # sent, not answered
+            asked = time.monotonic()
+            ack = await citizen.call("call.request", {"service_id": "tax-enquiry"})
+            answered_in = time.monotonic() - asked
+            assert ack["ok"], ack
+            assert answered_in < 0.5, answered_in
+            # Let the node work on the blast a while: two seconds past its burst.
+            await asyncio.sleep(max(0.0, started + 2.5 - time.monotonic()))
+            lagged, answered = await node_figures(http, server.url)
+            elapsed = time.monotonic() - started
+            assert answered - answered_before <= 60 + 2 * 10 * elapsed + 10, answered
+            assert lagged == lagged_before
+            # It goes on regardless: after a burst's worth of refusals its socket is
+            # closed, and its backlog with it.
+            async with asyncio.timeout(15):
+                while attacker.sio.connected:  # noqa: ASYNC110 - no event for it
+                    await asyncio.sleep(0.05)
+    except BaseException:
+        print(server.log())
+        raise
+    finally:
+        for client in (attacker, citizen):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 2)
+        await server.stop()

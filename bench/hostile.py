@@ -21,13 +21,16 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import json
 import math
 import os
 import platform
 import statistics
+import sys
 import time
 
 import aiohttp
+import socketio
 
 from bench.relay import Participant, ServerProcess, connect, encode_clip
 from tests.security.hostile_files import nested_xobject_pdf
@@ -45,8 +48,9 @@ async def until(predicate, timeout: float = 30.0) -> None:
 
 
 async def open_call(server: ServerProcess, i: int, offers: asyncio.Queue,
-                    clip) -> tuple[Participant, float]:
-    """Call ``i``: request, accept, media both ways; its set-up time."""
+                    clip) -> tuple[Participant, Participant, str, float]:
+    """Call ``i``: request, accept, media both ways; its kiosk, officer, session and
+    set-up time."""
     kiosk = Participant("kiosk", await connect(server.url, "/kiosk", server.kiosk_tokens[i]))
     started = time.perf_counter()
     ack = await kiosk.sio.call("call.request", {"service_id": "tax-enquiry"},
@@ -61,14 +65,25 @@ async def open_call(server: ServerProcess, i: int, offers: asyncio.Queue,
     assert accepted["ok"], accepted
     await asyncio.gather(kiosk.start_media(session_id, clip),
                          offered_to.start_media(session_id, clip))
-    await until(lambda: kiosk.video_frames > 0 and offered_to.video_frames > 0)
-    return kiosk, time.perf_counter() - started
+    frames = offered_to.video_frames
+    await until(lambda: kiosk.video_frames > 0 and offered_to.video_frames > frames)
+    return kiosk, offered_to, session_id, time.perf_counter() - started
 
 
-async def attack(server: ServerProcess, stop: asyncio.Event, tally: collections.Counter) -> None:
-    """The attacker kiosk: the last account."""
-    token = server.kiosk_tokens[-1]
-    sio = await connect(server.url, "/kiosk", token)
+async def close_call(kiosk: Participant, officer: Participant, session_id: str) -> None:
+    """The kiosk hangs up; the officer ends wrap-up, ready for the next round's calls."""
+    await kiosk.sio.call("call.hangup", {"session_id": session_id}, namespace="/kiosk")
+    await kiosk.stop_media()
+    await officer.stop_media()
+    await kiosk.sio.disconnect()
+    ack = await officer.sio.call("wrapup.done", {}, namespace="/staff")
+    assert ack["ok"], ack
+
+
+async def attack(url: str, token: str, parts: set[str], stop: asyncio.Event,
+                 tally: collections.Counter) -> None:
+    """The attacker kiosk's floods (``parts``: events, uploads) until ``stop``."""
+    sio = await connect(url, "/kiosk", token)
     bomb = nested_xobject_pdf(7)
     sdp = "v=0\r\n" + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 1900
     # Another department's queue: its one session takes no tax clerk from the others.
@@ -76,12 +91,19 @@ async def attack(server: ServerProcess, stop: asyncio.Event, tally: collections.
                                  namespace="/kiosk"))["session_id"]
 
     async def events() -> None:
+        nonlocal sio
         while not stop.is_set():
+            if not sio.connected:  # closed for going on over its limit: straight back
+                tally["reconnected"] += 1
+                sio = await connect(url, "/kiosk", token)
             for event, payload in (
                 ("call.request", {"service_id": "property-record-enquiry"}),
                 ("rtc.offer", {"session_id": session_id, "sdp": sdp, "type": "offer"}),
             ):
-                ack = await sio.call(event, payload, namespace="/kiosk", timeout=30)
+                try:
+                    ack = await sio.call(event, payload, namespace="/kiosk", timeout=30)
+                except (socketio.exceptions.SocketIOError, TimeoutError):
+                    break
                 tally[f"{event}: {ack['error']['code'] if not ack.get('ok') else 'ok'}"] += 1
 
     async def uploads() -> None:
@@ -90,21 +112,54 @@ async def attack(server: ServerProcess, stop: asyncio.Event, tally: collections.
                 form = aiohttp.FormData()
                 form.add_field("kind", "supporting")
                 form.add_field("file", bomb, filename="x.pdf", content_type="application/pdf")
-                async with http.post(f"{server.url}/api/v1/sessions/{session_id}/documents",
+                async with http.post(f"{url}/api/v1/sessions/{session_id}/documents",
                                      data=form,
                                      headers={"Authorization": f"Bearer {token}"}) as resp:
                     tally[f"upload: {resp.status}"] += 1
 
+    floods = {"events": events, "uploads": uploads}
     try:
-        await asyncio.gather(events(), uploads())
+        await asyncio.gather(*(floods[part]() for part in sorted(parts)))
     finally:
-        await sio.disconnect()
+        with contextlib.suppress(Exception):
+            await sio.disconnect()
 
 
-async def run(calls: int, window: float, clip, flood: bool) -> dict:
+async def attacker_main(url: str, token: str, parts: set[str]) -> None:
+    """The attacker as its own process (as it would be its own machine), so that its
+    work does not slow the load generator's calls: floods until stdin closes, then
+    prints what it got back as JSON."""
+    stop, tally = asyncio.Event(), collections.Counter()
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    flood = asyncio.create_task(attack(url, token, parts, stop, tally))
+    await reader.read()  # EOF: the measurement is over
+    stop.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(flood, 30)
+    print(json.dumps(dict(tally)), flush=True)
+
+
+async def start_attacker(server: ServerProcess, parts: set[str]) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.hostile", "--attacker", server.url,
+        server.kiosk_tokens[-1], "--attack", ",".join(sorted(parts)),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    return proc
+
+
+async def stop_attacker(proc: asyncio.subprocess.Process) -> dict:
+    proc.stdin.close()
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def run(calls: int, rounds: int, window: float, clip, attack_parts: set[str]) -> dict:
+    """``rounds`` times: ``calls`` calls set up one after another, their video counted
+    for ``window`` seconds, then hung up."""
     async with ServerProcess("forward", calls + 1) as server:
-        stop, tally = asyncio.Event(), collections.Counter()
-        attacker = asyncio.create_task(attack(server, stop, tally)) if flood else None
+        attacker = await start_attacker(server, attack_parts) if attack_parts else None
         offers: asyncio.Queue = asyncio.Queue()
         staff = []
         async with aiohttp.ClientSession() as http:
@@ -119,39 +174,49 @@ async def run(calls: int, window: float, clip, flood: bool) -> dict:
                 await member.sio.call("presence.set", {"state": "available"},
                                       namespace="/staff")
                 staff.append(member)
-        kiosks, setups = [], []
-        for i in range(calls):
-            kiosk, setup = await open_call(server, i, offers, clip)
-            kiosks.append(kiosk)
-            setups.append(setup)
-        streams = [*kiosks, *staff]
-        before = [p.video_frames for p in streams]
-        started = time.monotonic()
-        await asyncio.sleep(window)
-        elapsed = time.monotonic() - started
-        fps = [(p.video_frames - b) / elapsed for p, b in zip(streams, before, strict=True)]
-        stop.set()
-        if attacker is not None:
+        setups, fps = [], []
+        for _ in range(rounds):
+            opened = []
+            for i in range(calls):
+                *call, setup = await open_call(server, i, offers, clip)
+                opened.append(call)
+                setups.append(setup)
+            streams = [p for kiosk, officer, _ in opened for p in (kiosk, officer)]
+            before = [p.video_frames for p in streams]
+            started = time.monotonic()
+            await asyncio.sleep(window)
+            elapsed = time.monotonic() - started
+            fps += [(p.video_frames - b) / elapsed for p, b in zip(streams, before, strict=True)]
+            for call in opened:
+                await close_call(*call)
+        tally = await stop_attacker(attacker) if attacker is not None else {}
+        for member in staff:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(attacker, 30)
-        for p in streams:
-            await p.stop_media()
-            with contextlib.suppress(Exception):
-                await p.sio.disconnect()
-    return {"setup": setups, "fps": fps, "tally": dict(tally)}
+                await member.sio.disconnect()
+    return {"setup": setups, "fps": fps, "tally": tally}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.hostile",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=10)
-    ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--window", type=float, default=5.0)
+    ap.add_argument("--attack", default="events,uploads",
+                    help="what the attacker floods, comma-separated (events, uploads)")
+    ap.add_argument("--attacker", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    parts = set(filter(None, args.attack.split(",")))
+    if not parts <= {"events", "uploads"}:
+        ap.error(f"--attack: unknown {sorted(parts - {'events', 'uploads'})}")
+    if args.attacker:
+        asyncio.run(attacker_main(*args.attacker, parts))
+        return 0
     print(f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
           f"{platform.python_version()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     clip = encode_clip()
-    quiet = asyncio.run(run(args.calls, args.window, clip, flood=False))
-    flooded = asyncio.run(run(args.calls, args.window, clip, flood=True))
+    quiet = asyncio.run(run(args.calls, args.rounds, args.window, clip, set()))
+    flooded = asyncio.run(run(args.calls, args.rounds, args.window, clip, parts))
     print(f"\n{'':34}{'quiet':>12}{'one kiosk flooding':>22}{'ratio':>8}")
     rows = (
         ("call set-up p50, ms", lambda r: nearest_rank(r["setup"], 0.5) * 1000),

@@ -70,16 +70,20 @@ async def upload_document(request: web.Request) -> web.Response:
     who = await caller(request, "kiosk")
     if isinstance(who, web.Response):
         return who
+    # Limits first, before any work; their refusals at the limit's pace.
+    uploads, unreadable = request.app[UPLOAD_LIMIT], request.app[UNREADABLE_LIMIT]
+    if not uploads.allow(who.id):
+        await uploads.hold(who.id, most=uploads.burst)
+        return json_error("rate_limited", "too many uploads from this kiosk; wait a minute")
+    if unreadable.spent(who.id):
+        await uploads.hold(who.id, most=uploads.burst)
+        return json_error("rate_limited", "too many documents from this kiosk could not be "
+                          "read; wait a few minutes")
     session = await services.store.get_session(request.match_info["sid"])
     if session is None:
         return json_error("not_found", "no such session")
     if session.kiosk_id != who.id:
         return json_error("forbidden", "this session belongs to another kiosk")
-    if not request.app[UPLOAD_LIMIT].allow(who.id):
-        return json_error("rate_limited", "too many uploads from this kiosk; wait a minute")
-    if request.app[UNREADABLE_LIMIT].spent(who.id):
-        return json_error("rate_limited", "too many documents from this kiosk could not be "
-                          "read; wait a few minutes")
     if not session.live:
         return rejected(409, f"the session is {session.state}; documents can no longer be added")
     if not request.content_type.startswith("multipart/"):
@@ -116,7 +120,7 @@ async def upload_document(request: web.Request) -> web.Response:
                 thumbnail = await services.renderer.pdf_page_png(
                     upload.path, session.id, 1, THUMBNAIL_WIDTH)
             except PageError as exc:
-                request.app[UNREADABLE_LIMIT].allow(who.id)
+                unreadable.allow(who.id)
                 raise Rejected(422, str(exc)) from exc
         await asyncio.to_thread(services.blobs.commit, upload, sha256)
     except TooLarge as exc:

@@ -5,7 +5,6 @@ payload is validated, its caller known, and every outcome an ack of PROTOCOL.md.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,9 +61,7 @@ class BaseNamespace(socketio.AsyncNamespace):
         # wall for a script hammering the server.
         self.event_limit = RateLimiter(per_minute=events_per_minute,
                                        burst=max(1, int(events_per_minute / 10)))
-        # Refusals held per client (see _refuse_at_the_limits_pace), and refusals per
-        # socket: a burst's worth, then one a second, or the socket is closed.
-        self._held: collections.Counter[str] = collections.Counter()
+        # Refusals per socket: a burst's worth, then one a second, or it is closed.
         self._refusals = RateLimiter(per_minute=60, burst=self.event_limit.burst)
 
     async def trigger_event(self, event_name: str, *args: Any) -> Any:
@@ -110,27 +107,19 @@ class BaseNamespace(socketio.AsyncNamespace):
 
     async def _refuse_at_the_limits_pace(self, sid: str, principal: Principal) -> dict:
         """The ``rate_limited`` answer, given only when the client's limit would allow its
-        next event. Each event costs the node a fraction of a millisecond however fast it
-        is refused, and a socket's next event is read only once this one is answered, so
-        a client over its limit is held to the limit's pace, over all its sockets (the
-        n-th refusal waiting at once waits n intervals more). A socket that goes on
+        next event (:meth:`RateLimiter.hold`). Each event costs the node a fraction of a
+        millisecond however fast it is refused, and a socket's next event is read only
+        once this one is answered, so a client over its limit is held to the limit's
+        pace, over all its sockets. A socket that goes on
         regardless (a burst's worth of refusals, then more than one a second), or one
         more of a client with a burst's worth already waiting, is closed: its backlog
         is dropped with it."""
-        held = self._held[principal.id]
-        if held >= self.event_limit.burst or not self._refusals.allow(sid):
+        if not self._refusals.allow(sid) or not await self.event_limit.hold(
+                principal.id, most=self.event_limit.burst):
             logger.warning("%s %s: goes on far over its event limit; socket closed",
                            self.namespace, principal.id)
             await self.disconnect(sid)
             return error_ack("rate_limited", "too many events; disconnected")
-        self._held[principal.id] += 1
-        try:
-            await asyncio.sleep(self.event_limit.wait_s(principal.id)
-                                + held / self.event_limit.rate)
-        finally:
-            self._held[principal.id] -= 1
-            if not self._held[principal.id]:
-                del self._held[principal.id]
         return error_ack("rate_limited", "too many events; slow down")
 
     async def remember(self, sid: str, principal: Principal, room: str) -> None:

@@ -3,6 +3,8 @@ enough to make guessing slow; a deployment behind a load balancer also limits th
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import time
 from collections import OrderedDict
 
@@ -15,6 +17,7 @@ class RateLimiter:
         self.max_keys = max_keys
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._holding: collections.Counter[str] = collections.Counter()
 
     def _tokens(self, key: str, now: float) -> float:
         tokens, last = self._buckets.pop(key, (float(self.burst), now))
@@ -44,3 +47,21 @@ class RateLimiter:
         while len(self._buckets) > self.max_keys:  # forget the least recently seen
             self._buckets.popitem(last=False)
         return allowed
+
+    async def hold(self, key: str, most: int) -> bool:
+        """Wait until ``key``'s bucket would allow its next try, the n-th waiting at once
+        n intervals more: a refusal answered then holds a client that waits for its
+        answers to the limit's pace, however fast it asks (each ask, even refused, costs
+        the node something). False at once when ``most`` already wait: that client is
+        not waiting for its answers."""
+        held = self._holding[key]
+        if held >= most:
+            return False
+        self._holding[key] += 1
+        try:
+            await asyncio.sleep(self.wait_s(key) + held / self.rate)
+        finally:
+            self._holding[key] -= 1
+            if not self._holding[key]:
+                del self._holding[key]
+        return True

@@ -57,7 +57,7 @@ from tests.e2e.browser import (
 )
 from tests.harness import Server, drop_redis_prefix, running_server
 
-TARGET_MEDIAN_MS = 1500.0  # DESIGN.md, "Call setup"
+TARGET_MEDIAN_MS = 1500.0  # docs/architecture.md, "Call setup"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEPARTMENT, SERVICE = "tax", "tax-enquiry"
 STAFF = "alice"

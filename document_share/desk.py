@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from sessions.cases import new_receipt_no, normalise_receipt_no
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
+from sessions.notifier import Notifier
 from sessions.projection import document_event
 from sessions.records import (
     Case,
@@ -35,7 +36,6 @@ from sessions.records import (
     SignatureRequestState,
     new_id,
 )
-from sessions.router import Notifier
 from sessions.session import Session, SessionState
 from sessions.store import CaseStore, DocumentIndex, RecordStore, SessionStore
 

@@ -1,4 +1,4 @@
-"""Media errors; the signaling edge maps them to PROTOCOL.md codes."""
+"""Media errors; the signaling edge maps them to docs/protocol.md codes."""
 
 
 class MediaError(Exception):

@@ -51,9 +51,6 @@ class Voice:
     def feed(self, mixer: AudioMixer) -> None:
         self._listeners.add(mixer)
 
-    def unfeed(self, mixer: AudioMixer) -> None:
-        self._listeners.discard(mixer)
-
 
 class AudioMixer:
     """Mixes the voices fed to it into the Opus frames of one consumer."""

@@ -5,64 +5,8 @@ which records the head of every trail somewhere other than the trail itself.
 ``append`` returns only after the event is fsynced, so an action acknowledged after it
 can never be missing from the trail.
 
-Why an anchor. The chain shows that no event was edited, removed, inserted or moved
-*before* the last one, but a trail cut short (its last events removed) or deleted
-outright is still a valid chain, or no chain at all. So every append also records
-``(session id, seq, event hash)`` in the anchor ledger, and every verification compares
-the trail with the latest anchor of its session: a trail shorter than its anchor, a
-missing trail file, or an event whose hash is not the anchored one is a break.
-
-Where. ``DATA_DIR/audit/anchors/YYYY-MM-DD.jsonl`` (UTC day of the event): one ledger
-for the whole data dir, itself hash-chained (each entry carries its number ``n``, the
-``prev`` entry's hash and its own ``hash``; the chain runs on across the day files).
-It was chosen over a head file per session (``audit-heads/<sid>.json``, rewritten
-atomically) because a head file can be rewritten together with its trail by anyone who
-can truncate the trail (both are just recomputed), while an entry in the shared chain
-can only be changed or dropped by rewriting every entry after it, other sessions'
-included, which any later copy of the ledger head (``audit export`` records it,
-``audit verify-all`` prints it) then contradicts. Day files keep each file small and
-give backups a natural unit; the ledger is never pruned (an entry is ~270 bytes, one
-exact spelling: anything else in it is a break).
-
-Cost per append: besides the trail's own write and fsync, one more ``open`` + ``flock``
-of ``anchors/LOCK`` + a directory listing + a read of the ledger's last line + one
-``write`` + one ``fsync`` (and, on the first event of a trail or of a day file, an fsync
-of the directory so the new file's name is durable too): measured on the development
-VM's disk, 2.5 ms an append without the anchor, 4.5 ms with it (the second fsync). The
-ledger lock is one for all sessions and nodes sharing the directory, held for that one
-fsync: ~200 appends a second in all, against a handful a second at a busy site (~10–30
-events per call). Verifying a session reads the ledger backwards from its head to that
-session's latest anchor, re-hashing every entry on the way (the entries after an anchor
-are what protect it), so it costs in proportion to the activity since the session's
-last event: ~20 µs an entry on that VM, i.e. a second for 50,000 events (a week or two
-of a busy site). ``verify-all`` reads the whole ledger. (Should old sessions' checks
-grow slow, a server could cache its verification of closed day files keyed on their
-inode, size, mtime and ctime.) Redis plays no part: trails and ledger are files, and
-work while it is down.
-
-Order of the two writes, and crashes. The event is written and fsynced to the trail
-first, the anchor after it, both under the trail's file lock (so anchors of one session
-are in seq order). A crash between the two leaves the trail one event *ahead* of its
-anchor, never behind, so the window cannot raise a false alarm: events after the latest
-anchor are accepted when their chain holds (they are reported as not yet anchored), and
-the next append anchors the head again. The price is that such unanchored last events
-could be removed unnoticed; and trails written before the ledger existed have no anchor
-and verify on their chain alone.
-Readers take the ledger first and the trail after it, so an append in between makes the
-trail longer than the anchor read, not shorter. A ledger line torn by a crash (no
-newline: it was never acknowledged) is ignored by readers and cut off by the next append.
-
-Verifying one session checks the ledger from its head back to that session's anchor
-(what lies before does not vouch for it); ``verify-all`` checks it back to entry 1.
-
-What it does not stop on its own: the ledger's last entries removed (nothing after them
-vouches for them: the trails they anchor then look merely unanchored at their end), or
-the whole ledger rewritten consistently from an entry onwards, with the trails it
-anchors. A copy of the ledger head (entry number and hash) kept elsewhere catches both:
-``audit export`` records it, ``audit verify-all`` prints it (mail it from cron, or ship
-it with the logs). The ledger files must never be deleted or edited, and trails are
-never deleted either: retention's purge deletes documents but keeps the trail, with a
-``documents.purged`` event anchored like any other.
+Why an anchor, where the ledger lives, what each append costs, the order of the two
+writes under crashes, and what it does not stop: docs/audit.md.
 """
 
 from __future__ import annotations

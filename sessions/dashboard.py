@@ -1,4 +1,4 @@
-"""What supervisors watch (PROTOCOL.md ``dashboard.snapshot``): per department the queue,
+"""What supervisors watch (docs/protocol.md ``dashboard.snapshot``): per department the queue,
 the window's statistics and the agents by state; the live calls; every agent."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ WAITING_STATES = (SessionState.QUEUED, SessionState.RINGING)
 @dataclass(frozen=True)
 class DashboardConfig:
     window_s: float = 3600.0
-    # PROTOCOL.md: the service level's target wait, 60 s by default.
+    # docs/protocol.md: the service level's target wait, 60 s by default.
     target_s: float = 60.0
 
 

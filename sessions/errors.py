@@ -1,4 +1,4 @@
-"""Domain errors. The signaling edge maps each to one PROTOCOL.md error code."""
+"""Domain errors. The signaling edge maps each to one docs/protocol.md error code."""
 
 
 class DomainError(Exception):

@@ -1,4 +1,4 @@
-"""Queues and routing: the call flow of DESIGN.md as plain async Python.
+"""Queues and routing: the call flow of docs/architecture.md as plain async Python.
 
 The router owns every session and presence transition. Each transition is a
 compare-and-set on the store (so concurrent handlers and nodes cannot both win), then
@@ -15,11 +15,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from .audit import AuditLog
 from .catalog import Catalog
 from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .notifier import Notifier
 from .presence import Presence, PresenceState
 from .session import HEAD_OFFSET, Session, SessionState, check_transition
 from .statistics import ABANDONED, ANSWERED, Buckets
@@ -50,14 +51,6 @@ class Staff:
     id: str
     display_name: str
     departments: tuple[str, ...]
-
-
-class Notifier(Protocol):
-    async def to_kiosk(self, kiosk_id: str, event: str, payload: dict[str, Any]) -> None: ...
-
-    async def to_staff(self, staff_id: str, event: str, payload: dict[str, Any]) -> None: ...
-
-    async def release_media(self, session_id: str) -> None: ...
 
 
 ACTIVE_AGENT_STATES = frozenset(

@@ -45,11 +45,6 @@ def check_transition(current: str, target: SessionState) -> None:
         raise Conflict(f"session cannot go from {current} to {target}")
 
 
-def sources_of(target: SessionState) -> list[str]:
-    """The states from which ``target`` may be entered (for compare-and-set updates)."""
-    return [str(s) for s, targets in TRANSITIONS.items() if target in targets]
-
-
 @dataclass
 class Session(Record):
     id: str
@@ -82,7 +77,7 @@ class Session(Record):
         return self.state in LIVE_STATES
 
     def public(self) -> dict[str, Any]:
-        """The session record as clients see it (PROTOCOL.md ``GET /sessions/{sid}``)."""
+        """The session record as clients see it (docs/protocol.md ``GET /sessions/{sid}``)."""
         return {
             "session_id": self.id,
             "state": self.state,

@@ -7,7 +7,7 @@ staff member accepted it; its wait is from the request to the first answer) or
 - ``answered``, ``abandoned``: counts;
 - ``asa_s``: average speed of answer, the mean wait of the answered calls;
 - ``service_level``: the share of answered calls answered within the target wait (at
-  the target exactly counts as within), as PROTOCOL.md defines it. Abandoned calls do
+  the target exactly counts as within), as docs/protocol.md defines it. Abandoned calls do
   not count either way. ``None`` when nothing was answered in the window.
 """
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sessions.errors import DomainError
 from sessions.records import Case, CaseState, Signature
 
-from .http_common import caller, json_error, may_see, signed_or_caller
+from .http_common import json_error, may_see, require, signed_or_required
 from .keys import SERVICES
 from .payloads import PrintLookup, describe
 from .rate_limit import RateLimiter
@@ -31,9 +31,7 @@ def public_case(case: Case) -> dict[str, Any]:
 
 
 async def list_cases(request: web.Request) -> web.Response:
-    who = await caller(request, "staff", "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "staff", "supervisor")
     state = request.query.get("state", "submitted")
     if state not in set(CaseState):
         return json_error("bad_request", f"state must be one of {', '.join(CaseState)}")
@@ -43,9 +41,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 
 async def get_case(request: web.Request) -> web.Response:
-    who = await caller(request, "staff", "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "staff", "supervisor")
     try:
         case = await request.app[SERVICES].desk.case_for(
             request.match_info["receipt_no"], who.departments
@@ -57,9 +53,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 async def get_signature_image(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    who = await signed_or_caller(request)
-    if isinstance(who, web.Response):
-        return who
+    who = await signed_or_required(request)
     raw = await services.store.get_record("signature", request.match_info["signature_id"])
     signature = Signature.from_dict(raw) if raw is not None else None
     if signature is None or not signature.png_sha256:

@@ -1,4 +1,4 @@
-"""Document upload and download (PROTOCOL.md ``/sessions/{sid}/documents``,
+"""Document upload and download (docs/protocol.md ``/sessions/{sid}/documents``,
 ``/documents/{id}``). Uploads stream to disk, are recognised by their bytes and fully
 decoded once, and are durable (file fsynced, audit event fsynced, index written) before
 the 201 answer; a refused upload leaves nothing behind."""
@@ -19,7 +19,7 @@ from sessions.projection import document_event
 from sessions.records import Document, new_id
 from sessions.session import Session
 
-from .http_common import caller, json_error, may_see, signed_or_caller
+from .http_common import ApiError, json_error, may_see, require, signed_or_required
 from .keys import SERVICES
 from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
@@ -38,16 +38,13 @@ def public_document(document: Document) -> dict[str, Any]:
 
 
 def purged() -> web.Response:
-    return web.json_response(
-        {"error": {"code": "not_found",
-                   "message": "deleted under the retention policy; its sha256 stays on record"}},
-        status=410,
-    )
+    return json_error("not_found", "deleted under the retention policy; its sha256 stays on "
+                      "record", status=410)
 
 
 def rejected(status: int, message: str) -> web.Response:
-    code = "bad_request" if status != 409 else "conflict"
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    """An upload refused for what it is (400, 408, 409, 413, 415, 422)."""
+    return json_error("bad_request" if status != 409 else "conflict", message, status)
 
 
 async def _receive_file(part: BodyPartReader, upload: Upload) -> None:
@@ -67,9 +64,7 @@ async def _unstalled(read):
 
 async def upload_document(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    who = await caller(request, "kiosk")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "kiosk")
     # Limits first, before any work; their refusals at the limit's pace.
     uploads, unreadable = request.app[UPLOAD_LIMIT], request.app[UNREADABLE_LIMIT]
     if not uploads.allow(who.id):
@@ -180,10 +175,7 @@ def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
 
 async def get_document(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    found = await _readable_document(request)
-    if isinstance(found, web.Response):
-        return found
-    document, _ = found
+    document, _ = await _readable_document(request)
     path = services.blobs.path_of(document.sha256)
     if not path.exists():
         return purged()
@@ -193,30 +185,23 @@ async def get_document(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _readable_document(
-    request: web.Request,
-) -> tuple[Document, Session] | web.Response:
+async def _readable_document(request: web.Request) -> tuple[Document, Session]:
     """The document the URL names, if the caller may read it: by bearer token, or by a
-    valid signature on this very URL."""
+    valid signature on this very URL; else :class:`ApiError`."""
     services = request.app[SERVICES]
-    who = await signed_or_caller(request)
-    if isinstance(who, web.Response):
-        return who
+    who = await signed_or_required(request)
     document = await services.store.get_document(request.match_info["document_id"])
     session = await services.store.get_session(document.session_id) if document else None
     if document is None or session is None:
-        return json_error("not_found", "no such document")
+        raise ApiError("not_found", "no such document")
     if who is not None and not may_see(who, session):
-        return json_error("forbidden", "this document belongs to another session")
+        raise ApiError("forbidden", "this document belongs to another session")
     return document, session
 
 
 async def get_page(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    found = await _readable_document(request)
-    if isinstance(found, web.Response):
-        return found
-    document, _ = found
+    document, _ = await _readable_document(request)
     try:
         number = int(request.match_info["page"])
         width = served_width(int(request.query["w"]) if "w" in request.query else None)

@@ -1,4 +1,4 @@
-"""PROTOCOL.md error codes and the ack / HTTP shapes that carry them."""
+"""docs/protocol.md error codes and the ack / HTTP shapes that carry them."""
 
 from __future__ import annotations
 

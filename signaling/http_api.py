@@ -1,4 +1,4 @@
-"""The HTTP API of PROTOCOL.md (``/api/v1``), health endpoints and the web client pages."""
+"""The HTTP API of docs/protocol.md (``/api/v1``), health endpoints and the web client pages."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sessions.audit_export import read_trail
 from . import openapi
 from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
-from .http_common import caller, json_error, may_see
+from .http_common import json_error, may_see, require
 from .keys import SERVICES
 from .payloads import Login, describe
 from .turn import turn_credentials
@@ -73,9 +73,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """Every token of the caller's account stops working (on every node: the account
     file is shared), and their live connections are cut within seconds."""
-    who = await caller(request, "staff", "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "staff", "supervisor")
     await asyncio.to_thread(request.app[SERVICES].accounts.end_sign_ins, who.id)
     return web.json_response({"ok": True})
 
@@ -85,9 +83,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 async def ice_servers(request: web.Request) -> web.Response:
-    who = await caller(request)
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request)
     services = request.app[SERVICES]
     servers = []
     turn = services.turn
@@ -114,9 +110,7 @@ async def ice_servers(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     """The session record for its staff and supervisors; for its own kiosk (a page
     reloaded mid-call) only what the citizen has seen: state, documents, receipt."""
-    principal = await caller(request, "staff", "supervisor", "kiosk")
-    if isinstance(principal, web.Response):
-        return principal
+    principal = await require(request, "staff", "supervisor", "kiosk")
     services = request.app[SERVICES]
     session = await services.store.get_session(request.match_info["sid"])
     if session is None:
@@ -144,9 +138,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     """Live sessions (queued, ringing, connected), oldest first: what a supervisor can
     watch."""
-    who = await caller(request, "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "supervisor")
     sessions = [s for s in await request.app[SERVICES].store.live_sessions()
                 if may_see(who, s)]
     sessions.sort(key=lambda s: s.created_at)
@@ -154,9 +146,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def list_recordings(request: web.Request) -> web.Response:
-    who = await caller(request, "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "supervisor")
     services = request.app[SERVICES]
     sid = request.match_info["sid"]
     if (problem := await _supervised(request, who, sid)) is not None:
@@ -178,11 +168,9 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    """PROTOCOL.md: the session's audit trail, and whether it verifies (its chain, and its
+    """docs/protocol.md: the session's audit trail, and whether it verifies (its chain, and its
     end against the anchor ledger: a trail cut short or deleted is a break too)."""
-    who = await caller(request, "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "supervisor")
     services = request.app[SERVICES]
     sid = request.match_info["sid"]
     if (problem := await _supervised(request, who, sid)) is not None:
@@ -193,9 +181,7 @@ async def get_audit(request: web.Request) -> web.Response:
 
 
 async def get_recording(request: web.Request) -> web.StreamResponse:
-    who = await caller(request, "supervisor")
-    if isinstance(who, web.Response):
-        return who
+    who = await require(request, "supervisor")
     stored = request.app[SERVICES].hub.recordings
     sid, name = request.match_info["sid"], request.match_info["name"]
     if (problem := await _supervised(request, who, sid)) is not None:

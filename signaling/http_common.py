@@ -18,10 +18,23 @@ from .keys import SERVICES
 logger = logging.getLogger(__name__)
 
 
-def json_error(code: str, message: str) -> web.Response:
+def json_error(code: str, message: str, status: int | None = None) -> web.Response:
+    """The one error body of the HTTP API: a docs/protocol.md code and a message, with the
+    code's status unless another fits better (410 for a purged file, 413, 415, 422)."""
     return web.json_response(
-        {"error": {"code": code, "message": message}}, status=HTTP_STATUS[code]
+        {"error": {"code": code, "message": message}}, status=status or HTTP_STATUS[code]
     )
+
+
+class ApiError(Exception):
+    """Raised by a handler (or what it calls) to answer with :func:`json_error`."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+    def response(self) -> web.Response:
+        return json_error(self.code, self.message, self.status)
 
 
 async def authenticate(request: web.Request) -> Principal | None:
@@ -49,6 +62,8 @@ async def api_errors_as_json(request: web.Request, handler) -> web.StreamRespons
     bind_session(request.match_info.get("sid"))
     try:
         return await handler(request)
+    except ApiError as exc:
+        return exc.response()
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -56,10 +71,10 @@ async def api_errors_as_json(request: web.Request, handler) -> web.StreamRespons
                 413: "bad_request", 429: "rate_limited"}.get(
             exc.status, "internal" if exc.status >= 500 else "bad_request")
         message = exc.reason if exc.status != 404 else "no such resource"
-        return web.json_response({"error": {"code": code, "message": message}},
-                                 status=exc.status, headers={
-                                     k: v for k, v in exc.headers.items()
-                                     if k.lower() == "allow"})
+        response = json_error(code, message, exc.status)
+        if "Allow" in exc.headers:  # 405
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except (RecursionError, BadHttpMessage) as exc:  # JSON nested 100,000 deep; a NUL
         if not request.path.startswith("/api/"):  # in a multipart header
             raise
@@ -80,24 +95,24 @@ def may_see(who: Principal, session: Session) -> bool:
     return who.role in ("staff", "supervisor") and session.department_id in who.departments
 
 
-async def caller(request: web.Request, *roles: str) -> Principal | web.Response:
+async def require(request: web.Request, *roles: str) -> Principal:
     """The authenticated caller if their role is one of ``roles`` (any role when none
-    are given), else the 401 / 403 answer to return."""
+    are given); else :class:`ApiError` (401 / 403)."""
     who = await authenticate(request)
     if who is None:
-        return json_error("unauthorized", "a valid bearer token is required")
+        raise ApiError("unauthorized", "a valid bearer token is required")
     if roles and who.role not in roles:
-        return json_error("forbidden", f"only {' and '.join(r + 's' for r in roles)} may do this")
+        raise ApiError("forbidden", f"only {' and '.join(r + 's' for r in roles)} may do this")
     return who
 
 
-async def signed_or_caller(request: web.Request) -> Principal | web.Response | None:
+async def signed_or_required(request: web.Request) -> Principal | None:
     """For files a browser may load by ``<img>``: ``None`` when this very URL carries a
-    valid signature, else the authenticated caller, else the 401 answer."""
+    valid signature, else the authenticated caller, else :class:`ApiError` (401)."""
     services = request.app[SERVICES]
     if "sig" in request.query and services.signer.verify(request.path, dict(request.query)):
         return None
     who = await authenticate(request)
     if who is None:
-        return json_error("unauthorized", "a valid bearer token or signed URL is required")
+        raise ApiError("unauthorized", "a valid bearer token or signed URL is required")
     return who

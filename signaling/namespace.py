@@ -1,6 +1,6 @@
 """The shared shape of the socket.io namespaces: event names with dots map to
 ``on_<name_with_underscores>`` methods, each declared with :func:`event` so that its
-payload is validated, its caller known, and every outcome an ack of PROTOCOL.md."""
+payload is validated, its caller known, and every outcome an ack of docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class RemoteError(DomainError):
-    """An error the serving node answered with, carrying its PROTOCOL.md code."""
+    """An error the serving node answered with, carrying its docs/protocol.md code."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

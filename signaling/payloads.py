@@ -1,4 +1,4 @@
-"""Payload models of PROTOCOL.md's client → server events (validated with pydantic)."""
+"""Payload models of docs/protocol.md's client → server events (validated with pydantic)."""
 
 from __future__ import annotations
 

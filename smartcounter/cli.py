@@ -11,7 +11,9 @@ import resource
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -163,17 +165,21 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_staff_disable(args: argparse.Namespace) -> int:
+def _set_staff_disabled(args: argparse.Namespace, disabled: bool) -> int:
     account = AccountDirectory(_settings(args).data_dir).set_staff_disabled(
-        args.username, disabled=args.func is cmd_staff_disable
+        args.username, disabled=disabled
     )
     state = "disabled (live connections are cut within seconds)" if account.disabled else "enabled"
     print(f"{account.username} {state}")
     return 0
 
 
+def cmd_staff_disable(args: argparse.Namespace) -> int:
+    return _set_staff_disabled(args, disabled=True)
+
+
 def cmd_staff_enable(args: argparse.Namespace) -> int:
-    return cmd_staff_disable(args)
+    return _set_staff_disabled(args, disabled=False)
 
 
 def cmd_staff_reset_password(args: argparse.Namespace) -> int:
@@ -349,181 +355,135 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return 0 if report["verified"] else 1
 
 
+def cmd_catalog_add_department(args: argparse.Namespace) -> int:
+    return _edit_catalog(args, lambda c: c.add_department(args.department_id, _names(args)))
+
+
+def cmd_catalog_remove_department(args: argparse.Namespace) -> int:
+    return _edit_catalog(args, lambda c: c.remove_department(args.department_id))
+
+
+def cmd_catalog_add_service(args: argparse.Namespace) -> int:
+    return _edit_catalog(
+        args, lambda c: c.add_service(args.service_id, args.department, _names(args)))
+
+
+def cmd_catalog_remove_service(args: argparse.Namespace) -> int:
+    return _edit_catalog(args, lambda c: c.remove_service(args.service_id))
+
+
+def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """One argument of a command, as ``add_argument`` takes it."""
+    return flags, options
+
+
+COMMON = (
+    arg("--data-dir", help="data directory (env SMARTCOUNTER_DATA_DIR; ./data)"),
+    arg("--config", help="a TOML configuration file (env SMARTCOUNTER_CONFIG)"),
+)
+STORE_CHOICE = (
+    arg("--redis-url", help="the Redis of a deployment of several nodes "
+        "(env SMARTCOUNTER_REDIS_URL)"),
+    arg("--store", choices=("sqlite", "redis"),
+        help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL)"),
+)
+NAMES = tuple(arg(f"--name-{lang}", required=True, metavar="TEXT")
+              for lang in ("en", "zh-hant", "zh-hans"))
+PASSWORD_STDIN = arg("--password-stdin", action="store_true",
+                     help="read the password from stdin")
+DEPARTMENT = arg("--department", required=True, metavar="ID")
+
+GROUPS = {
+    "staff": "staff accounts", "kiosk": "kiosk devices", "models": "face models",
+    "catalog": "departments and services", "audit": "sessions' audit trails",
+    "store": "the store as a projection of the audit trails",
+}
+
+# Every command: its words, what it does, its handler, and its arguments (each also
+# takes COMMON's).
+COMMANDS: tuple[tuple[tuple[str, ...], str, Callable[[argparse.Namespace], int],
+                      tuple[tuple[tuple[str, ...], dict[str, Any]], ...]], ...] = (
+    (("serve",), "run the server", cmd_serve, (
+        arg("--host", help="address to bind (default 127.0.0.1)"),
+        arg("--port", type=int, help="port (default 8080)"),
+        arg("--redis-url", help="Redis URL for several nodes (env SMARTCOUNTER_REDIS_URL)"),
+        arg("--store", choices=("sqlite", "redis", "memory"),
+            help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL); memory: "
+            "throw-away, nothing survives a restart (env SMARTCOUNTER_STORE)"),
+        arg("--node-id", help="this node's id (default: host name)"),
+        arg("--demo", action="store_true", help="create and print demo accounts"),
+    )),
+    (("staff", "add"), "add a staff member or supervisor", cmd_staff_add, (
+        arg("username"), arg("--department", action="append", default=[], metavar="ID"),
+        arg("--role", choices=ROLES, default="staff"), arg("--display-name"), PASSWORD_STDIN,
+    )),
+    (("staff", "disable"), "disable an account (cuts its live connections)",
+     cmd_staff_disable, (arg("username"),)),
+    (("staff", "enable"), "enable a disabled account", cmd_staff_enable, (arg("username"),)),
+    (("staff", "set-departments"), "move a staff member to departments",
+     cmd_staff_departments, (arg("username"), arg("--department", action="append",
+                                                  required=True))),
+    (("staff", "reset-password"), "set a new password; revokes sign-ins",
+     cmd_staff_reset_password, (arg("username"), PASSWORD_STDIN)),
+    (("kiosk", "add"), "register a kiosk; prints its token last", cmd_kiosk_add,
+     (arg("kiosk_id"), arg("--site", required=True))),
+    (("kiosk", "revoke"), "revoke a kiosk's token (cuts its connection)", cmd_kiosk_revoke,
+     (arg("kiosk_id"),)),
+    (("kiosk", "rotate"), "give a kiosk a new token (the old one stops working); prints it "
+     "last", cmd_kiosk_rotate, (arg("kiosk_id"),)),
+    (("models", "prepare"), "convert the shipped face models to fp32 (DATA_DIR/models) and "
+     "check them", cmd_models_prepare,
+     (arg("--force", action="store_true", help="convert again even if present"),)),
+    (("catalog", "list"), "show the catalog", cmd_catalog_list, ()),
+    (("catalog", "add-department"), "add a department", cmd_catalog_add_department,
+     (arg("department_id"), *NAMES)),
+    (("catalog", "remove-department"), "remove a department and its services",
+     cmd_catalog_remove_department, (arg("department_id"),)),
+    (("catalog", "add-service"), "add a service to a department", cmd_catalog_add_service,
+     (arg("service_id"), DEPARTMENT, *NAMES)),
+    (("catalog", "remove-service"), "remove a service", cmd_catalog_remove_service,
+     (arg("service_id"),)),
+    (("audit", "verify"), "check a session's chain, and its end against the anchor ledger "
+     "(exit 1 if broken)", cmd_audit_verify, (arg("session_id"),)),
+    (("audit", "verify-all"), "check the whole anchor ledger and every trail it or the "
+     "directory holds (finds deleted trails; exit 1 if anything is broken)",
+     cmd_audit_verify_all, ()),
+    (("audit", "export"), "write the chain and the hashes of the session's files to one file",
+     cmd_audit_export, (arg("session_id"),
+                        arg("--out", help="the file to write (audit-SESSION_ID.json)"))),
+    (("store", "check"), "compare the store with the audit trails both ways (exit 1 if they "
+     "differ); safe beside a running server",
+     lambda args: cmd_store_check(_settings(args)), STORE_CHOICE),
+    (("store", "rebuild"), "write what the store lacks of the trails (sessions, documents' "
+     "index, cases, decisions, print jobs); the server must be stopped",
+     lambda args: cmd_store_rebuild(_settings(args)), STORE_CHOICE),
+    (("backup",), "a consistent copy of the embedded store, while it serves",
+     lambda args: cmd_backup(_settings(args), args.dest),
+     (arg("dest", help="the file to write (or a directory: a dated name)"),)),
+    (("purge",), "delete documents, page images and signatures of old closed sessions",
+     cmd_purge, (
+         arg("--older-than", type=float, required=True, metavar="DAYS",
+             help="sessions that ended more than DAYS days ago"),
+         arg("--dry-run", action="store_true", help="only list what would go"),
+     )),
+)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="smartcounter", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--data-dir", help="data directory (env SMARTCOUNTER_DATA_DIR; ./data)")
-        sp.add_argument("--config", help="a TOML configuration file (env SMARTCOUNTER_CONFIG)")
-
-    def store_choice(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--redis-url", help="the Redis of a deployment of several nodes "
-                        "(env SMARTCOUNTER_REDIS_URL)")
-        sp.add_argument("--store", choices=("sqlite", "redis"),
-                        help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL)")
-
-    serve = sub.add_parser("serve", help="run the server")
-    common(serve)
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--redis-url", help="Redis URL for several nodes "
-                       "(env SMARTCOUNTER_REDIS_URL)")
-    serve.add_argument("--store", choices=("sqlite", "redis", "memory"),
-                       help="sqlite: DATA_DIR/store.sqlite3 (the default without a Redis URL); "
-                       "memory: throw-away, nothing survives a restart (env SMARTCOUNTER_STORE)")
-    serve.add_argument("--node-id", help="this node's id (default: host name)")
-    serve.add_argument("--demo", action="store_true", help="create and print demo accounts")
-    serve.set_defaults(func=cmd_serve)
-
-    staff = sub.add_parser("staff", help="staff accounts").add_subparsers(
-        dest="action", required=True
-    )
-    add = staff.add_parser("add", help="add a staff member or supervisor")
-    common(add)
-    add.add_argument("username")
-    add.add_argument("--department", action="append", default=[], metavar="ID")
-    add.add_argument("--role", choices=ROLES, default="staff")
-    add.add_argument("--display-name")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.set_defaults(func=cmd_staff_add)
-    for name, func, text in (
-        ("disable", cmd_staff_disable, "disable an account (cuts its live connections)"),
-        ("enable", cmd_staff_enable, "enable a disabled account"),
-    ):
-        sp = staff.add_parser(name, help=text)
-        common(sp)
-        sp.add_argument("username")
-        sp.set_defaults(func=func)
-    moved = staff.add_parser("set-departments", help="move a staff member to departments")
-    common(moved)
-    moved.add_argument("username")
-    moved.add_argument("--department", action="append", required=True)
-    moved.set_defaults(func=cmd_staff_departments)
-    reset = staff.add_parser("reset-password", help="set a new password; revokes sign-ins")
-    common(reset)
-    reset.add_argument("username")
-    reset.add_argument("--password-stdin", action="store_true",
-                       help="read the password from stdin")
-    reset.set_defaults(func=cmd_staff_reset_password)
-
-    kiosk = sub.add_parser("kiosk", help="kiosk devices").add_subparsers(
-        dest="action", required=True
-    )
-    kadd = kiosk.add_parser("add", help="register a kiosk; prints its token last")
-    common(kadd)
-    kadd.add_argument("kiosk_id")
-    kadd.add_argument("--site", required=True)
-    kadd.set_defaults(func=cmd_kiosk_add)
-    krevoke = kiosk.add_parser("revoke", help="revoke a kiosk's token (cuts its connection)")
-    common(krevoke)
-    krevoke.add_argument("kiosk_id")
-    krevoke.set_defaults(func=cmd_kiosk_revoke)
-    krotate = kiosk.add_parser(
-        "rotate", help="give a kiosk a new token (the old one stops working); prints it last")
-    common(krotate)
-    krotate.add_argument("kiosk_id")
-    krotate.set_defaults(func=cmd_kiosk_rotate)
-
-    models = sub.add_parser("models", help="face models").add_subparsers(
-        dest="action", required=True
-    )
-    mprep = models.add_parser(
-        "prepare", help="convert the shipped face models to fp32 (DATA_DIR/models) and check them"
-    )
-    common(mprep)
-    mprep.add_argument("--force", action="store_true", help="convert again even if present")
-    mprep.set_defaults(func=cmd_models_prepare)
-
-    catalog = sub.add_parser("catalog", help="departments and services").add_subparsers(
-        dest="action", required=True
-    )
-    clist = catalog.add_parser("list", help="show the catalog")
-    common(clist)
-    clist.set_defaults(func=cmd_catalog_list)
-
-    def names(sp: argparse.ArgumentParser) -> None:
-        for lang in ("en", "zh-hant", "zh-hans"):
-            sp.add_argument(f"--name-{lang}", required=True, metavar="TEXT")
-
-    dadd = catalog.add_parser("add-department", help="add a department")
-    common(dadd)
-    dadd.add_argument("department_id")
-    names(dadd)
-    dadd.set_defaults(func=lambda a: _edit_catalog(
-        a, lambda c: c.add_department(a.department_id, _names(a))))
-    dremove = catalog.add_parser("remove-department", help="remove a department and its services")
-    common(dremove)
-    dremove.add_argument("department_id")
-    dremove.set_defaults(func=lambda a: _edit_catalog(
-        a, lambda c: c.remove_department(a.department_id)))
-    sadd = catalog.add_parser("add-service", help="add a service to a department")
-    common(sadd)
-    sadd.add_argument("service_id")
-    sadd.add_argument("--department", required=True, metavar="ID")
-    names(sadd)
-    sadd.set_defaults(func=lambda a: _edit_catalog(
-        a, lambda c: c.add_service(a.service_id, a.department, _names(a))))
-    sremove = catalog.add_parser("remove-service", help="remove a service")
-    common(sremove)
-    sremove.add_argument("service_id")
-    sremove.set_defaults(func=lambda a: _edit_catalog(
-        a, lambda c: c.remove_service(a.service_id)))
-
-    audit = sub.add_parser("audit", help="sessions' audit trails").add_subparsers(
-        dest="action", required=True
-    )
-    averify = audit.add_parser(
-        "verify",
-        help="check a session's chain, and its end against the anchor ledger (exit 1 if broken)",
-    )
-    common(averify)
-    averify.add_argument("session_id")
-    averify.set_defaults(func=cmd_audit_verify)
-    aall = audit.add_parser(
-        "verify-all",
-        help="check the whole anchor ledger and every trail it or the directory holds "
-        "(finds deleted trails; exit 1 if anything is broken)",
-    )
-    common(aall)
-    aall.set_defaults(func=cmd_audit_verify_all)
-    aexport = audit.add_parser(
-        "export", help="write the chain and the hashes of the session's files to one file"
-    )
-    common(aexport)
-    aexport.add_argument("session_id")
-    aexport.add_argument("--out", help="the file to write (audit-SESSION_ID.json)")
-    aexport.set_defaults(func=cmd_audit_export)
-
-    store = sub.add_parser(
-        "store", help="the store as a projection of the audit trails").add_subparsers(
-        dest="action", required=True)
-    scheck = store.add_parser(
-        "check", help="compare the store with the audit trails both ways (exit 1 if they "
-        "differ); safe beside a running server")
-    common(scheck)
-    store_choice(scheck)
-    scheck.set_defaults(func=lambda args: cmd_store_check(_settings(args)))
-    srebuild = store.add_parser(
-        "rebuild", help="write what the store lacks of the trails (sessions, documents' "
-        "index, cases, decisions, print jobs); the server must be stopped")
-    common(srebuild)
-    store_choice(srebuild)
-    srebuild.set_defaults(func=lambda args: cmd_store_rebuild(_settings(args)))
-    backup = sub.add_parser(
-        "backup", help="a consistent copy of the embedded store, while it serves")
-    common(backup)
-    backup.add_argument("dest", help="the file to write (or a directory: a dated name)")
-    backup.set_defaults(func=lambda args: cmd_backup(_settings(args), args.dest))
-
-    purge_cmd = sub.add_parser(
-        "purge", help="delete documents, page images and signatures of old closed sessions"
-    )
-    common(purge_cmd)
-    purge_cmd.add_argument("--older-than", type=float, required=True, metavar="DAYS",
-                           help="sessions that ended more than DAYS days ago")
-    purge_cmd.add_argument("--dry-run", action="store_true", help="only list what would go")
-    purge_cmd.set_defaults(func=cmd_purge)
+    groups: dict[str, Any] = {}
+    for words, text, func, arguments in COMMANDS:
+        within = sub
+        if len(words) == 2:
+            if words[0] not in groups:
+                groups[words[0]] = sub.add_parser(words[0], help=GROUPS[words[0]]) \
+                    .add_subparsers(dest="action", required=True)
+            within = groups[words[0]]
+        command = within.add_parser(words[-1], help=text)
+        for flags, options in (*COMMON, *arguments):
+            command.add_argument(*flags, **options)
+        command.set_defaults(func=func)
     return p
 
 

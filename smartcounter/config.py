@@ -7,7 +7,6 @@ import dataclasses
 import ipaddress
 import json
 import os
-import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -342,9 +341,20 @@ def _verification_policy(env: dict[str, str], policy: VerificationPolicy) -> Ver
     return dataclasses.replace(policy, **changes)
 
 
-# Every variable this module reads, found in its own source so that the list cannot fall
-# behind (for checking configuration files), and the signing key read by signaling.auth.
-KNOWN_VARIABLES = (
-    frozenset(re.findall(r'"(SMARTCOUNTER_[A-Z_]+)"', Path(__file__).read_text("utf-8")))
-    - {"SMARTCOUNTER_VERIFY_", "SMARTCOUNTER_CONFIG"}
-) | {"SMARTCOUNTER_SECRET_KEY"}
+# Every variable a configuration file may set (as its key without the prefix): what
+# from_env reads, and the signing key read by signaling.auth; SMARTCOUNTER_VERIFY_* are
+# VerificationPolicy's fields. tests/test_config.py checks this against the code and
+# docs/configuration.md.
+KNOWN_VARIABLES = frozenset("SMARTCOUNTER_" + name for name in (
+    "ANTISPOOF_MODEL", "AVERAGE_HANDLE_S", "DATA_DIR", "DRAIN_TIMEOUT_S",
+    "EVENTS_PER_MINUTE", "HEADER_TIMEOUT_S", "HOST", "ICE_ALLOWED_NETWORKS", "ICE_SERVERS",
+    "ICE_TRANSPORT_POLICY", "INFERENCE_THREADS", "KIOSK_GRACE_S", "KIOSK_TOKEN_TTL_DAYS",
+    "LOGIN_LOCKOUT_S", "LOGIN_MAX_FAILURES", "LOG_FORMAT", "MAX_CONNECTIONS_PER_ADDRESS",
+    "MAX_PDF_PAGES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "MEDIA_ADDRESS",
+    "MEDIA_RELAY", "METRICS_TOKEN", "MODELS_AUTO_PREPARE", "MODELS_DIR", "NODE_ID",
+    "NODE_TTL_S", "OFFER_TIMEOUT_S", "PORT", "RECORDING", "REDIS_DURABILITY",
+    "REDIS_PREFIX", "REDIS_URL", "RENDER_CPU_S", "RENDER_MEMORY_MB", "RENDER_TIMEOUT_S",
+    "RENDER_WORKERS", "SECRET_KEY", "SERVICE_LEVEL_TARGET_S", "STAFF_GRACE_S",
+    "STATS_WINDOW_S", "STORE", "TLS_CERT", "TLS_KEY", "TOKEN_TTL_S", "TURN_SECRET",
+    "TURN_TTL_S", "TURN_URLS", "VISION_WORKERS",
+))

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import ipaddress
 import os
+import re
 import ssl
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from smartcounter.config import ConfigError, load
+from smartcounter.config import KNOWN_VARIABLES, ConfigError, load
 from tests.harness import SHARED_MODELS_DIR, free_port
 
 
@@ -123,3 +124,21 @@ def test_media_address_and_node_ttl_come_from_the_environment():
     assert (settings.media_address, settings.node_ttl_s) == ("203.0.113.7", 5.0)
     with pytest.raises(ConfigError, match="SMARTCOUNTER_MEDIA_ADDRESS must be an IP"):
         load(env={"SMARTCOUNTER_MEDIA_ADDRESS": "media.example"})
+
+
+def test_the_known_variables_are_the_ones_read_and_documented():
+    root = Path(__file__).resolve().parents[1]
+    named = re.compile(r"SMARTCOUNTER_[A-Z_]*[A-Z]")
+    special = {"SMARTCOUNTER_CONFIG"}  # names the file itself
+
+    def found(text: str) -> set[str]:
+        return {n for n in named.findall(text)
+                if n not in special and not n.startswith("SMARTCOUNTER_VERIFY")}
+
+    read = set()
+    for package in ("signaling", "sessions", "media", "document_share", "smartcounter"):
+        for source in (root / package).rglob("*.py"):
+            read |= found(source.read_text(encoding="utf-8"))
+    documented = found((root / "docs" / "configuration.md").read_text(encoding="utf-8"))
+    assert read == set(KNOWN_VARIABLES), read ^ set(KNOWN_VARIABLES)
+    assert documented == set(KNOWN_VARIABLES), documented ^ set(KNOWN_VARIABLES)

@@ -112,6 +112,3 @@ class FaceEmbedder:
             [self._session.run(None, {self._input: blob[i : i + 1]})[0] for i in range(len(blob))]
         )
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-    def embed(self, bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        return self.embed_aligned(align(bgr, landmarks)[None])[0]

@@ -25,8 +25,8 @@ import numpy as np
 from av import VideoFrame
 
 from sessions.errors import BadRequest, Conflict, Unavailable
+from sessions.notifier import Notifier
 from sessions.records import Document
-from sessions.router import Notifier
 from sessions.session import Session
 from sessions.store import VerificationStore
 from sessions.verification import (

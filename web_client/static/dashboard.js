@@ -1,5 +1,5 @@
 // The supervisor's live dashboard (what `dashboard.snapshot` and `dashboard.history`
-// carry, PROTOCOL.md /supervisor): one card per department (waiting, longest wait,
+// carry, docs/protocol.md /supervisor): one card per department (waiting, longest wait,
 // answered, abandoned, average speed of answer, service level, agents by state), the
 // last hour's chart of callers waiting and longest wait, and the agents with the time in
 // their state. The live calls and the monitor are supervisor.js's.

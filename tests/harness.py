@@ -166,12 +166,14 @@ async def node_process(data_dir: Path, redis_url: str, prefix: str, node_id: str
         await proc.wait()
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """``smartcounter ARGS --data-dir DATA_DIR``, its output captured (blocking)."""
+def run_cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """``smartcounter ARGS`` on DATA_DIR (``SMARTCOUNTER_DATA_DIR``), ``stdin`` its input,
+    its output captured (blocking)."""
     return subprocess.run(
-        [sys.executable, "-m", "smartcounter.cli", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "smartcounter.cli", *args], input=stdin,
         capture_output=True, text=True, timeout=120,
-        env={**os.environ, "SMARTCOUNTER_LOG_FORMAT": "text"},
+        env={**os.environ, "SMARTCOUNTER_LOG_FORMAT": "text",
+             "SMARTCOUNTER_DATA_DIR": str(data_dir)},
     )
 
 

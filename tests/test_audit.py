@@ -21,12 +21,8 @@ import pytest
 from document_share.retention import purge
 from document_share.storage import BlobStore
 from sessions.audit import GENESIS, AuditLog, anchor_hash, event_hash
-from tests.harness import running_server
-from tests.test_cli import run_cli
-from tests.test_media import open_call
-from tests.test_verification_flow import upload
-
-ASSETS = Path(__file__).parent / "assets"
+from tests.harness import run_cli, running_server
+from tests.helpers import ASSETS, open_call, upload
 
 
 @pytest.fixture
@@ -78,10 +74,10 @@ def edit_and_rechain(lines: list[str]) -> list[str]:
 )
 async def test_tampering_is_detected_by_audit_verify_and_the_api(finished_call, tamper, words):
     server, sid, _doc, path = finished_call
-    before = run_cli("audit", "verify", sid, data_dir=server.settings.data_dir)
+    before = run_cli(server.settings.data_dir, "audit", "verify", sid)
     assert before.returncode == 0 and "chain verified" in before.stdout, before.stdout
     rewrite(path, tamper)
-    after = run_cli("audit", "verify", sid, data_dir=server.settings.data_dir)
+    after = run_cli(server.settings.data_dir, "audit", "verify", sid)
     assert after.returncode == 1 and "BROKEN" in after.stdout and words in after.stdout, (
         after.stdout)
     async with aiohttp.ClientSession() as http:
@@ -111,15 +107,14 @@ async def test_the_api_serves_the_trail_to_supervisors_only(finished_call):
 async def test_export_writes_the_chain_and_the_files_hashes(finished_call, tmp_path):
     server, sid, doc, _path = finished_call
     out = tmp_path / "evidence.json"
-    result = run_cli("audit", "export", sid, "--out", str(out),
-                     data_dir=server.settings.data_dir)
+    result = run_cli(server.settings.data_dir, "audit", "export", sid, "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
     assert report["verified"] is True and report["session_id"] == sid
     assert {"kind": "document", "id": doc["document_id"], "sha256": doc["sha256"],
             "present": True, "intact": True} in report["files"]
     assert report["events"][-1]["type"] == "session.closed"
-    missing = run_cli("audit", "verify", "no-such-session", data_dir=server.settings.data_dir)
+    missing = run_cli(server.settings.data_dir, "audit", "verify", "no-such-session")
     assert missing.returncode == 2 and "no audit trail" in missing.stderr
 
 
@@ -130,14 +125,14 @@ async def test_a_deleted_trail_is_detected_by_verify_verify_all_export_and_the_a
     data_dir = server.settings.data_dir
     last = json.loads(path.read_text().splitlines()[-1])
     path.unlink()
-    after = run_cli("audit", "verify", sid, data_dir=data_dir)
+    after = run_cli(data_dir, "audit", "verify", sid)
     assert after.returncode == 1, after.stdout + after.stderr
     assert "BROKEN: the trail file is missing" in after.stdout
     assert f"records event {last['seq']} (hash {last['hash']}" in after.stdout
-    everything = run_cli("audit", "verify-all", data_dir=data_dir)
+    everything = run_cli(data_dir, "audit", "verify-all")
     assert everything.returncode == 1 and f"session {sid}: BROKEN" in everything.stdout
     out = tmp_path / "evidence.json"
-    exported = run_cli("audit", "export", sid, "--out", str(out), data_dir=data_dir)
+    exported = run_cli(data_dir, "audit", "export", sid, "--out", str(out))
     assert exported.returncode == 1 and "BROKEN" in exported.stdout
     report = json.loads(out.read_text())
     assert report["verified"] is False and "missing" in report["break"]
@@ -154,12 +149,12 @@ async def test_verify_and_export_report_the_anchor_and_the_ledger_head(finished_
     server, sid, _doc, path = finished_call
     data_dir = server.settings.data_dir
     events = [json.loads(line) for line in path.read_text().splitlines()]
-    ok = run_cli("audit", "verify", sid, data_dir=data_dir)
+    ok = run_cli(data_dir, "audit", "verify", sid)
     assert ok.returncode == 0 and f"anchored at event {len(events)}" in ok.stdout, ok.stdout
-    everything = run_cli("audit", "verify-all", data_dir=data_dir)
+    everything = run_cli(data_dir, "audit", "verify-all")
     assert everything.returncode == 0 and "0 broken" in everything.stdout, everything.stdout
     out = tmp_path / "evidence.json"
-    assert run_cli("audit", "export", sid, "--out", str(out), data_dir=data_dir).returncode == 0
+    assert run_cli(data_dir, "audit", "export", sid, "--out", str(out)).returncode == 0
     report = json.loads(out.read_text())
     assert report["anchor"]["seq"] == len(events)
     assert report["anchor"]["hash"] == events[-1]["hash"]
@@ -355,7 +350,7 @@ def test_verify_all_checks_the_ledger_back_to_its_first_entry(tmp_path, change, 
     assert log.verify_sync("s2").verified
     scan, _ = log.verify_all_sync()
     assert scan.problem and words in scan.problem, scan.problem
-    result = run_cli("audit", "verify-all", data_dir=tmp_path)
+    result = run_cli(tmp_path, "audit", "verify-all")
     assert result.returncode == 1 and f"ledger: BROKEN: {scan.problem}" in result.stdout
 
 

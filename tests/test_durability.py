@@ -39,10 +39,10 @@ import pytest
 from sessions.audit import verify_chain
 from tests.conftest import REDIS_URL
 from tests.harness import Client, ServeProcess, drop_redis_prefix, print_logs
+from tests.helpers import ASSETS
 
 pytestmark = pytest.mark.redis
 
-ASSETS = Path(__file__).parent / "assets"
 SMARTCOUNTER = [sys.executable, "-m", "smartcounter.cli"]
 KIOSK_ID = "kiosk-dur"
 STAFF, PASSWORD = "dura", "durable-password-1"

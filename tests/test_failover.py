@@ -12,15 +12,13 @@ import signal
 import time
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 
 from sessions.accounts import AccountDirectory
 from sessions.audit import find_break
 from sessions.redis_store import RedisStore
 from tests.harness import Client, node_process
-from tests.test_media import Peer, wait_until
-from tests.test_verification_flow import upload
+from tests.helpers import Peer, get_json, login, upload, wait_until
 
 PHOTO = Path(__file__).parent / "assets" / "obama.jpg"
 RED, BLUE = (200, 30, 30), (30, 30, 200)
@@ -32,21 +30,6 @@ def accounts(data_dir: Path) -> tuple[dict[str, str], str]:
     directory.add_staff("alice", "alice-password", ["tax"], "staff", "Alice")
     directory.add_staff("sup", "sup-password-1", ["tax"], "supervisor", "Sup")
     return tokens, "alice-password"
-
-
-async def login(url: str, username: str, password: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/api/v1/auth/login",
-                             json={"username": username, "password": password}) as resp:
-            assert resp.status == 200, await resp.text()
-            return (await resp.json())["token"]
-
-
-async def get_json(url: str, token: str) -> dict:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
 
 
 def sees(peer: Peer, rgb: tuple[int, int, int]) -> bool:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from signaling.errors import CODES
 from tests.harness import Client, running_server
-from tests.test_media import open_call
+from tests.helpers import open_call
 
 EVENTS = {
     "/kiosk": {

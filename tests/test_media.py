@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
 import os
 import shutil
@@ -16,135 +15,13 @@ import aiohttp
 import numpy as np
 import pytest
 import socketio
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack
 from av import VideoFrame
 
 from signaling.keys import SERVICES
 from tests.harness import Client, running_server
-
-
-class ColourTrack(VideoStreamTrack):
-    """320x240 frames of one colour, so each side can tell whose video it receives."""
-
-    def __init__(self, rgb: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.image = np.zeros((240, 320, 3), dtype=np.uint8)
-        self.image[:, :] = rgb
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        frame = VideoFrame.from_ndarray(self.image, format="rgb24")
-        frame.pts, frame.time_base = pts, time_base or fractions.Fraction(1, 90000)
-        return frame
-
-
-class ImageTrack(ColourTrack):
-    """A still picture (BGR array) as a camera."""
-
-    def __init__(self, bgr: np.ndarray) -> None:
-        super().__init__((0, 0, 0))
-        self.image = np.ascontiguousarray(bgr[..., ::-1])
-
-
-def mean_colour(frame: VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
-
-
-class AiortcPeer:
-    """An aiortc peer connection whose track readers stop when it closes."""
-
-    pc: RTCPeerConnection
-    _readers: list[asyncio.Task]
-
-    async def close(self) -> None:
-        await self.pc.close()
-        for task in self._readers:
-            task.cancel()
-        if self._readers:
-            await asyncio.wait(self._readers)
-
-
-class Peer(AiortcPeer):
-    """A participant's browser stand-in: sends a colour and some audio, counts frames."""
-
-    def __init__(
-        self, client: Client, rgb: tuple[int, int, int], video_codec: str | None = None,
-        video_track: VideoStreamTrack | None = None,
-    ) -> None:
-        self.client = client
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        video = self.pc.addTransceiver(video_track or ColourTrack(rgb))
-        if video_codec:  # offer only this video codec
-            video.setCodecPreferences(
-                [
-                    c
-                    for c in RTCRtpSender.getCapabilities("video").codecs
-                    if c.mimeType in (video_codec, "video/rtx")
-                ]
-            )
-        self.pc.addTrack(AudioStreamTrack())
-        self.video_frames: list[VideoFrame] = []
-        self.audio_frames = 0
-        self.audio_levels: list[float] = []
-        self._readers: list[asyncio.Task] = []
-
-        @self.pc.on("track")
-        def on_track(track) -> None:
-            self._readers.append(asyncio.create_task(self._read(track)))
-
-    async def _read(self, track) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if track.kind == "video":
-                self.video_frames.append(frame)
-                del self.video_frames[:-5]
-            else:
-                self.audio_frames += 1
-                self.audio_levels.append(float(np.abs(frame.to_ndarray()).mean()))
-                del self.audio_levels[:-25]
-
-    async def connect(self, session_id: str) -> dict:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        ack = await self.client.call(
-            "rtc.offer",
-            {"session_id": session_id, "sdp": self.pc.localDescription.sdp, "type": "offer"},
-            timeout=20,
-        )
-        assert ack["ok"], ack
-        await self.pc.setRemoteDescription(RTCSessionDescription(ack["sdp"], ack["type"]))
-        return ack
-
-    def mean_colour(self) -> np.ndarray:
-        return mean_colour(self.video_frames[-1])
-
-
-async def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``predicate`` (state of aiortc objects, which offer no event to wait on)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
-
-
-async def open_call(server, stack: contextlib.AsyncExitStack) -> tuple[Client, Client, str]:
-    """Kiosk k1 calls tax and alice accepts; both clients close when ``stack`` does."""
-    staff = Client("/staff")
-    stack.push_async_callback(staff.close)
-    await staff.connect(server.url, await server.login("alice"))
-    await staff.call("presence.set", {"state": "available"})
-    kiosk = Client("/kiosk")
-    stack.push_async_callback(kiosk.close)
-    await kiosk.connect(server.url, server.kiosk_tokens["k1"])
-    ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
-    await staff.wait_for("call.offer", session_id=ack["session_id"])
-    assert (await staff.call("call.accept", {"session_id": ack["session_id"]}))["ok"]
-    return kiosk, staff, ack["session_id"]
+from tests.helpers import Monitor, Peer, mean_colour, open_call, wait_until
 
 
 @pytest.fixture(params=["forward", "transcode"])
@@ -254,36 +131,6 @@ async def test_both_directions_are_recorded_playable_and_for_supervisors_only(tm
         assert abs(streams["vp8"] - sent) <= 0.1 * sent, (streams, sent)
         duration = float(info["format"]["duration"])
         assert abs(duration - elapsed) <= 0.1 * elapsed + 0.5, (duration, elapsed)
-
-
-class Monitor(AiortcPeer):
-    """A supervisor's receive-only peer: kiosk video and audio, then staff video and audio."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        for kind in ("video", "audio", "video", "audio"):
-            self.pc.addTransceiver(kind, direction="recvonly")
-        self.frames: dict[str, list[VideoFrame]] = {}
-        self._readers: list[asyncio.Task] = []
-
-        @self.pc.on("track")
-        def on_track(track) -> None:
-            if track.kind == "video":
-                mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
-                self._readers.append(asyncio.create_task(self._read(mid, track)))
-
-    async def _read(self, mid: str, track) -> None:
-        frames = self.frames.setdefault(mid, [])
-        while True:
-            try:
-                frames.append(await track.recv())
-            except MediaStreamError:
-                return
-            del frames[:-3]
-
-    def colour(self, mid: str) -> np.ndarray:
-        return mean_colour(self.frames[mid][-1])
 
 
 async def test_silent_monitor_receives_both_directions_and_sends_nothing(call):

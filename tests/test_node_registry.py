@@ -10,7 +10,7 @@ from sessions.audit import AuditLog
 from sessions.catalog import Catalog
 from sessions.router import CallRouter
 from signaling.nodes import NodeRegistry
-from tests.test_router import K1, K2, TAX_A, TAX_B, Clock, RecordingNotifier, online_available
+from tests.helpers import K1, K2, TAX_A, TAX_B, Clock, RecordingNotifier, online_available
 
 TTL = 10.0
 

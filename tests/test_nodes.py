@@ -76,7 +76,7 @@ async def test_a_call_across_nodes_has_video_both_ways_through_its_media_home(
     tmp_path, redis_prefix
 ):
     from signaling.keys import SERVICES
-    from tests.test_media import Peer, wait_until
+    from tests.helpers import Peer, wait_until
 
     async with contextlib.AsyncExitStack() as stack:
         node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
@@ -109,8 +109,16 @@ async def test_verification_and_monitoring_from_another_node_run_on_the_media_ho
     """The staff member (node B) verifies the caller and a supervisor (node B) monitors
     the call; both work on the media, which lives on node A."""
     from signaling.keys import SERVICES
-    from tests.test_media import ImageTrack, Monitor, Peer, wait_until
-    from tests.test_verification_flow import ASSETS, camera_frame, fast, upload
+    from tests.helpers import (
+        ASSETS,
+        ImageTrack,
+        Monitor,
+        Peer,
+        camera_frame,
+        fast,
+        upload,
+        wait_until,
+    )
 
     async with contextlib.AsyncExitStack() as stack:
         node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix, fast)
@@ -160,7 +168,7 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
     connections half open): once its beat is older than the TTL, the next offer moves
     the media without asking it."""
     from signaling.keys import SERVICES
-    from tests.test_media import Peer, wait_until
+    from tests.helpers import Peer, wait_until
 
     async with contextlib.AsyncExitStack() as stack:
         node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)

@@ -9,7 +9,7 @@ import contextlib
 from sessions.projection import check
 from signaling.keys import SERVICES
 from tests.harness import Client, running_server
-from tests.test_media import open_call
+from tests.helpers import open_call
 
 
 async def test_two_decisions_at_once_leave_one_in_the_trail(tmp_path):

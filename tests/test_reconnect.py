@@ -12,7 +12,7 @@ import numpy as np
 from sessions.audit import find_break
 from signaling.keys import SERVICES
 from tests.harness import Client, running_server
-from tests.test_media import Peer, wait_until
+from tests.helpers import Peer, wait_until
 
 OUTAGE_S = 10  # the network outage the issue asks for (the scenario, not a wait)
 RED, GREEN, BLUE = (200, 30, 30), (30, 200, 30), (30, 30, 200)

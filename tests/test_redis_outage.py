@@ -15,8 +15,7 @@ import pytest
 
 from sessions.audit import verify_chain
 from tests.harness import free_port, running_server
-from tests.test_media import Peer, open_call, wait_until
-from tests.test_verification_flow import audit_events
+from tests.helpers import Peer, audit_events, open_call, wait_until
 
 pytestmark = pytest.mark.redis
 

@@ -24,8 +24,8 @@ import pytest
 from sessions.accounts import AccountDirectory
 from sessions.audit import AuditLog
 from tests.harness import Client, ServeProcess, print_logs, run_cli
+from tests.helpers import ASSETS
 
-ASSETS = Path(__file__).parent / "assets"
 PASSWORDS = {"clerk": "clerk-password-1", "other": "other-password-1", "sup": "sup-password-1"}
 
 

@@ -6,18 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
 
 from PIL import Image
 
 from sessions.audit import verify_chain
-from tests.harness import Client, running_server
-from tests.test_casework import fetch, signature_png
-from tests.test_cli import run_cli
-from tests.test_media import open_call
-from tests.test_verification_flow import audit_events, upload
-
-ASSETS = Path(__file__).parent / "assets"
+from tests.harness import Client, run_cli, running_server
+from tests.helpers import ASSETS, audit_events, fetch, open_call, signature_png, upload
 
 
 def png_bytes(colour: str) -> bytes:
@@ -53,11 +47,11 @@ async def test_purge_deletes_old_files_keeps_shared_ones_and_the_hashes(tmp_path
                                  token=server.kiosk_tokens["k2"])
         assert status == 201
 
-        dry = run_cli("purge", "--older-than", "0", "--dry-run", data_dir=tmp_path)
+        dry = run_cli(tmp_path, "purge", "--older-than", "0", "--dry-run")
         assert dry.returncode == 0 and "would delete 2 file(s) of 1 session(s)" in dry.stdout
         assert (await fetch(server, f"/api/v1/documents/{own['document_id']}", alice))[0] == 200
 
-        done = run_cli("purge", "--older-than", "0", data_dir=tmp_path)
+        done = run_cli(tmp_path, "purge", "--older-than", "0")
         assert done.returncode == 0, done.stderr
         assert "deleted 2 file(s) of 1 session(s)" in done.stdout and "1 shared" in done.stdout
 
@@ -79,10 +73,10 @@ async def test_purge_deletes_old_files_keeps_shared_ones_and_the_hashes(tmp_path
         assert purged["data"]["kept_shared"] == [shared["sha256"]]
         # The live session is untouched, and purging again finds nothing new.
         assert not [e for e in audit_events(server, current) if e["type"] == "documents.purged"]
-        again = run_cli("purge", "--older-than", "0", data_dir=tmp_path)
+        again = run_cli(tmp_path, "purge", "--older-than", "0")
         assert "deleted 0 file(s) of 0 session(s)" in again.stdout
 
 
 def test_purge_refuses_a_negative_age(tmp_path):
-    result = run_cli("purge", "--older-than", "-1", data_dir=tmp_path)
+    result = run_cli(tmp_path, "purge", "--older-than", "-1")
     assert result.returncode == 2 and "0 or more" in result.stderr

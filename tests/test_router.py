@@ -7,42 +7,10 @@ import pytest
 from sessions.audit import AuditLog, verify_chain
 from sessions.catalog import Catalog
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
-from sessions.router import CallRouter, Kiosk, RoutingConfig, Staff
+from sessions.router import CallRouter, RoutingConfig, Staff
+from tests.helpers import K1, K2, K3, TAX_A, TAX_B, Clock, RecordingNotifier, online_available
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, str, dict]] = []
-        self.released: list[str] = []
-
-    async def to_kiosk(self, kiosk_id, event, payload):
-        self.events.append(("kiosk", kiosk_id, event, payload))
-
-    async def to_staff(self, staff_id, event, payload):
-        self.events.append(("staff", staff_id, event, payload))
-
-    async def release_media(self, session_id):
-        self.released.append(session_id)
-
-    def of(self, who: str, ident: str, event: str) -> list[dict]:
-        return [p for w, i, e, p in self.events if (w, i, e) == (who, ident, event)]
-
-
-TAX_A = Staff("alice", "Alice", ("tax",))
-TAX_B = Staff("bob", "Bob", ("tax",))
 HOUSING = Staff("hana", "Hana", ("housing",))
-K1, K2, K3 = Kiosk("k1", "Kwun Tong"), Kiosk("k2", "Kwun Tong"), Kiosk("k3", "Macau")
 
 
 @pytest.fixture
@@ -61,13 +29,6 @@ def router(store, tmp_path, clock, notifier):
     return CallRouter(
         store, Catalog.default(), AuditLog(tmp_path / "audit", clock), notifier, config, clock
     )
-
-
-async def online_available(router, clock, *staff):
-    for s in staff:
-        await router.staff_online(s)
-        clock.advance(1)
-        await router.set_presence(s, "available")
 
 
 async def test_offer_goes_to_longest_idle_staff_of_the_department(router, clock, notifier):

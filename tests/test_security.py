@@ -88,8 +88,7 @@ async def test_ice_servers_hand_out_short_lived_turn_credentials(tmp_path):
 async def test_disabling_revoking_and_resetting_cut_live_connections_and_tokens(tmp_path):
     import asyncio
 
-    from tests.harness import Client
-    from tests.test_cli import run_cli
+    from tests.harness import Client, run_cli
 
     async with running_server(tmp_path) as server:
         alice_token = await server.login("alice")
@@ -97,8 +96,8 @@ async def test_disabling_revoking_and_resetting_cut_live_connections_and_tokens(
         await alice.connect(server.url, alice_token)
         await kiosk.connect(server.url, server.kiosk_tokens["k1"])
         try:
-            assert run_cli("staff", "disable", "alice", data_dir=tmp_path).returncode == 0
-            assert run_cli("kiosk", "revoke", "k1", data_dir=tmp_path).returncode == 0
+            assert run_cli(tmp_path, "staff", "disable", "alice").returncode == 0
+            assert run_cli(tmp_path, "kiosk", "revoke", "k1").returncode == 0
             async with asyncio.timeout(10):
                 while alice.sio.connected or kiosk.sio.connected:  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
@@ -116,8 +115,8 @@ async def test_disabling_revoking_and_resetting_cut_live_connections_and_tokens(
             await kiosk.close()
 
         bob_token = await server.login("bob")
-        reset = run_cli("staff", "reset-password", "bob", "--password-stdin",
-                        data_dir=tmp_path, stdin="a-new-password\n")
+        reset = run_cli(tmp_path, "staff", "reset-password", "bob", "--password-stdin",
+                        stdin="a-new-password\n")
         assert reset.returncode == 0, reset.stderr
         async with aiohttp.ClientSession() as http:
             headers = {"Authorization": f"Bearer {bob_token}"}
@@ -176,8 +175,7 @@ async def test_a_kiosk_flooding_uploads_is_refused_with_429(tmp_path):
 
     from PIL import Image
 
-    from tests.test_media import open_call
-    from tests.test_verification_flow import upload
+    from tests.helpers import open_call, upload
 
     out = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(out, "PNG")

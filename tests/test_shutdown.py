@@ -13,8 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.harness import SHARED_MODELS_DIR, Client, free_port
-from tests.test_cli import run_cli
+from tests.harness import SHARED_MODELS_DIR, Client, free_port, run_cli
 
 SMARTCOUNTER = [sys.executable, "-m", "smartcounter.cli"]
 
@@ -23,10 +22,10 @@ SMARTCOUNTER = [sys.executable, "-m", "smartcounter.cli"]
 async def serving(data_dir: Path, drain_s: float):
     kiosks = {}
     for kiosk_id in ("k1", "k2"):
-        added = run_cli("kiosk", "add", kiosk_id, "--site", "Kwun Tong", data_dir=data_dir)
+        added = run_cli(data_dir, "kiosk", "add", kiosk_id, "--site", "Kwun Tong")
         kiosks[kiosk_id] = added.stdout.strip().splitlines()[-1]
-    run_cli("staff", "add", "alice", "--department", "tax", "--password-stdin",
-            data_dir=data_dir, stdin="alice-password\n")
+    run_cli(data_dir, "staff", "add", "alice", "--department", "tax", "--password-stdin",
+            stdin="alice-password\n")
     port = free_port()
     env = {**os.environ, "SMARTCOUNTER_DRAIN_TIMEOUT_S": str(drain_s),
            "SMARTCOUNTER_MODELS_DIR": str(SHARED_MODELS_DIR), "SMARTCOUNTER_RECORDING": "off"}

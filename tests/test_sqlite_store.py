@@ -14,7 +14,7 @@ import pytest
 from sessions.errors import Conflict
 from sessions.sqlite_schema import VERSION, SchemaError, current_version, migrate
 from sessions.sqlite_store import SQLiteStore, StoreLocked, StoreUnavailable, connect
-from tests.test_store_contract import make_session
+from tests.helpers import make_session
 
 
 def previous_schema_database(path) -> None:
@@ -109,7 +109,7 @@ async def test_everything_written_is_there_after_reopening(tmp_path):
     """Each concern's records outlive the store object (the server process)."""
     from sessions.presence import Presence
     from sessions.records import Case, Document
-    from tests.test_store_contract import make_case, make_document
+    from tests.helpers import make_case, make_document
 
     path = tmp_path / "store.sqlite3"
     store = SQLiteStore(path)

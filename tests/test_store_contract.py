@@ -8,25 +8,8 @@ import pytest
 
 from sessions.errors import Conflict, NotFound
 from sessions.presence import Presence
-from sessions.records import Case, Decision, Document, DocumentRef, ResultJob
-from sessions.session import Session
-
-
-def make_session(sid: str, dept: str = "tax", score: float = 1.0, **kw) -> Session:
-    fields = dict(
-        id=sid,
-        kiosk_id=f"kiosk-{sid}",  # a kiosk has one live session at most
-        kiosk_site="Kwun Tong",
-        department_id=dept,
-        service_id="tax-enquiry",
-        language="en",
-        state="queued",
-        created_at=score,
-        queue_score=score,
-        queued_at=score,
-    )
-    fields.update(kw)
-    return Session(**fields)
+from sessions.records import Case, Decision, ResultJob
+from tests.helpers import make_case, make_document, make_session
 
 
 def make_staff(staff_id: str, depts=("tax",), state="available", idle_since=0.0) -> Presence:
@@ -181,12 +164,6 @@ async def test_live_index_follows_state(store):
     assert await store.live_sessions() == []
 
 
-def make_document(document_id: str, session_id: str = "s1", kind: str = "id_card") -> Document:
-    return Document(document_id=document_id, session_id=session_id, kiosk_id="k1", kind=kind,
-                    sha256="ab" * 32, pages=1, content_type="image/jpeg", size=10,
-                    created_at=1.0)
-
-
 async def test_documents_indexed_by_session_in_order(store):
     await store.add_document(make_document("d2"))
     await store.add_document(make_document("d1"))
@@ -257,12 +234,6 @@ async def test_nodes_beat_and_exactly_one_caller_drops_a_node(store):
         True, False]
     assert list(await store.nodes()) == ["b"]
     assert await store.drop_node("b") is True
-
-
-def make_case(receipt_no: str, at: float, session_id: str = "s1", state="submitted") -> Case:
-    return Case(receipt_no=receipt_no, session_id=session_id, kiosk_id="k1",
-                department_id="tax", service_id="tax-enquiry", staff_id="alice", state=state,
-                submitted_at=at, documents=[DocumentRef("d1", "ab" * 32, "form")])
 
 
 async def test_cases_indexed_by_state_and_session_and_updated_by_compare_and_set(store):

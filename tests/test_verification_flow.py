@@ -5,9 +5,6 @@ the audit trail; and the server without models."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
-from pathlib import Path
 
 import aiohttp
 import cv2
@@ -16,45 +13,17 @@ import pytest
 
 from signaling.keys import SERVICES
 from tests.harness import Client, running_server
-from tests.test_media import ImageTrack, Peer, open_call, wait_until
-
-ASSETS = Path(__file__).parent / "assets"
-
-
-def camera_frame(name: str | Path) -> np.ndarray:
-    """The photo (a name in tests/assets, or a path) fitted into a 640×480 frame, as a
-    kiosk camera would see a person."""
-    image = cv2.imread(str(ASSETS / name))
-    scale = 480 / image.shape[0]
-    image = cv2.resize(image, (round(image.shape[1] * scale), 480))
-    frame = np.zeros((480, 640, 3), np.uint8)
-    x0 = (640 - image.shape[1]) // 2
-    frame[:, x0 : x0 + image.shape[1]] = image
-    return frame
-
-
-def fast(settings) -> None:
-    settings.verification = dataclasses.replace(
-        settings.verification, challenge_timeout_s=1.5, window_s=4.0, presence_fps=2.0
-    )
-
-
-async def upload(server, sid: str, data: bytes, kind: str = "id_card",
-                 token: str | None = None, name: str = "scan.jpg") -> tuple[int, dict]:
-    form = aiohttp.FormData()
-    form.add_field("kind", kind)
-    form.add_field("file", data, filename=name, content_type="image/jpeg")
-    headers = {"Authorization": f"Bearer {token or server.kiosk_tokens['k1']}"}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{server.url}/api/v1/sessions/{sid}/documents", data=form, headers=headers
-        ) as resp:
-            return resp.status, await resp.json()
-
-
-def audit_events(server, sid: str) -> list[dict]:
-    path = server.settings.audit_dir / f"{sid}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from tests.helpers import (
+    ASSETS,
+    ImageTrack,
+    Peer,
+    audit_events,
+    camera_frame,
+    fast,
+    open_call,
+    upload,
+    wait_until,
+)
 
 
 @contextlib.asynccontextmanager

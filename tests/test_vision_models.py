@@ -4,7 +4,6 @@ the files as shipped, and the model preparation's checks."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,8 +23,8 @@ from media.vision.models import (
 )
 from sessions.files import sha256_file
 from tests.harness import SHARED_MODELS_DIR
+from tests.helpers import ASSETS
 
-ASSETS = Path(__file__).parent / "assets"
 PHOTOS = ("obama.jpg", "obama2.jpg", "biden.jpg", "astronaut.png")
 
 

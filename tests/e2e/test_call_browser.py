@@ -7,11 +7,11 @@ import asyncio
 import logging
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.harness import Server
+from tests.helpers import session_record
 
 from .browser import STATS_JS, BrowserLog, console_login, open_kiosk, tax_call
 
@@ -65,16 +65,6 @@ async def media_sample(
                 f"media stopped on {page.url} ({timeout} s): {stats} after {after}"
             )
         await asyncio.sleep(0.1)
-
-
-async def session_record(server: Server, token: str, session_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(
-            f"{server.url}/api/v1/sessions/{session_id}",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
 
 
 @pytest.mark.parametrize("e2e_server", ["forward", "transcode"], indirect=True)

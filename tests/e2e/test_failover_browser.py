@@ -17,7 +17,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
@@ -26,7 +25,7 @@ from sessions.audit import find_break
 from sessions.redis_store import RedisStore
 from tests.conftest import REDIS_URL
 from tests.harness import NodeProcess, node_process
-from tests.test_verification_flow import upload
+from tests.helpers import get_json, login, upload
 
 from .browser import STATS_JS, BrowserLog, remote_video_playing, tax_call
 
@@ -112,22 +111,6 @@ class TcpBalancer:
 def host_port(node: NodeProcess) -> tuple[str, int]:
     host, port = node.url.removeprefix("http://").rsplit(":", 1)
     return host, int(port)
-
-
-async def login(url: str, username: str, password: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{url}/api/v1/auth/login", json={"username": username, "password": password}
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return (await resp.json())["token"]
-
-
-async def get_json(url: str, token: str) -> Any:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
 
 
 # The page's current peer connection: is it another one than the one marked before the

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
 from sessions.audit import verify_chain
 from tests.harness import Server
+from tests.helpers import session_record
 
 from .browser import (
     ASSETS,
@@ -48,16 +47,6 @@ SET_CAMERA_JS = """
   video.track.enabled = on;
 }
 """
-
-
-async def session_record(server: Server, token: str, session_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(
-            f"{server.url}/api/v1/sessions/{session_id}",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
 
 
 async def scan_id_card(kiosk: Page, photo: Path, through_chooser: bool) -> str:

@@ -12,7 +12,7 @@ import aiohttp
 
 from signaling.keys import SERVICES
 from tests.harness import running_server
-from tests.test_media import open_call
+from tests.helpers import open_call
 
 FLOOD = [
     "m=audio \n" * 7000,  # the report's: not even a session description

@@ -5,14 +5,11 @@ application form or what the desk made; the refusal changes nothing."""
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import aiohttp
 
 from tests.harness import running_server
-from tests.test_media import open_call
-
-ASSETS = Path(__file__).parent.parent / "assets"
+from tests.helpers import ASSETS, open_call
 
 
 async def test_an_id_card_or_evidence_cannot_become_a_printable_result(tmp_path):

@@ -25,13 +25,10 @@ import dataclasses
 import json
 import logging
 import multiprocessing.connection
-import os
-import resource
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,13 +59,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Connection = multiprocessing.connection.Connection
 
 
-def _send(conn: Connection, header: dict[str, Any], payload: bytes | None = None) -> None:
+def send_message(conn: Connection, header: dict[str, Any], payload: bytes | None = None) -> None:
     conn.send_bytes(json.dumps({**header, "payload": payload is not None}).encode())
     if payload is not None:
         conn.send_bytes(payload)
 
 
-def _receive(conn: Connection) -> tuple[dict[str, Any], bytes | None]:
+def receive_message(conn: Connection) -> tuple[dict[str, Any], bytes | None]:
     """A header (a JSON object) and the payload it announces; ValueError if malformed."""
     header = json.loads(conn.recv_bytes(MAX_HEADER))
     if not isinstance(header, dict):
@@ -87,48 +84,8 @@ def _result(job: str, header: dict[str, Any], payload: bytes | None) -> int | by
     raise ValueError(f"a malformed {job} result")
 
 
-def _child(conn: Connection, memory_bytes: int, cpu_s: int) -> None:
-    """The worker's loop: one job at a time, each under a fresh CPU budget."""
-    os.nice(10)  # untrusted work yields the CPU to the calls the server is carrying
-    from document_share import pages  # loaded at the low priority
-
-    jobs: dict[str, Callable[..., Any]] = {  # paths cross the channel as text
-        "count": lambda path: pages.count_pdf_pages(Path(path)),
-        "render": lambda path, *rest: pages.render_pdf_page_png(Path(path), *rest),
-    }
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    _send(conn, {"status": READY})
-    hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    while True:
-        try:
-            request, _ = _receive(conn)
-        except (EOFError, OSError, ValueError):
-            return
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        budget = int(usage.ru_utime + usage.ru_stime) + cpu_s
-        # Only the soft limit (SIGXCPU ends the process): a hard one could not be raised
-        # again for the next job without privileges.
-        resource.setrlimit(resource.RLIMIT_CPU, (budget, hard_cpu))
-        try:
-            value = jobs[request["job"]](*request["args"])
-        except MemoryError:
-            # The heap may be left in pieces: this worker ends, a fresh one follows.
-            _send(conn, {"status": LAST,
-                         "reason": "the document needs more memory to draw than is allowed"})
-            return
-        except pages.PageError as exc:
-            _send(conn, {"status": FAILED, "reason": str(exc)})
-        except Exception as exc:  # whatever PDFium makes of a hostile file
-            _send(conn, {"status": FAILED, "reason": f"the document cannot be read: {exc}"})
-        else:
-            if isinstance(value, bytes):
-                _send(conn, {"status": OK}, value)
-            else:
-                _send(conn, {"status": OK, "value": value})
-
-
 class _Worker:
-    """One worker process (``python -m document_share.sandbox``: a fresh interpreter
+    """One worker process (``python -m document_share.sandbox_worker``: a fresh interpreter
     that loads only the PDF code, and none of the server's threads or memory), talking
     over a socket pair."""
 
@@ -136,7 +93,7 @@ class _Worker:
         ours, theirs = socket.socketpair()
         with theirs:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "document_share.sandbox", str(theirs.fileno()),
+                [sys.executable, "-m", "document_share.sandbox_worker", str(theirs.fileno()),
                  str(limits.memory_bytes), str(limits.cpu_s)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -153,7 +110,7 @@ class _Worker:
         if not self.conn.poll(wall_s):
             raise Unprocessable(f"the document takes longer than {wall_s:g} s to draw")
         try:
-            return _receive(self.conn)
+            return receive_message(self.conn)
         except (EOFError, OSError, ValueError):
             return None
 
@@ -162,7 +119,7 @@ class _Worker:
         :class:`Unprocessable` when the worker broke a limit or answered out of shape
         (it is then dead or must be killed)."""
         try:
-            _send(self.conn, {"job": name, "args": [str(a) if isinstance(a, Path) else a
+            send_message(self.conn, {"job": name, "args": [str(a) if isinstance(a, Path) else a
                                                     for a in args]})
         except OSError:
             raise Unprocessable("the document reader stopped; try again") from None
@@ -272,7 +229,3 @@ class RenderSandbox:
             workers, self._idle = [*self._idle, *self._busy], []
         for worker in workers:  # a busy one's job fails: the server is stopping
             worker.kill()
-
-
-if __name__ == "__main__":
-    _child(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]))

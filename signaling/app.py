@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import socketio
@@ -15,36 +14,25 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from document_share.desk import CaseDesk
-from document_share.intake import Limits
-from document_share.pages import PageRenderer
-from document_share.storage import Blobs
-from media.offer_check import Network
-from media.peer import IceServer, MediaHub
-from media.vision.analyzer import FaceAnalyzer, VisionPool
 from media.vision.verifier import Verifier
-from sessions.accounts import AccountDirectory
 from sessions.catalog import Catalog, CatalogError
-from sessions.dashboard import DashboardConfig
 from sessions.router import CallRouter
-from sessions.store import Store
-from sessions.verification import VerificationPolicy
 
-from .auth import TokenIssuer
 from .http_api import add_routes
 from .http_common import api_errors_as_json
 from .keys import SERVICES
 from .kiosk_namespace import KioskNamespace
-from .login_guard import LoginGuard, LoginPolicy
+from .login_guard import LoginGuard
 from .media_gateway import MediaGateway
-from .metrics import CallCollector, ForwardingCollector, Metrics, VerificationCollector
+from .metrics import CallCollector, ForwardingCollector, VerificationCollector
 from .node_link import NodeLink
 from .nodes import NodeRegistry
 from .notifier import SocketNotifier
 from .security_headers import identify, security_headers
-from .signed_urls import UrlSigner, signed_url
+from .services import Services
+from .signed_urls import signed_url
 from .staff_namespace import StaffNamespace
 from .supervisor_namespace import SupervisorNamespace
-from .turn import TurnConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,75 +45,6 @@ class NotDurable(RuntimeError):
     """The shared store could lose what this node acknowledges."""
 
 
-@dataclass
-class Vision:
-    """The face models as loaded at start: ``analyzer`` is None when they could not be,
-    and ``problem`` says why (for /readyz and the ``unavailable`` answers)."""
-
-    pool: VisionPool
-    analyzer: FaceAnalyzer | None
-    problem: str | None = None
-    policy: VerificationPolicy = field(default_factory=VerificationPolicy)
-
-
-@dataclass
-class Services:
-    store: Store
-    accounts: AccountDirectory
-    tokens: TokenIssuer
-    catalog: Catalog
-    hub: MediaHub
-    ice_servers: list[IceServer]
-    blobs: Blobs
-    renderer: PageRenderer
-    signer: UrlSigner
-    vision: Vision
-    upload_limits: Limits = field(default_factory=Limits)
-    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
-    login_policy: LoginPolicy = field(default_factory=LoginPolicy)
-    ice_ttl_s: int = 3600
-    turn: TurnConfig = field(default_factory=TurnConfig)
-    # "relay" makes browsers use TURN only (networks that must not expose addresses).
-    ice_transport_policy: str = "all"
-    tick_interval_s: float = 0.25
-    heartbeat_interval_s: float = 10.0
-    presence_sweep_interval_s: float = 5.0
-    # How often live sockets are checked against their accounts (disabled, revoked).
-    revocation_check_s: float = 2.0
-    # On SIGTERM, how long calls on this node may go on before it closes them.
-    drain_timeout_s: float = 60.0
-    # Redis for socket.io's cross-node delivery and requests between nodes (None: one
-    # node), and this node's name among them.
-    redis_url: str | None = None
-    redis_prefix: str = "sc"
-    # Refuse to start on a shared store that could lose acknowledged writes.
-    require_durable_store: bool = True
-    node_id: str = "local"
-    # What this node advertises (see signaling.candidates), and how long a silent node
-    # is given before it is taken for dead (see signaling.nodes).
-    media_address: str | None = None
-    node_ttl_s: float = 15.0
-    # The catalog file, checked for changes this often.
-    catalog_path: Path | None = None
-    catalog_check_s: float = 2.0
-    # Socket events allowed per connection and minute (a tenth of it as a burst).
-    events_per_minute: float = 600
-    # A kiosk token's life; kiosks in its last third get a new one when they connect.
-    kiosk_token_ttl_s: float = 180 * 86400
-    # /metrics: this bearer token required when set; otherwise loopback callers only.
-    metrics_token: str | None = None
-    # Networks offers' ICE candidates may point at (None: see media.offer_check).
-    ice_allowed_networks: list[Network] | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    # Set by create_app.
-    router: CallRouter = field(init=False)
-    sio: socketio.AsyncServer = field(init=False)
-    verifier: Verifier = field(init=False)
-    login_guard: LoginGuard = field(init=False)
-    desk: CaseDesk = field(init=False)
-    nodes: NodeRegistry = field(init=False)
-    # Set on SIGTERM: /readyz answers 503 so that load balancers send no one new here.
-    draining: bool = field(init=False, default=False)
 
 
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
@@ -176,12 +95,12 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
         token_ttl_s=services.kiosk_token_ttl_s,
     )
     staff = StaffNamespace(
-        router, services.accounts, services.tokens, gateway, services.metrics, verifier,
-        services.blobs, desk, nodes, events_per_minute=services.events_per_minute,
+        router, services.store, services.accounts, services.tokens, gateway, services.metrics,
+        verifier, services.blobs, desk, nodes, events_per_minute=services.events_per_minute,
     )
     supervisor = SupervisorNamespace(
-        router, services.accounts, services.tokens, gateway, services.metrics,
-        services.dashboard, events_per_minute=services.events_per_minute,
+        router, services.store, services.catalog, services.accounts, services.tokens, gateway,
+        services.metrics, services.dashboard, events_per_minute=services.events_per_minute,
     )
     for namespace in (kiosk, staff, supervisor):
         sio.register_namespace(namespace)

@@ -175,7 +175,7 @@ async def get_audit(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     if (problem := await _supervised(request, who, sid)) is not None:
         return problem
-    events, broken = await asyncio.to_thread(read_trail, services.router.audit, sid)
+    events, broken = await asyncio.to_thread(read_trail, services.audit, sid)
     return web.json_response({"session_id": sid, "events": events,
                               "verified": broken is None and bool(events), "break": broken})
 

@@ -14,6 +14,7 @@ from sessions.presence import PresenceState
 from sessions.records import Document
 from sessions.router import CallRouter, Staff
 from sessions.session import Session, SessionState
+from sessions.store import Store
 
 from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
@@ -43,6 +44,7 @@ class StaffNamespace(BaseNamespace):
     def __init__(
         self,
         router: CallRouter,
+        store: Store,
         accounts: AccountDirectory,
         tokens: TokenIssuer,
         media: MediaGateway,
@@ -55,6 +57,7 @@ class StaffNamespace(BaseNamespace):
     ) -> None:
         super().__init__("/staff", metrics, events_per_minute)
         self.router = router
+        self.store = store
         self.accounts = accounts
         self.tokens = tokens
         self.media = media
@@ -85,7 +88,7 @@ class StaffNamespace(BaseNamespace):
         """The node is stopping: staff not in a call (or its wrap-up) are sent away, to
         reconnect to another node, so that no new call is answered here."""
         for sid, principal in list(self.principals.items()):
-            presence = await self.router.store.get_presence(principal.id)
+            presence = await self.store.get_presence(principal.id)
             if presence is None or presence.state not in (PresenceState.BUSY,
                                                           PresenceState.WRAPUP):
                 await self.disconnect(sid)
@@ -101,7 +104,7 @@ class StaffNamespace(BaseNamespace):
 
     @event(Empty)
     async def on_presence_get(self, sid: str, who: Principal, p: Empty) -> dict:
-        presence = await self.router.store.get_presence(who.id)
+        presence = await self.store.get_presence(who.id)
         return presence.public() if presence else {"state": "offline"}
 
     @event(PresenceSet)
@@ -146,7 +149,7 @@ class StaffNamespace(BaseNamespace):
     @event(VerificationStart)
     async def on_verification_start(self, sid: str, who: Principal, p: VerificationStart) -> None:
         session = await self._own_call(who, p.session_id)
-        document = await self.router.store.get_document(p.id_document_id)
+        document = await self.store.get_document(p.id_document_id)
         if document is None or document.session_id != session.id:
             raise NotFound("no such document in this session")
         if document.kind != "id_card":

@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 from sessions.accounts import AccountDirectory
+from sessions.catalog import Catalog
 from sessions.dashboard import DashboardConfig, history, record_samples, snapshot
 from sessions.errors import Conflict, Forbidden, NotFound, Unavailable
 from sessions.router import CallRouter
+from sessions.store import Store
 
 from .auth import Principal, TokenIssuer
 from .media_gateway import MediaGateway
@@ -23,6 +25,8 @@ class SupervisorNamespace(BaseNamespace):
     def __init__(
         self,
         router: CallRouter,
+        store: Store,
+        catalog: Catalog,
         accounts: AccountDirectory,
         tokens: TokenIssuer,
         media: MediaGateway,
@@ -33,6 +37,8 @@ class SupervisorNamespace(BaseNamespace):
     ) -> None:
         super().__init__("/supervisor", metrics, events_per_minute)
         self.router = router
+        self.store = store
+        self.catalog = catalog
         self.accounts = accounts
         self.tokens = tokens
         self.media = media
@@ -59,7 +65,7 @@ class SupervisorNamespace(BaseNamespace):
 
     @event(MonitorStart)
     async def on_monitor_start(self, sid: str, who: Principal, p: MonitorStart) -> None:
-        session = await self.router.store.get_session(p.session_id)
+        session = await self.store.get_session(p.session_id)
         if session is None:
             raise NotFound(f"no session {p.session_id}")
         if session.department_id not in who.departments:
@@ -70,7 +76,7 @@ class SupervisorNamespace(BaseNamespace):
             raise Unavailable(f"{p.mode!r} needs the forwarding relay; use 'silent'")
         # Forget what this supervisor monitored of calls that have ended since.
         for key in [k for k in self.monitoring if k[0] == sid and k[1] != p.session_id]:
-            ended = await self.router.store.get_session(key[1])
+            ended = await self.store.get_session(key[1])
             if ended is None or ended.state != "connected":
                 del self.monitoring[key]
         self.monitoring[(sid, p.session_id)] = p.mode
@@ -87,7 +93,7 @@ class SupervisorNamespace(BaseNamespace):
     async def on_rtc_offer(self, sid: str, who: Principal, p: MonitorOffer) -> dict:
         if (sid, p.session_id) not in self.monitoring:
             raise Conflict("send monitor.start for this session first")
-        session = await self.router.store.get_session(p.session_id)
+        session = await self.store.get_session(p.session_id)
         if session is None:
             raise NotFound(f"no session {p.session_id}")
         mode = self.monitoring[(sid, p.session_id)]
@@ -97,7 +103,7 @@ class SupervisorNamespace(BaseNamespace):
     # -- the dashboard ---------------------------------------------------------------
 
     async def _snapshot(self) -> dict[str, Any]:
-        return await snapshot(self.router.store, self.router.catalog, self.clock(),
+        return await snapshot(self.store, self.catalog, self.clock(),
                               self.dashboard)
 
     def _scoped(self, sid: str, view: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +121,7 @@ class SupervisorNamespace(BaseNamespace):
     async def on_dashboard_subscribe(self, sid: str, who: Principal, p: Empty) -> None:
         self.subscribers.add(sid)
         await self.emit("dashboard.snapshot", self._scoped(sid, await self._snapshot()), to=sid)
-        chart = await history(self.router.store, self.router.catalog, self.clock())
+        chart = await history(self.store, self.catalog, self.clock())
         await self.emit("dashboard.history", self._scoped(sid, chart), to=sid)
 
     async def push_dashboard(self) -> None:
@@ -135,15 +141,15 @@ class SupervisorNamespace(BaseNamespace):
     async def push_history(self) -> None:
         """Every 15 s: this minute's queue sample, and the hour's chart to subscribers."""
         now = self.clock()
-        await record_samples(self.router.store, self.router.catalog, now)
+        await record_samples(self.store, self.catalog, now)
         if self.subscribers:
-            chart = await history(self.router.store, self.router.catalog, now)
+            chart = await history(self.store, self.catalog, now)
             for sid in list(self.subscribers):
                 await self.emit("dashboard.history", self._scoped(sid, chart), to=sid)
 
     @event(CallReassign)
     async def on_call_reassign(self, sid: str, who: Principal, p: CallReassign) -> dict:
-        current = await self.router.store.get_session(p.session_id)
+        current = await self.store.get_session(p.session_id)
         if current is None:
             raise NotFound(f"no session {p.session_id}")
         if current.department_id not in who.departments or (

@@ -19,8 +19,9 @@ from sessions.audit import AuditLog
 from sessions.catalog import Catalog, ensure_catalog_file
 from sessions.factory import create_store
 from sessions.router import CallRouter
-from signaling.app import Services, Vision, create_app
+from signaling.app import create_app
 from signaling.auth import TokenIssuer, load_or_create_secret
+from signaling.services import Services, Vision
 from signaling.signed_urls import UrlSigner
 
 from .config import Settings
@@ -54,8 +55,10 @@ def build_app(settings: Settings) -> web.Application:
     store = create_store(settings.store_kind, path=settings.store_path,
                          redis_url=settings.redis_url, prefix=settings.redis_prefix)
     secret = load_or_create_secret(settings.data_dir)
+    audit = AuditLog(settings.audit_dir)
     services = Services(
         store=store,
+        audit=audit,
         accounts=AccountDirectory(settings.data_dir),
         tokens=TokenIssuer(secret, settings.token_ttl_s),
         catalog=catalog,
@@ -92,7 +95,6 @@ def build_app(settings: Settings) -> web.Application:
         tick_interval_s=settings.tick_interval_s,
         heartbeat_interval_s=settings.heartbeat_interval_s,
     )
-    audit = AuditLog(settings.audit_dir)
 
     def make_router(notifier) -> CallRouter:
         return CallRouter(store, catalog, audit, notifier, settings.routing)

@@ -28,6 +28,7 @@ ERRORS = {
     "401": _error("no or invalid credentials"),
     "403": _error("the caller may not do this"),
     "404": _error("no such thing"),
+    "408": _error("the upload stalled (no data for a while)"),
     "409": _error("the state does not allow it"),
     "410": _error("deleted under the retention policy"),
     "413": _error("over a size limit"),
@@ -198,7 +199,8 @@ PATHS: dict[str, Any] = {
                            "kind": {"enum": ["id_card", "form", "supporting"]}},
         }}}},
         "responses": {"201": _json(_ref("Document"), "stored"),
-                      **_errors("400", "401", "403", "404", "409", "413", "415", "422")},
+                      **_errors("400", "401", "403", "404", "408", "409", "413", "415",
+                               "422", "429")},
     }},
     "/api/v1/sessions/{sid}/recordings": {"get": {
         "summary": "A session's recordings (supervisors)",

@@ -6,6 +6,7 @@ and another session's ordinary PDF is thumbnailed meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -33,59 +34,15 @@ async def upload(http, url: str, token: str, sid: str, data: bytes) -> tuple[int
         return resp.status, await resp.json(), time.monotonic() - started
 
 
-async def test_a_drawing_bomb_is_refused_fast_and_holds_no_one_else(tmp_path):
+@contextlib.asynccontextmanager
+async def two_queued_kiosks(tmp_path):
+    """A server process, and an attacker's and a citizen's kiosk each with a queued
+    session (queued sessions may add documents): the server, tokens and sessions."""
     data_dir = tmp_path / "data"
     accounts = AccountDirectory(data_dir)
     tokens = {k: accounts.add_kiosk(k, "Hostile")[1] for k in ("attacker", "citizen")}
     server = ServeProcess(data_dir, tmp_path / "server.log")
     kiosks = {k: Client("/kiosk") for k in tokens}
-    try:
-        await server.start()
-        sessions = {}
-        for name, kiosk in kiosks.items():  # queued sessions may add documents
-            await kiosk.connect(server.url, tokens[name])
-            ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
-            sessions[name] = ack["session_id"]
-        async with aiohttp.ClientSession() as http:
-            await upload(http, server.url, tokens["citizen"], sessions["citizen"],
-                         ordinary_pdf())  # warm: the workers are spawned
-            before = rss_mb(server.proc.pid)
-            bomb = asyncio.create_task(upload(http, server.url, tokens["attacker"],
-                                              sessions["attacker"], nested_xobject_pdf(7)))
-            await asyncio.sleep(0.3)
-            status, body, took = await upload(http, server.url, tokens["citizen"],
-                                              sessions["citizen"], ordinary_pdf(2))
-            assert status == 201, body
-            assert took < 2, took
-            status, body, took = await bomb
-            assert status == 422, body
-            assert "memory" in body["error"]["message"] or "longer" in body["error"]["message"]
-            assert took < 5, took
-            after = rss_mb(server.proc.pid)
-            assert after - before < 200, (before, after)
-            # Refused means not kept: the attacker's session has no document.
-            async with http.get(f"{server.url}/api/v1/sessions/{sessions['attacker']}",
-                                headers={"Authorization": f"Bearer {tokens['attacker']}"}
-                                ) as resp:
-                assert (await resp.json())["documents"] == []
-    except BaseException:
-        print(server.log())
-        raise
-    finally:
-        for kiosk in kiosks.values():
-            await asyncio.wait_for(kiosk.close(), 5)
-        await server.stop()
-
-
-async def test_a_kiosk_whose_documents_keep_breaking_the_reader_is_held_off(tmp_path):
-    """Each PDF the sandbox gives up on cost a worker's time: after three, that kiosk's
-    uploads are refused before any work, while another kiosk's are not."""
-    data_dir = tmp_path / "data"
-    accounts = AccountDirectory(data_dir)
-    tokens = {k: accounts.add_kiosk(k, "Hostile")[1] for k in ("attacker", "citizen")}
-    server = ServeProcess(data_dir, tmp_path / "server.log")
-    kiosks = {k: Client("/kiosk") for k in tokens}
-    unreadable = b"%PDF-1.7\n" + b"1 0 obj\n" * 10
     try:
         await server.start()
         sessions = {}
@@ -93,19 +50,7 @@ async def test_a_kiosk_whose_documents_keep_breaking_the_reader_is_held_off(tmp_
             await kiosk.connect(server.url, tokens[name])
             ack = await kiosk.call("call.request", {"service_id": "tax-enquiry"})
             sessions[name] = ack["session_id"]
-        async with aiohttp.ClientSession() as http:
-            for _ in range(3):
-                status, body, _ = await upload(http, server.url, tokens["attacker"],
-                                               sessions["attacker"], unreadable)
-                assert status == 422, body
-            for data in (unreadable, ordinary_pdf()):
-                status, body, _ = await upload(http, server.url, tokens["attacker"],
-                                                  sessions["attacker"], data)
-                assert status == 429, body
-                assert "could not be read" in body["error"]["message"]
-            status, body, _ = await upload(http, server.url, tokens["citizen"],
-                                           sessions["citizen"], ordinary_pdf())
-            assert status == 201, body
+        yield server, tokens, sessions
     except BaseException:
         print(server.log())
         raise
@@ -113,3 +58,49 @@ async def test_a_kiosk_whose_documents_keep_breaking_the_reader_is_held_off(tmp_
         for kiosk in kiosks.values():
             await asyncio.wait_for(kiosk.close(), 5)
         await server.stop()
+
+
+async def test_a_drawing_bomb_is_refused_fast_and_holds_no_one_else(tmp_path):
+    async with two_queued_kiosks(tmp_path) as (server, tokens, sessions), \
+            aiohttp.ClientSession() as http:
+        await upload(http, server.url, tokens["citizen"], sessions["citizen"],
+                     ordinary_pdf())  # warm: the workers are spawned
+        before = rss_mb(server.proc.pid)
+        bomb = asyncio.create_task(upload(http, server.url, tokens["attacker"],
+                                          sessions["attacker"], nested_xobject_pdf(7)))
+        await asyncio.sleep(0.3)
+        status, body, took = await upload(http, server.url, tokens["citizen"],
+                                          sessions["citizen"], ordinary_pdf(2))
+        assert status == 201, body
+        assert took < 2, took
+        status, body, took = await bomb
+        assert status == 422, body
+        assert "memory" in body["error"]["message"] or "longer" in body["error"]["message"]
+        assert took < 5, took
+        after = rss_mb(server.proc.pid)
+        assert after - before < 200, (before, after)
+        # Refused means not kept: the attacker's session has no document.
+        async with http.get(f"{server.url}/api/v1/sessions/{sessions['attacker']}",
+                            headers={"Authorization": f"Bearer {tokens['attacker']}"}
+                            ) as resp:
+            assert (await resp.json())["documents"] == []
+
+
+async def test_a_kiosk_whose_documents_keep_breaking_the_reader_is_held_off(tmp_path):
+    """Each PDF the sandbox gives up on cost a worker's time: after three, that kiosk's
+    uploads are refused before any work, while another kiosk's are not."""
+    unreadable = b"%PDF-1.7\n" + b"1 0 obj\n" * 10
+    async with two_queued_kiosks(tmp_path) as (server, tokens, sessions), \
+            aiohttp.ClientSession() as http:
+        for _ in range(3):
+            status, body, _ = await upload(http, server.url, tokens["attacker"],
+                                           sessions["attacker"], unreadable)
+            assert status == 422, body
+        for data in (unreadable, ordinary_pdf()):
+            status, body, _ = await upload(http, server.url, tokens["attacker"],
+                                              sessions["attacker"], data)
+            assert status == 429, body
+            assert "could not be read" in body["error"]["message"]
+        status, body, _ = await upload(http, server.url, tokens["citizen"],
+                                       sessions["citizen"], ordinary_pdf())
+        assert status == 201, body

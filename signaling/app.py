@@ -73,7 +73,8 @@ def create_app(services: Services, make_router: Callable[..., CallRouter]) -> we
     notifier = SocketNotifier(sio, gateway)
     router = make_router(notifier)
     gateway.record = router.record
-    nodes = NodeRegistry(router, services.node_id, services.media_address, services.node_ttl_s)
+    nodes = NodeRegistry(router, services.store, services.node_id, services.media_address,
+                         services.node_ttl_s)
     gateway.alive = nodes.alive
     services.nodes = nodes
     vision = services.vision

@@ -227,7 +227,8 @@ UNREADABLE_LIMIT: web.AppKey[RateLimiter] = web.AppKey("unreadable_upload_limit"
 
 def add_document_routes(app: web.Application) -> None:
     # A scanner feeds a page every few seconds; a kiosk sending more is broken or hostile.
-    app[UPLOAD_LIMIT] = RateLimiter(per_minute=30, burst=20)
+    per_minute = app[SERVICES].uploads_per_minute
+    app[UPLOAD_LIMIT] = RateLimiter(per_minute=per_minute, burst=max(1, int(per_minute * 2 / 3)))
     # Each PDF the sandbox gives up on cost it seconds of a worker; a scanner's files
     # are readable, so a kiosk sending several that are not is refused for a while.
     app[UNREADABLE_LIMIT] = RateLimiter(per_minute=1, burst=3)

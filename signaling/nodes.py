@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from sessions.presence import PresenceState
 from sessions.router import CallRouter
+from sessions.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,14 @@ class NodeRegistry:
     def __init__(
         self,
         router: CallRouter,
+        store: Store,
         node_id: str,
         media_address: str | None = None,
         ttl_s: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.router = router
-        self.store = router.store
+        self.store = store
         self.node_id = node_id
         self.media_address = media_address
         self.ttl_s = ttl_s

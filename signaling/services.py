@@ -86,6 +86,8 @@ class Services:
     catalog_check_s: float = 2.0
     # Socket events allowed per connection and minute (a tenth of it as a burst).
     events_per_minute: float = 600
+    # Uploads allowed per kiosk and minute (two thirds of it as a burst).
+    uploads_per_minute: float = 30
     # A kiosk token's life; kiosks in its last third get a new one when they connect.
     kiosk_token_ttl_s: float = 180 * 86400
     # /metrics: this bearer token required when set; otherwise loopback callers only.

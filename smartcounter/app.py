@@ -74,6 +74,7 @@ def build_app(settings: Settings) -> web.Application:
         dashboard=settings.dashboard,
         login_policy=settings.login,
         events_per_minute=settings.events_per_minute,
+        uploads_per_minute=settings.uploads_per_minute,
         metrics_token=settings.metrics_token,
         kiosk_token_ttl_s=settings.kiosk_token_ttl_s,
         ice_allowed_networks=settings.ice_allowed_networks,

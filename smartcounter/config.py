@@ -83,6 +83,7 @@ class Settings:
     # "json": one object per line with node and session ids; "text" for a terminal.
     log_format: str = "json"
     events_per_minute: float = 600
+    uploads_per_minute: float = 30
     metrics_token: str | None = None
     # A connection must send its first request's headers within this, and one address
     # may hold this many connections (see signaling.connections).
@@ -234,6 +235,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError("set both SMARTCOUNTER_TLS_CERT and SMARTCOUNTER_TLS_KEY, or neither")
     s.drain_timeout_s = _float_env(env, "SMARTCOUNTER_DRAIN_TIMEOUT_S", s.drain_timeout_s)
     s.events_per_minute = _float_env(env, "SMARTCOUNTER_EVENTS_PER_MINUTE", s.events_per_minute)
+    s.uploads_per_minute = _float_env(env, "SMARTCOUNTER_UPLOADS_PER_MINUTE",
+                                      s.uploads_per_minute)
+    if s.events_per_minute <= 0 or s.uploads_per_minute <= 0:
+        raise ConfigError("SMARTCOUNTER_EVENTS_PER_MINUTE and _UPLOADS_PER_MINUTE must be > 0")
     s.metrics_token = env.get("SMARTCOUNTER_METRICS_TOKEN") or None
     if env.get("SMARTCOUNTER_ICE_ALLOWED_NETWORKS"):
         try:
@@ -356,5 +361,5 @@ KNOWN_VARIABLES = frozenset("SMARTCOUNTER_" + name for name in (
     "REDIS_PREFIX", "REDIS_URL", "RENDER_CPU_S", "RENDER_MEMORY_MB", "RENDER_TIMEOUT_S",
     "RENDER_WORKERS", "SECRET_KEY", "SERVICE_LEVEL_TARGET_S", "STAFF_GRACE_S",
     "STATS_WINDOW_S", "STORE", "TLS_CERT", "TLS_KEY", "TOKEN_TTL_S", "TURN_SECRET",
-    "TURN_TTL_S", "TURN_URLS", "VISION_WORKERS",
+    "TURN_TTL_S", "TURN_URLS", "UPLOADS_PER_MINUTE", "VISION_WORKERS",
 ))

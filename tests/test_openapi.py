@@ -29,8 +29,14 @@ async def test_the_document_is_served_and_valid(tmp_path):
     assert "POST /api/v1/sessions/{sid}/documents" in operations
 
 
+def unthrottled_uploads(settings) -> None:
+    """The fuzzer uploads far faster than a scanner: its answers are what is checked, not
+    the upload limit's (tests/security)."""
+    settings.uploads_per_minute = 100_000
+
+
 async def test_schemathesis_finds_no_server_error_nor_undocumented_answer(tmp_path):
-    async with running_server(tmp_path) as server:
+    async with running_server(tmp_path, configure=unthrottled_uploads) as server:
         for role, token in (("supervisor", await server.login("sup")),
                             ("kiosk", server.kiosk_tokens["k1"])):
             result = await _run_schemathesis(server.url, token, tmp_path / role)

@@ -100,7 +100,10 @@ class _Worker:
             )
         self.conn = Connection(ours.detach())
         # The job's clock starts once the worker is ready, not while it starts.
-        ready = self._answer(STARTUP_S)
+        try:
+            ready = self._answer(STARTUP_S)
+        except Unprocessable:  # not ready in time
+            ready = None
         if ready is None or ready[0].get("status") != READY:
             self.kill()
             raise Unprocessable("the document reader could not start; try again")

@@ -45,8 +45,6 @@ class NotDurable(RuntimeError):
     """The shared store could lose what this node acknowledges."""
 
 
-
-
 def create_app(services: Services, make_router: Callable[..., CallRouter]) -> web.Application:
     """``make_router(notifier)`` builds the router once the socket server exists."""
     # With Redis, socket.io's Redis manager carries every emit to the node holding the

@@ -110,10 +110,9 @@ class BaseNamespace(socketio.AsyncNamespace):
         next event (:meth:`RateLimiter.hold`). Each event costs the node a fraction of a
         millisecond however fast it is refused, and a socket's next event is read only
         once this one is answered, so a client over its limit is held to the limit's
-        pace, over all its sockets. A socket that goes on
-        regardless (a burst's worth of refusals, then more than one a second), or one
-        more of a client with a burst's worth already waiting, is closed: its backlog
-        is dropped with it."""
+        pace, over all its sockets. A socket that goes on regardless (a burst's worth of
+        refusals, then more than one a second), or one more of a client with a burst's
+        worth already waiting, is closed: its backlog is dropped with it."""
         if not self._refusals.allow(sid) or not await self.event_limit.hold(
                 principal.id, most=self.event_limit.burst):
             logger.warning("%s %s: goes on far over its event limit; socket closed",

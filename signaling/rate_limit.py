@@ -19,33 +19,35 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._holding: collections.Counter[str] = collections.Counter()
 
-    def _tokens(self, key: str, now: float) -> float:
+    def _tokens(self, key: str) -> tuple[float, float]:
+        """``key``'s tokens now (refilled since it was last seen), and now."""
+        now = self._clock()
         tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        return min(float(self.burst), tokens + (now - last) * self.rate)
+        return min(float(self.burst), tokens + (now - last) * self.rate), now
+
+    def _keep(self, key: str, tokens: float, now: float) -> None:
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > self.max_keys:  # forget the least recently seen
+            self._buckets.popitem(last=False)
 
     def spent(self, key: str) -> bool:
         """Whether ``key``'s bucket is empty, taking nothing (for limits on outcomes:
         checked before the work, taken from with :meth:`allow` when it went wrong)."""
-        now = self._clock()
-        tokens = self._tokens(key, now)
-        self._buckets[key] = (tokens, now)
+        tokens, now = self._tokens(key)
+        self._keep(key, tokens, now)
         return tokens < 1.0
 
     def wait_s(self, key: str) -> float:
         """Seconds until ``key``'s bucket holds a token again (0 if it does now)."""
-        now = self._clock()
-        tokens = self._tokens(key, now)
-        self._buckets[key] = (tokens, now)
+        tokens, now = self._tokens(key)
+        self._keep(key, tokens, now)
         return max(0.0, (1.0 - tokens) / self.rate) if self.rate else float("inf")
 
     def allow(self, key: str) -> bool:
         """Take a token from ``key``'s bucket; False when it is empty."""
-        now = self._clock()
-        tokens = self._tokens(key, now)
+        tokens, now = self._tokens(key)
         allowed = tokens >= 1.0
-        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-        while len(self._buckets) > self.max_keys:  # forget the least recently seen
-            self._buckets.popitem(last=False)
+        self._keep(key, tokens - 1.0 if allowed else tokens, now)
         return allowed
 
     async def hold(self, key: str, most: int) -> bool:

@@ -84,7 +84,8 @@ class Services:
     # The catalog file, checked for changes this often.
     catalog_path: Path | None = None
     catalog_check_s: float = 2.0
-    # Socket events allowed per connection and minute (a tenth of it as a burst).
+    # Socket events allowed per kiosk or account and minute, over all its sockets (a
+    # tenth of it as a burst).
     events_per_minute: float = 600
     # Uploads allowed per kiosk and minute (two thirds of it as a burst).
     uploads_per_minute: float = 30

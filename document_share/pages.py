@@ -4,7 +4,9 @@ few widths and kept on disk beside the originals, keyed by the original's sha256
 
 All of it is CPU work, never on the event loop: images on this module's threads (their
 cost is bounded by the pixel limit), PDFs in the sandbox's worker processes
-(:mod:`document_share.sandbox`: a PDF's cost to draw has no bound a check could see).
+(:mod:`document_share.sandbox`): a PDF's pages are first checked for the cost of their
+content (:mod:`document_share.drawing_cost`), but no check sees every cost of drawing
+one, so the worker's limits stay.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pikepdf
 import pypdfium2
 from PIL import Image, ImageOps
 
 from sessions.files import write_atomic
 
+from . import drawing_cost
 from .sandbox import RenderSandbox, Unprocessable
 
 # Widths a page is served at (a request for ``w`` gets the next one up): a handful of
@@ -28,6 +32,10 @@ WIDTHS = (120, 240, 480, 960, 1600, 2400)
 FULL_WIDTH = WIDTHS[-1]
 THUMBNAIL_WIDTH = 240
 PDF_DPI = 150
+# What one page may ask PDFium to parse (drawing_cost): about 1.5 s of a worker's core
+# for plain content at the most, a tenth of that for forms; real pages need far less.
+MOST_CONTENT_BYTES = 32 * 1024 * 1024
+MOST_FORMS_DRAWN = 20_000
 
 
 class PageError(ValueError):
@@ -41,8 +49,10 @@ def served_width(requested: int | None) -> int:
 
 
 def count_pdf_pages(path: Path) -> int:
-    """Raises :class:`PageError` for a file PDFium cannot open. Run in a sandbox worker
-    for an untrusted file."""
+    """Raises :class:`PageError` for a file PDFium cannot open or a page that asks too
+    much of it (:func:`check_drawing_cost`). Run in a sandbox worker for an untrusted
+    file."""
+    check_drawing_cost(path)
     try:
         pdf = pypdfium2.PdfDocument(str(path))
     except pypdfium2.PdfiumError as exc:
@@ -51,6 +61,24 @@ def count_pdf_pages(path: Path) -> int:
         return len(pdf)
     finally:
         pdf.close()
+
+
+def check_drawing_cost(path: Path) -> None:
+    """Refuses, before PDFium parses any page, one whose drawing would cost more than
+    the limits above."""
+    try:
+        costs = drawing_cost.page_costs(path)
+    except drawing_cost.DrawsItself as exc:
+        raise PageError(str(exc)) from exc
+    except pikepdf.PdfError as exc:
+        raise PageError(f"the PDF cannot be read: {exc}") from exc
+    for number, cost in enumerate(costs, 1):
+        if cost.forms_drawn > MOST_FORMS_DRAWN:
+            raise PageError(f"page {number} draws {cost.forms_drawn:,} forms; "
+                            f"at most {MOST_FORMS_DRAWN:,} are drawn")
+        if cost.content_bytes > MOST_CONTENT_BYTES:
+            raise PageError(f"page {number} has {cost.content_bytes:,} bytes of content to draw; "
+                            f"at most {MOST_CONTENT_BYTES:,} are drawn")
 
 
 def _render_pdf_page(path: Path, number: int, width: int, max_pixels: int) -> Image.Image:

@@ -7,10 +7,12 @@ import io
 from PIL import Image
 
 
-def nested_xobject_pdf(levels: int, fanout: int = 10) -> bytes:
+def nested_xobject_pdf(levels: int, fanout: int = 10, behind_pattern: bool = False) -> bytes:
     """A one-page PDF (a few KB) whose content draws Form XObject X1 ``fanout`` times,
     X1 draws X2 ``fanout`` times, and so on down to X``levels``, which fills a
-    rectangle: ``fanout ** levels`` draws. Seven levels ask PDFium for gigabytes."""
+    rectangle: ``fanout ** levels`` draws. Seven levels ask PDFium for gigabytes.
+    ``behind_pattern``: the page fills itself with a tiling pattern whose cell draws
+    X1, out of sight of the forms the page itself draws."""
     first = 4  # objects 1-3: catalog, pages, page; then the forms; then the content
 
     def draw(name: str) -> bytes:
@@ -20,13 +22,21 @@ def nested_xobject_pdf(levels: int, fanout: int = 10) -> bytes:
         return b"<< " + dictionary + b" /Length %d >>\nstream\n" % len(data) + data + \
             b"\nendstream"
 
+    content, pattern = first + levels, first + levels + 1
+    forms = b"/XObject << /X1 %d 0 R >>" % first
     objects = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
         2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject "
-           b"<< /X1 %d 0 R >> >> /Contents %d 0 R >>" % (first, first + levels),
-        first + levels: stream(b"", draw("X1")),
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << %s >> "
+           b"/Contents %d 0 R >>" % (b"/Pattern << /P1 %d 0 R >>" % pattern if behind_pattern
+                                     else forms, content),
+        content: stream(b"", b"/Pattern cs /P1 scn 0 0 612 792 re f" if behind_pattern
+                        else draw("X1")),
     }
+    if behind_pattern:
+        objects[pattern] = stream(
+            b"/Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 /BBox [0 0 612 792] "
+            b"/XStep 612 /YStep 792 /Resources << %s >>" % forms, draw("X1"))
     for level in range(1, levels + 1):
         number = first + level - 1
         form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 792]"

@@ -13,7 +13,8 @@ own), from before the first call to the end keeps sending, each as soon as the l
 answered: ``call.request`` (one session, in another department's queue, then conflicts
 and rate limits), ``rtc.offer`` with 1,900 media sections (refused for its waiting
 session), reconnecting at once when its socket is closed; and uploads of a 3.7 KB PDF
-that asks PDFium for gigabytes (the sandbox's work). Quiet and flooded runs alternate
+that asks PDFium for gigabytes from behind a tiling pattern, which the check of a page's
+forms does not follow (the sandbox's work: the costliest upload there is). Quiet and flooded runs alternate
 ``--pairs`` times, pooled: a set-up p95 over one run's 30 calls moves by ±30 % between
 identical runs. Printed: set-up p50/p95 and the lowest and median fps, side by side with
 the ratio, and what the attacker got back.
@@ -88,7 +89,7 @@ async def attack(url: str, token: str, parts: set[str], stop: asyncio.Event,
                  tally: collections.Counter) -> None:
     """The attacker kiosk's floods (``parts``: events, uploads) until ``stop``."""
     sio = await connect(url, "/kiosk", token)
-    bomb = nested_xobject_pdf(7)
+    bomb = nested_xobject_pdf(7, behind_pattern=True)
     sdp = "v=0\r\n" + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" * 1900
     # Another department's queue: its one session takes no tax clerk from the others.
     session_id = (await sio.call("call.request", {"service_id": "property-record-enquiry"},

@@ -32,10 +32,11 @@ WIDTHS = (120, 240, 480, 960, 1600, 2400)
 FULL_WIDTH = WIDTHS[-1]
 THUMBNAIL_WIDTH = 240
 PDF_DPI = 150
-# What one page may ask PDFium to parse (drawing_cost): about 1.5 s of a worker's core
+# What one page may ask PDFium to parse (drawing_cost): about 0.4 s of a worker's core
 # for plain content at the most, a tenth of that for forms; real pages need far less.
-MOST_CONTENT_BYTES = 32 * 1024 * 1024
+MOST_CONTENT_BYTES = 8 * 1024 * 1024
 MOST_FORMS_DRAWN = 20_000
+MOST_TILES = 10_000_000  # laid in about 0.1 s; a fine hatching over a page needs 10**5
 
 
 class PageError(ValueError):
@@ -76,6 +77,9 @@ def check_drawing_cost(path: Path) -> None:
         if cost.forms_drawn > MOST_FORMS_DRAWN:
             raise PageError(f"page {number} draws {cost.forms_drawn:,} forms; "
                             f"at most {MOST_FORMS_DRAWN:,} are drawn")
+        if cost.tiles > MOST_TILES:
+            raise PageError(f"page {number} fills {cost.tiles:,} pattern tiles; "
+                            f"at most {MOST_TILES:,} are laid")
         if cost.content_bytes > MOST_CONTENT_BYTES:
             raise PageError(f"page {number} has {cost.content_bytes:,} bytes of content to draw; "
                             f"at most {MOST_CONTENT_BYTES:,} are drawn")

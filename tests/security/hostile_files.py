@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pikepdf
 from PIL import Image
 
 
@@ -58,6 +59,42 @@ def nested_xobject_pdf(levels: int, fanout: int = 10, behind_pattern: bool = Fal
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1, xref)
     return bytes(out)
+
+
+def tiny_tile_pdf(step: float = 0.01, fills: int = 1) -> bytes:
+    """A page filled ``fills`` times with a tiling pattern whose cell repeats every
+    ``step`` points: at 0.01, 5 billion tiles, over 10 s of PDFium's time per fill."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(612, 792))
+    pattern = pdf.make_stream(b"0 0 1 1 re f", Type=pikepdf.Name.Pattern, PatternType=1,
+                              PaintType=1, TilingType=1, BBox=[0, 0, 1, 1], XStep=step,
+                              YStep=step, Resources=pikepdf.Dictionary())
+    page = pdf.pages[0].obj
+    page.Resources = pikepdf.Dictionary(Pattern=pikepdf.Dictionary(P=pattern))
+    page.Contents = pdf.make_stream(b"/Pattern cs /P scn 0 0 612 792 re f " * fills)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def calculator_shading_pdf(ops: int = 100_000) -> bytes:
+    """A page filled with a shading whose colour is a PostScript calculator function of
+    ``ops`` operators, run for every pixel: 2 KB to send, over 10 s of PDFium's time at
+    a thumbnail's size. No count of content streams sees it (a function is not one):
+    the sandbox's limits stop it."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(612, 792))
+    function = pdf.make_stream(b"{ " + b"dup pop " * ops + b"pop pop 0.5 }", FunctionType=4,
+                               Domain=[0, 1, 0, 1], Range=[0, 1])
+    shading = pikepdf.Dictionary(ShadingType=1, ColorSpace=pikepdf.Name.DeviceGray,
+                                 Domain=[0, 1, 0, 1], Matrix=[612, 0, 0, 792, 0, 0],
+                                 Function=function)
+    page = pdf.pages[0].obj
+    page.Resources = pikepdf.Dictionary(Shading=pikepdf.Dictionary(S=shading))
+    page.Contents = pdf.make_stream(b"/S sh")
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
 
 
 def ordinary_pdf(pages: int = 1) -> bytes:

@@ -9,7 +9,7 @@ import pikepdf
 import pytest
 
 from document_share import drawing_cost, pages
-from tests.security.hostile_files import nested_xobject_pdf, ordinary_pdf
+from tests.security.hostile_files import nested_xobject_pdf, ordinary_pdf, tiny_tile_pdf
 
 
 def saved(tmp_path: Path, data: bytes) -> Path:
@@ -106,3 +106,52 @@ def test_a_page_with_too_much_plain_content_is_refused(tmp_path):
 def test_what_qpdf_cannot_read_is_a_page_error(tmp_path):
     with pytest.raises(pages.PageError, match="cannot be read"):
         pages.count_pdf_pages(saved(tmp_path, b"%PDF-1.7\n" + b"1 0 obj\n" * 10))
+
+
+def test_forms_behind_a_tiling_pattern_are_counted(tmp_path):
+    with pytest.raises(pages.PageError, match="draws 11,111,111 forms"):
+        pages.count_pdf_pages(saved(tmp_path, nested_xobject_pdf(7, behind_pattern=True)))
+
+
+def nested_leaves(pdf: pikepdf.Pdf, draws: int) -> pikepdf.Stream:
+    """A form drawing a leaf form ``draws`` times."""
+    leaf = pdf.make_indirect(form(pdf, b"0 0 1 1 re f"))
+    return pdf.make_indirect(form(pdf, b"/L Do " * draws,
+                                  pikepdf.Dictionary(XObject=pikepdf.Dictionary(L=leaf))))
+
+
+def test_a_soft_mask_is_counted_each_time_its_state_is_set(tmp_path):
+    def build(pdf, page):
+        mask = pikepdf.Dictionary(Type=pikepdf.Name.Mask, S=pikepdf.Name.Luminosity,
+                                  G=nested_leaves(pdf, 1000))
+        page.Resources = pikepdf.Dictionary(ExtGState=pikepdf.Dictionary(
+            M=pdf.make_indirect(pikepdf.Dictionary(SMask=mask))))
+        page.Contents = pdf.make_stream(b"/M gs 0 0 1 1 re f " * 25)
+
+    with pytest.raises(pages.PageError, match="draws 25,025 forms"):
+        pages.count_pdf_pages(one_page(tmp_path, build))
+
+
+def test_type3_glyphs_are_counted_with_the_fonts_resources(tmp_path):
+    def build(pdf, page):
+        leaf = pdf.make_indirect(form(pdf, b"0 0 1 1 re f"))
+        glyph = pdf.make_stream(b"1000 0 d0 " + b"/L Do " * 1000)
+        font = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type3, FontBBox=[0, 0, 1, 1],
+            FontMatrix=[0.001, 0, 0, 0.001, 0, 0], CharProcs=pikepdf.Dictionary(a=glyph),
+            Encoding=pikepdf.Dictionary(Differences=[97, pikepdf.Name.a]), FirstChar=97,
+            LastChar=97, Widths=[1000],
+            Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(L=leaf))))
+        page.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F=font))
+        page.Contents = pdf.make_stream(b"BT " + b"/F 12 Tf (a) Tj " * 25 + b"ET")
+
+    [cost] = drawing_cost.page_costs(one_page(tmp_path, build))
+    assert cost.forms_drawn == 25 * 1001
+
+
+def test_pattern_tiles_are_counted_over_the_page(tmp_path):
+    [cost] = drawing_cost.page_costs(saved(tmp_path, tiny_tile_pdf(step=1.0, fills=3)))
+    assert cost.tiles == 3 * (612 * 792 + 1)
+    assert pages.count_pdf_pages(saved(tmp_path, tiny_tile_pdf(step=1.0))) == 1
+    with pytest.raises(pages.PageError, match="pattern tiles"):
+        pages.count_pdf_pages(saved(tmp_path, tiny_tile_pdf(step=0.1)))

@@ -45,7 +45,9 @@ class Unprocessable(ValueError):
 class SandboxLimits:
     workers: int = 2
     memory_bytes: int = 768 * 1024 * 1024
-    cpu_s: int = 10
+    # A page the drawing-cost check lets through takes under half a second of a core;
+    # a hostile one that check cannot see stops here, at the cost this allows.
+    cpu_s: int = 2
     wall_s: float = 4.0
 
 

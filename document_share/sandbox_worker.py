@@ -4,6 +4,7 @@ priority. Its own module: it imports the page code, which imports the sandbox.""
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
@@ -40,7 +41,8 @@ def serve(conn: Connection, memory_bytes: int, cpu_s: int) -> None:
         except (EOFError, OSError, ValueError):
             return
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        budget = int(usage.ru_utime + usage.ru_stime) + cpu_s
+        # Whole seconds only: rounded up, the job has at least ``cpu_s`` of its own.
+        budget = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_s
         # Only the soft limit (SIGXCPU ends the process): a hard one could not be raised
         # again for the next job without privileges.
         resource.setrlimit(resource.RLIMIT_CPU, (budget, hard_cpu))

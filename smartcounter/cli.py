@@ -113,8 +113,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(app: web.Application, settings: Settings, ssl_context, announce) -> None:
     """Serve until SIGTERM or SIGINT; then drain (no new calls, the calls in progress
     end, bounded) while still serving, then stop. A second signal stops at once."""
-    # Between requests a connection may idle this long (aiohttp's default is an hour).
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=30)
+    # Between requests a connection may idle as long as a first request may take to send
+    # its headers (aiohttp's default is an hour): aiohttp closes a kept-alive connection
+    # whose next request has not completed its headers by then, the later requests'
+    # header deadline (ConnectionGuard gives the first request's).
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.header_timeout_s)
     await runner.setup()
     await asyncio.to_thread(announce)
     # What start-up loaded (models, libraries: ~110,000 objects) lives as long as the

@@ -112,3 +112,26 @@ async def test_an_upload_that_stalls_is_answered_408(tmp_path, monkeypatch):
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
         assert time.monotonic() - started < 5
         writer.close()
+
+
+async def test_a_kept_alive_connection_has_a_header_deadline_for_its_next_request(tmp_path):
+    """After a response, the next request's headers must come within the header timeout
+    too (aiohttp's keep-alive timeout, set to it): half a second request is closed."""
+    server = ServeProcess(tmp_path / "data", tmp_path / "server.log",
+                          SMARTCOUNTER_HEADER_TIMEOUT_S="1")
+    try:
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await asyncio.wait_for(reader.readexactly(length), 5)
+        answered = time.monotonic()
+        writer.write(HALF_A_REQUEST)
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, nothing answered
+        assert time.monotonic() - answered < 1 + 1.5
+        writer.close()
+    finally:
+        await server.stop()

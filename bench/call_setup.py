@@ -45,7 +45,7 @@ from typing import Any
 from playwright.async_api import Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from signaling.keys import SERVICES
+from signaling.keys import NODE
 from tests.e2e.browser import (
     CHROMIUM_PATH,
     BrowserLog,
@@ -147,9 +147,8 @@ STAFF_PROBE_JS = """
 def instrument_server(server: Server, marks: dict[str, dict[str, float]]) -> None:
     """Wrap the server's handlers (in this process) to note their start and end times per
     session: marks[session_id]["<name>_start" | "<name>_end"] (epoch ms)."""
-    services = server.app[SERVICES]
-    router = services.router
-    gateway = services.sio.namespace_handlers["/kiosk"].media
+    router = server.app[NODE].router
+    gateway = server.app[NODE].gateway
 
     def wrap(obj: Any, attr: str, name_of, session_of) -> None:
         original = getattr(obj, attr)

@@ -22,6 +22,7 @@ from .catalog import Catalog
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .notifier import Notifier
 from .presence import Presence, PresenceState
+from .queue_positions import QueueAnnouncer
 from .session import HEAD_OFFSET, Session, SessionState, check_transition
 from .statistics import ABANDONED, ANSWERED, Buckets
 from .store import Store
@@ -53,11 +54,6 @@ class Staff:
     departments: tuple[str, ...]
 
 
-ACTIVE_AGENT_STATES = frozenset(
-    {PresenceState.AVAILABLE, PresenceState.RINGING, PresenceState.BUSY, PresenceState.WRAPUP}
-)
-
-
 class CallRouter:
     def __init__(
         self,
@@ -77,10 +73,7 @@ class CallRouter:
         self.queue_waits = Buckets((5, 15, 30, 60, 120, 300, 600, 1800))
         self.config = config or RoutingConfig()
         self.clock = clock
-        # What this node last told each waiting kiosk, by department (rebuilt every
-        # round from the queue, so it holds only callers still waiting).
-        self._told: dict[str, dict[str, tuple[int, int]]] = {}
-        self._queues_changed: set[str] = set()
+        self.announcer = QueueAnnouncer(store, notifier, self.config.average_handle_s)
 
     # -- helpers -------------------------------------------------------------------------
     def _deadline(self, s: Mapping[str, Any]) -> float | None:
@@ -170,66 +163,6 @@ class CallRouter:
             "expires_in_s": round(max(0.0, (session.offer_expires_at or now) - now), 1),
         }
 
-    # -- queue positions -----------------------------------------------------------------
-    async def position(self, session: Session) -> tuple[int, int]:
-        """(position, eta_s) of a waiting session; position 0 once it is being offered."""
-        if session.state != SessionState.QUEUED:
-            return 0, 0
-        queue = await self.store.queue(session.department_id)
-        position = queue.index(session.id) + 1 if session.id in queue else 0
-        return position, self._eta(position, await self._agents(session.department_id))
-
-    async def _agents(self, department_id: str) -> int:
-        """Staff of the department who are taking calls (signed in and not away)."""
-        return sum(
-            1
-            for p in await self.store.list_presence()
-            if department_id in p.departments and p.state in ACTIVE_AGENT_STATES
-        )
-
-    def _eta(self, position: int, agents: int) -> int:
-        return int(math.ceil(position / max(1, agents)) * self.config.average_handle_s)
-
-    def queue_changed(self, department_id: str) -> None:
-        """The department's queue or staff changed: its kiosks hear at the next
-        :meth:`push_queue_updates`."""
-        self._queues_changed.add(department_id)
-
-    async def push_queue_updates(self) -> None:
-        """Tell the waiting kiosks of every department changed since the last call their
-        position and ETA, where they changed. Run every half second or so: a queue that
-        moves ten times a second is told twice, not ten times (each told position is an
-        event to every waiting kiosk, carried to every node)."""
-        changed, self._queues_changed = sorted(self._queues_changed), set()
-        for done, department_id in enumerate(changed):
-            try:
-                await self._push_department(department_id)
-            except Exception:
-                self._queues_changed.update(changed[done:])  # told at the next round
-                raise
-
-    async def _push_department(self, department_id: str) -> None:
-        queue = await self.store.queue(department_id)
-        agents = await self._agents(department_id) if queue else 0
-        sessions = await self.store.get_sessions(queue)
-        # Built aside and swapped in at the end: a redispatch may forget what was told
-        # while this round awaits.
-        told, telling = self._told.get(department_id, {}), {}
-        for position, (session_id, session) in enumerate(zip(queue, sessions, strict=True),
-                                                         start=1):
-            if session is None or session.state != SessionState.QUEUED:
-                continue
-            eta = self._eta(position, agents)
-            telling[session_id] = (position, eta)
-            if told.get(session_id) == (position, eta):
-                continue
-            await self.notifier.to_kiosk(
-                session.kiosk_id,
-                "queue.update",
-                {"session_id": session_id, "position": position, "eta_s": eta},
-            )
-        self._told[department_id] = telling
-
     def _forget(self, session_id: str) -> None:
         self.audit.forget(session_id)
 
@@ -254,14 +187,14 @@ class CallRouter:
             await self.notifier.to_staff(
                 presence.staff_id, "call.offer", self._offer_payload(session)
             )
-        self.queue_changed(department_id)
+        self.announcer.changed(department_id)
 
     async def redispatch(self) -> None:
         """Route every department: the safety net for a dispatch that failed half way
         (the store unreachable for a moment), run periodically by every node. Every
         waiting kiosk is told its position again too: another node may have told it
         something newer than what this node remembers telling it."""
-        self._told.clear()
+        self.announcer.forget_told()
         for department in list(self.catalog.departments):
             await self.dispatch(department.id)
 
@@ -308,16 +241,16 @@ class CallRouter:
         try:
             await self.dispatch(service.department_id)
             session = await self._session(session.id)
-            position, eta = await self.position(session)
+            position, eta = await self.announcer.position(session)
         except Exception:
             # The caller is queued and in the trail: answering with an error now would
             # have the kiosk ask again and queue twice. The next redispatch routes it
             # and sends its position.
             logger.exception("routing session %s failed; it waits for the next round",
                              session.id)
-            self.queue_changed(service.department_id)
+            self.announcer.changed(service.department_id)
             return session, 0, 0
-        self._told.setdefault(service.department_id, {})[session.id] = (position, eta)
+        self.announcer.told(session, position, eta)
         return session, position, eta
 
     async def cancel(self, kiosk_id: str, session_id: str, reason: str = "cancelled") -> Session:
@@ -351,7 +284,7 @@ class CallRouter:
             session.kiosk_id, "call.ended", {"session_id": session.id, "reason": "abandoned"}
         )
         self._forget(session.id)
-        self.queue_changed(session.department_id)
+        self.announcer.changed(session.department_id)
         return session
 
     async def _tell_revoked(self, staff_id: str, offered: Session, reason: str) -> None:
@@ -431,7 +364,7 @@ class CallRouter:
             if session.state == SessionState.QUEUED:  # it may be offered again
                 await self.dispatch(session.department_id)
                 session = await self._session(session_id)
-        position, _ = await self.position(session)
+        position, _ = await self.announcer.position(session)
         return session, position
 
     async def kiosk_offline(self, kiosk_id: str, session_id: str) -> None:
@@ -486,7 +419,7 @@ class CallRouter:
             last_seen=now,
         )
         await self.store.put_presence(presence)
-        await self._push_etas(staff.departments)
+        self.announcer.changed(*staff.departments)
         return presence
 
     async def staff_offline(self, staff_id: str) -> None:
@@ -511,11 +444,7 @@ class CallRouter:
             staff_id,
             {"state": PresenceState.OFFLINE, "since": now, "session_id": None, "reason": None},
         )
-        await self._push_etas(presence.departments)
-
-    async def _push_etas(self, departments) -> None:
-        for dept in departments:
-            self.queue_changed(dept)
+        self.announcer.changed(*presence.departments)
 
     async def heartbeat(self, staff_ids: list[str]) -> None:
         now = self.clock()
@@ -547,7 +476,7 @@ class CallRouter:
         if state == PresenceState.AVAILABLE:
             await self._dispatch_for(presence.departments)
         else:
-            await self._push_etas(presence.departments)
+            self.announcer.changed(*presence.departments)
         return await self._presence(staff.id)
 
     async def wrapup_done(self, staff: Staff) -> Presence:
@@ -712,7 +641,7 @@ class CallRouter:
         )}
         await self._dispatch_for(sorted(departments))
         for department in {original_department, target_department}:
-            self.queue_changed(department)
+            self.announcer.changed(department)
         return await self._session(session_id)
 
     async def _offer_to(self, prev: Session, target: Presence) -> None:
@@ -811,8 +740,8 @@ class CallRouter:
                 )
             except (Conflict, NotFound):
                 pass
-        position, eta = await self.position(session)
-        self._told.setdefault(session.department_id, {})[session.id] = (position, eta)
+        position, eta = await self.announcer.position(session)
+        self.announcer.told(session, position, eta)
         await self.notifier.to_kiosk(
             session.kiosk_id,
             "queue.update",

@@ -13,7 +13,7 @@ from sessions.errors import DomainError
 from sessions.records import Case, CaseState, Signature
 
 from .http_common import json_error, may_see, require, signed_or_required
-from .keys import SERVICES
+from .keys import NODE, SERVICES
 from .payloads import PrintLookup, describe
 from .rate_limit import RateLimiter
 
@@ -43,7 +43,7 @@ async def list_cases(request: web.Request) -> web.Response:
 async def get_case(request: web.Request) -> web.Response:
     who = await require(request, "staff", "supervisor")
     try:
-        case = await request.app[SERVICES].desk.case_for(
+        case = await request.app[NODE].desk.case_for(
             request.match_info["receipt_no"], who.departments
         )
     except DomainError as exc:
@@ -80,7 +80,7 @@ async def print_lookup(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return json_error("bad_request", describe(exc))
     try:
-        answer = await request.app[SERVICES].desk.lookup(body.receipt_no)
+        answer = await request.app[NODE].desk.lookup(body.receipt_no)
     except DomainError as exc:
         return json_error(exc.code, str(exc))
     return web.json_response(answer)

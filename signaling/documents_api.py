@@ -20,7 +20,7 @@ from sessions.records import Document, new_id
 from sessions.session import Session
 
 from .http_common import ApiError, json_error, may_see, require, signed_or_required
-from .keys import SERVICES
+from .keys import NODE, SERVICES
 from .rate_limit import RateLimiter
 from .signed_urls import UrlSigner
 
@@ -137,7 +137,7 @@ async def upload_document(request: web.Request) -> web.Response:
         kind=kind, sha256=sha256, pages=pages, content_type=content_type, size=upload.size,
         created_at=time.time(),
     )
-    await services.router.record(session.id, "document.added", **document_event(document))
+    await services.audit.append(session.id, "document.added", document_event(document))
     await services.store.add_document(document)
     if thumbnail is not None:  # shown on the console at once
         await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, thumbnail)
@@ -153,7 +153,7 @@ async def upload_document(request: web.Request) -> web.Response:
 async def _announce(request: web.Request, session: Session, document: Document) -> None:
     services = request.app[SERVICES]
     if session.staff_id:
-        await services.router.notifier.to_staff(
+        await request.app[NODE].notifier.to_staff(
             session.staff_id,
             "document.added",
             {

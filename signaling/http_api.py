@@ -20,7 +20,7 @@ from . import openapi
 from .cases_api import add_case_routes, public_case
 from .documents_api import add_document_routes, public_document
 from .http_common import json_error, may_see, require
-from .keys import SERVICES
+from .keys import DRAIN, NODE, SERVICES
 from .payloads import Login, describe
 from .turn import turn_credentials
 
@@ -37,7 +37,7 @@ async def login(request: web.Request) -> web.Response:
         creds = Login.model_validate(body)
     except ValidationError as exc:
         return json_error("bad_request", describe(exc))
-    guard = services.login_guard
+    guard = request.app[NODE].login_guard
     address = request.remote or "unknown"
     if not guard.address_allowed(address):
         return json_error("rate_limited", "too many sign-in attempts from here; wait a minute")
@@ -210,7 +210,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks = {"store": "ok", "models": "ok", "node": "ok"}
-    if services.draining:
+    if request.app[DRAIN].draining:
         checks["node"] = "shutting down: calls in progress are ending here"
     try:
         await asyncio.wait_for(services.store.ping(), timeout=2)

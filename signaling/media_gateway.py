@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from media.offer_check import Network, check_offer, screen_candidates
 from media.peer import MediaHub
+from sessions.audit import AuditLog
 from sessions.errors import Conflict, Unavailable
 from sessions.session import Session, SessionState
 from sessions.store import RecordStore, SessionStore
@@ -45,24 +46,26 @@ class MediaHomeStore(SessionStore, RecordStore, Protocol):
 
 
 class MediaGateway:
-    def __init__(self, hub: MediaHub, store: MediaHomeStore, metrics: Metrics,
-                 node_id: str = "local", media_address: str | None = None,
-                 allowed_networks: list[Network] | None = None) -> None:
+    def __init__(self, hub: MediaHub, store: MediaHomeStore, metrics: Metrics, audit: AuditLog,
+                 alive: Callable[[str], Awaitable[bool]], node_id: str = "local",
+                 media_address: str | None = None,
+                 allowed_networks: list[Network] | None = None,
+                 redis_url: str | None = None, redis_prefix: str = "sc") -> None:
         self.hub = hub
         # Where offers' ICE candidates may point (None: anywhere but loopback and
         # link-local, for peers not on this machine).
         self.allowed_networks = allowed_networks
         self.store = store
         self.metrics = metrics
+        self.audit = audit
+        self.alive = alive  # whether a node still beats (signaling.nodes.Liveness)
         self.node_id = node_id
         # The address browsers reach this node's media on (None: the host candidates
         # aiortc gathered).
         self.media_address = media_address
-        self.link: NodeLink | None = None  # set on a deployment of several nodes
-        # ``record(session_id, type, **data)``: the session's audit trail, and
-        # ``alive(node_id)``: whether a node still beats (both set by the app).
-        self.record: Callable[..., Awaitable[None]] | None = None
-        self.alive: Callable[[str], Awaitable[bool]] | None = None
+        # With Redis, several nodes: requests for sessions whose media is elsewhere.
+        self.link = (NodeLink(redis_url, redis_prefix, node_id, self.serve)
+                     if redis_url else None)
         self._release_hooks: list[Callable[[str], Awaitable[None]]] = []
         self._ops: dict[str, Op] = {"answer": self._answer_op, "leave": self._leave_op}
         # Sessions whose set-up time has been measured (the first time both answered).
@@ -101,8 +104,8 @@ class MediaGateway:
             return await self._home(session_id) or self.node_id
         logger.warning("media of session %s moves from node %s (gone) to node %s",
                        session_id, dead, self.node_id)
-        if self.record is not None:
-            await self.record(session_id, "media.moved", from_node=dead, to_node=self.node_id)
+        await self.audit.append(session_id, "media.moved",
+                                {"from_node": dead, "to_node": self.node_id})
         return self.node_id
 
     async def at_home(self, session: Session, op: str, body: dict[str, Any],
@@ -119,7 +122,7 @@ class MediaGateway:
             home = await self._home(session.id) or self.node_id
         waited = False
         for _ in range(4):
-            if take_over and home != self.node_id and not await self._alive(home):
+            if take_over and home != self.node_id and not await self.alive(home):
                 # Silent past its TTL (a machine that vanished without closing its
                 # connections still looks subscribed): do not wait for it to answer.
                 home = await self._take_over(session.id, home)
@@ -131,7 +134,7 @@ class MediaGateway:
             except NodeGone:
                 if not take_over:
                     raise
-                if not waited and await self._alive(home):
+                if not waited and await self.alive(home):
                     # Beating but not listening: its link may be subscribing again after
                     # a blip of Redis. Give it a moment before taking its calls.
                     waited = True
@@ -139,9 +142,6 @@ class MediaGateway:
                     continue
                 home = await self._take_over(session.id, home)
         raise Unavailable("the call's media is moving between nodes; try again")
-
-    async def _alive(self, node_id: str) -> bool:
-        return self.alive is None or await self.alive(node_id)
 
     async def reconcile(self) -> None:
         """Release media this node holds for calls that are over, or whose home has

@@ -27,22 +27,32 @@ from sessions.store import Store
 logger = logging.getLogger(__name__)
 
 
+class Liveness:
+    """Whether a node still beats: its beat in the store within ``ttl_s`` (this node
+    always does). Apart from the registry, which recovers dead nodes' work, for the media
+    gateway, which only asks."""
+
+    def __init__(self, store: Store, node_id: str, ttl_s: float = 15.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store, self.node_id, self.ttl_s, self.clock = store, node_id, ttl_s, clock
+
+    async def alive(self, node_id: str) -> bool:
+        if node_id == self.node_id:
+            return True
+        info = (await self.store.nodes()).get(node_id)
+        return info is not None and info.get("seen", 0) >= self.clock() - self.ttl_s
+
+
 class NodeRegistry:
-    def __init__(
-        self,
-        router: CallRouter,
-        store: Store,
-        node_id: str,
-        media_address: str | None = None,
-        ttl_s: float = 15.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, router: CallRouter, liveness: Liveness,
+                 media_address: str | None = None) -> None:
         self.router = router
-        self.store = store
-        self.node_id = node_id
+        self.liveness = liveness
+        self.store = liveness.store
+        self.node_id = liveness.node_id
         self.media_address = media_address
-        self.ttl_s = ttl_s
-        self.clock = clock
+        self.ttl_s = liveness.ttl_s
+        self.clock = liveness.clock
         # Since when every beat of this node has reached the store: a node that could
         # not beat itself (Redis was down) must not judge the others' beats.
         self._beating_since: float | None = None
@@ -79,11 +89,7 @@ class NodeRegistry:
         self._beaten = True
 
     async def alive(self, node_id: str) -> bool:
-        """Whether ``node_id`` has beaten within the TTL (this node always is)."""
-        if node_id == self.node_id:
-            return True
-        info = (await self.store.nodes()).get(node_id)
-        return info is not None and info.get("seen", 0) >= self.clock() - self.ttl_s
+        return await self.liveness.alive(node_id)
 
     async def leave(self) -> None:
         """This node stops (gracefully): nothing of it is left to recover."""

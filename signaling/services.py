@@ -6,28 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import socketio
-
-from document_share.desk import CaseDesk
 from document_share.intake import Limits
 from document_share.pages import PageRenderer
 from document_share.storage import Blobs
 from media.offer_check import Network
 from media.peer import IceServer, MediaHub
 from media.vision.analyzer import FaceAnalyzer, VisionPool
-from media.vision.verifier import Verifier
 from sessions.accounts import AccountDirectory
 from sessions.audit import AuditLog
 from sessions.catalog import Catalog
 from sessions.dashboard import DashboardConfig
-from sessions.router import CallRouter
 from sessions.store import Store
 from sessions.verification import VerificationPolicy
 
 from .auth import TokenIssuer
-from .login_guard import LoginGuard, LoginPolicy
+from .login_guard import LoginPolicy
 from .metrics import Metrics
-from .nodes import NodeRegistry
 from .signed_urls import UrlSigner
 from .turn import TurnConfig
 
@@ -96,12 +90,3 @@ class Services:
     # Networks offers' ICE candidates may point at (None: see media.offer_check).
     ice_allowed_networks: list[Network] | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    # Set by create_app.
-    router: CallRouter = field(init=False)
-    sio: socketio.AsyncServer = field(init=False)
-    verifier: Verifier = field(init=False)
-    login_guard: LoginGuard = field(init=False)
-    desk: CaseDesk = field(init=False)
-    nodes: NodeRegistry = field(init=False)
-    # Set on SIGTERM: /readyz answers 503 so that load balancers send no one new here.
-    draining: bool = field(init=False, default=False)

@@ -28,8 +28,9 @@ from sessions.catalog import Catalog, CatalogError, ensure_catalog_file
 from sessions.errors import DomainError
 from sessions.sqlite_schema import SchemaError
 from sessions.sqlite_store import StoreLocked
-from signaling.app import DRAIN, NotDurable
 from signaling.connections import ConnectionGuard, GuardedSite
+from signaling.jobs import NotDurable
+from signaling.keys import DRAIN
 
 from .app import build_app
 from .config import ConfigError, Settings, check_store, load

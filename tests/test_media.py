@@ -170,7 +170,7 @@ async def test_silent_monitor_receives_both_directions_and_sends_nothing(call):
         for peer in (kiosk, staff):
             assert sorted(r.track.kind for r in peer.pc.getReceivers()) == ["audio", "video"]
         assert np.argmax(kiosk.mean_colour()) == 2 and np.argmax(staff.mean_colour()) == 0
-        events = [e["type"] for e in await server.app[SERVICES].router.audit.read(sid)]
+        events = [e["type"] for e in await server.app[SERVICES].audit.read(sid)]
         assert "monitor.started" in events
         assert (await supervisor.call("monitor.stop", {"session_id": sid}))["ok"]
         await wait_until(

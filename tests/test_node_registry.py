@@ -9,7 +9,7 @@ import pytest
 from sessions.audit import AuditLog
 from sessions.catalog import Catalog
 from sessions.router import CallRouter
-from signaling.nodes import NodeRegistry
+from signaling.nodes import Liveness, NodeRegistry
 from tests.helpers import K1, K2, TAX_A, TAX_B, Clock, RecordingNotifier, online_available
 
 TTL = 10.0
@@ -39,8 +39,8 @@ async def a_call_and_a_caller(router, clock):
 async def test_the_kiosks_and_staff_of_a_dead_node_get_their_grace_period(
     router, clock, store
 ):
-    a = NodeRegistry(router, store, "a", ttl_s=TTL, clock=clock)
-    b = NodeRegistry(router, store, "b", media_address="192.0.2.9", ttl_s=TTL, clock=clock)
+    a = NodeRegistry(router, Liveness(store, "a", TTL, clock))
+    b = NodeRegistry(router, Liveness(store, "b", TTL, clock), "192.0.2.9")
     call, waiting = await a_call_and_a_caller(router, clock)
     for role, who in (("kiosk", "k1"), ("kiosk", "k2"), ("staff", "alice")):
         await a.socket_here(role, who)
@@ -68,7 +68,7 @@ async def test_the_kiosks_and_staff_of_a_dead_node_get_their_grace_period(
     assert types[-2:] == ["kiosk.lost", "staff.lost"]
 
     # Once only: another survivor finds nothing left to recover.
-    c = NodeRegistry(router, store, "c", ttl_s=TTL, clock=clock)
+    c = NodeRegistry(router, Liveness(store, "c", TTL, clock))
     await c.beat()
     clock.advance(TTL + 1)
     await c.beat()
@@ -77,7 +77,7 @@ async def test_the_kiosks_and_staff_of_a_dead_node_get_their_grace_period(
 
 
 async def test_a_node_taken_for_dead_claims_its_sockets_back(router, clock, store):
-    a = NodeRegistry(router, store, "a", ttl_s=TTL, clock=clock)
+    a = NodeRegistry(router, Liveness(store, "a", TTL, clock))
     call, _ = await a_call_and_a_caller(router, clock)
     await a.socket_here("kiosk", "k1")
     await a.beat()
@@ -100,8 +100,8 @@ async def test_a_node_taken_for_dead_claims_its_sockets_back(router, clock, stor
 
 
 async def test_a_node_that_left_neither_beats_nor_reaps(router, clock, store):
-    a = NodeRegistry(router, store, "a", ttl_s=TTL, clock=clock)
-    b = NodeRegistry(router, store, "b", ttl_s=TTL, clock=clock)
+    a = NodeRegistry(router, Liveness(store, "a", TTL, clock))
+    b = NodeRegistry(router, Liveness(store, "b", TTL, clock))
     await a.beat()
     await b.beat()
     await a.leave()

@@ -108,7 +108,7 @@ async def test_verification_and_monitoring_from_another_node_run_on_the_media_ho
 ):
     """The staff member (node B) verifies the caller and a supervisor (node B) monitors
     the call; both work on the media, which lives on node A."""
-    from signaling.keys import SERVICES
+    from signaling.keys import NODE, SERVICES
     from tests.helpers import (
         ASSETS,
         ImageTrack,
@@ -135,7 +135,7 @@ async def test_verification_and_monitoring_from_another_node_run_on_the_media_ho
 
         status, document = await upload(node_a, sid, (ASSETS / "obama.jpg").read_bytes())
         assert status == 201, document
-        verifier_a, verifier_b = (n.app[SERVICES].verifier for n in (node_a, node_b))
+        verifier_a, verifier_b = (n.app[NODE].verifier for n in (node_a, node_b))
         ack = await staff.call("verification.start",
                                {"session_id": sid, "id_document_id": document["document_id"]})
         assert ack["ok"], ack
@@ -167,7 +167,7 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
     """A node whose machine vanished may still look subscribed to Redis (its TCP
     connections half open): once its beat is older than the TTL, the next offer moves
     the media without asking it."""
-    from signaling.keys import SERVICES
+    from signaling.keys import NODE, SERVICES
     from tests.helpers import Peer, wait_until
 
     async with contextlib.AsyncExitStack() as stack:
@@ -178,15 +178,16 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
         await kiosk_peer.connect(sid)  # node A is the home
 
         services_a, services_b = node_a.app[SERVICES], node_b.app[SERVICES]
+        node_parts_a = node_a.app[NODE]
         served_by_a = []
-        serve = services_a.sio.namespace_handlers["/staff"].media.serve
+        serve = node_parts_a.gateway.serve
 
         async def counting_serve(body):
             served_by_a.append(body.get("op"))
             return await serve(body)
 
-        services_a.sio.namespace_handlers["/staff"].media.link._handle = counting_serve
-        services_a.nodes._left = True  # A stops beating, but still listens
+        node_parts_a.gateway.link._handle = counting_serve
+        node_parts_a.nodes._left = True  # A stops beating, but still listens
         store = services_b.store
         info = (await store.nodes())[services_a.node_id]
         await store.beat_node(services_a.node_id,
@@ -205,7 +206,7 @@ async def test_a_media_home_silent_past_its_ttl_is_taken_over_without_waiting_fo
         assert served_by_a == []
         # A, back, lets go of the media it still held for the call.
         assert services_a.hub.get(sid) is not None
-        await services_a.sio.namespace_handlers["/staff"].media.reconcile()
+        await node_parts_a.gateway.reconcile()
         assert services_a.hub.get(sid) is None and services_b.hub.get(sid) is not None
 
 
@@ -214,7 +215,7 @@ async def test_a_kiosk_that_moved_to_another_node_is_not_lost_when_its_old_socke
 ):
     """A kiosk whose network changed comes back on node B at once; node A notices its
     old socket gone only later, and must not put the call on its grace period."""
-    from signaling.keys import SERVICES
+    from signaling.keys import NODE, SERVICES
 
     async with contextlib.AsyncExitStack() as stack:
         node_a, node_b = await two_nodes(stack, tmp_path / "shared", redis_prefix)
@@ -230,7 +231,7 @@ async def test_a_kiosk_that_moved_to_another_node_is_not_lost_when_its_old_socke
 
         await new.connect(node_b.url, node_a.kiosk_tokens["k1"])
         assert (await new.call("call.resume", {"session_id": sid}))["state"] == "connected"
-        kiosk_a = node_a.app[SERVICES].sio.namespace_handlers["/kiosk"]
+        kiosk_a = node_a.app[NODE].kiosk
         await old.close()  # node A sees its socket go
         async with asyncio.timeout(5):
             while kiosk_a.sockets_of("k1"):  # noqa: ASYNC110 (no event for it)

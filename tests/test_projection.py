@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 
 from sessions.projection import check
-from signaling.keys import SERVICES
+from signaling.keys import NODE, SERVICES
 from tests.harness import Client, running_server
 from tests.helpers import open_call
 
@@ -25,10 +25,10 @@ async def test_two_decisions_at_once_leave_one_in_the_trail(tmp_path):
                                      "reason": "no proof of address"}))
         assert sorted(bool(a.get("ok")) for a in acks) == [False, True], acks
         services = server.app[SERVICES]
-        trail = await services.router.audit.read(sid)
+        trail = await services.audit.read(sid)
         decided = [e["data"]["decision"] for e in trail if e["type"] == "case.decided"]
         assert decided == [(await services.store.get_case(receipt_no)).state]
-        report = await check(services.store, [sid], services.router.audit.read_sync,
+        report = await check(services.store, [sid], services.audit.read_sync,
                              lambda sha256, content_type: 1)
         assert report.differences == []
 
@@ -37,7 +37,7 @@ async def test_a_decision_that_fails_to_be_written_can_be_made_again(tmp_path):
     async with running_server(tmp_path) as server, contextlib.AsyncExitStack() as stack:
         _kiosk, alice, sid = await open_call(server, stack)
         receipt_no = (await alice.call("case.submit", {"session_id": sid}))["receipt_no"]
-        desk = server.app[SERVICES].desk
+        desk = server.app[NODE].desk
         record = desk.record
 
         async def disk_full(session_id, type_, **data):

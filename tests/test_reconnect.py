@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 
 from sessions.audit import find_break
-from signaling.keys import SERVICES
+from signaling.keys import NODE
 from tests.harness import Client, running_server
 from tests.helpers import Peer, wait_until
 
@@ -50,7 +50,7 @@ async def test_a_kiosk_cut_off_for_ten_seconds_resumes_its_call_and_a_waiting_on
         await kiosk_peer.close()
         await k2.close()
         await asyncio.sleep(OUTAGE_S)
-        router = server.app[SERVICES].router
+        router = server.app[NODE].router
         during = await router.store.get_session(sid)
         assert during.state == "connected" and during.kiosk_lost_at is not None
         assert not [e for e, d in staff.events if e == "call.ended"]

@@ -113,10 +113,10 @@ async def test_cancel_while_queued_updates_positions(router, clock, notifier):
     await router.cancel("k1", first.id)
     assert (await router.store.get_session(first.id)).state == "abandoned"
     assert notifier.of("kiosk", "k2", "queue.update") == []  # told at the next round
-    await router.push_queue_updates()
+    await router.announcer.push()
     updates = notifier.of("kiosk", "k2", "queue.update")
     assert updates == [{"session_id": second.id, "position": 1, "eta_s": 240}]
-    await router.push_queue_updates()  # nothing changed since: nothing sent
+    await router.announcer.push()  # nothing changed since: nothing sent
     assert len(notifier.of("kiosk", "k2", "queue.update")) == 1
     with pytest.raises(Forbidden):
         await router.cancel("k1", second.id)
@@ -151,7 +151,7 @@ async def test_staff_lost_beyond_grace_sends_caller_back_to_head(router, clock, 
     after = await router.store.get_session(first.id)
     assert after.state == "queued" and after.staff_id is None
     assert await router.store.queue("tax") == [first.id, second.id]
-    await router.push_queue_updates()
+    await router.announcer.push()
     assert notifier.of("kiosk", "k1", "queue.update")[-1] == {
         "session_id": first.id,
         "position": 1,
@@ -294,11 +294,11 @@ async def test_eta_follows_the_number_of_staff_taking_calls(router, clock, notif
     pushed = len(notifier.of("kiosk", "k3", "queue.update"))
     away = Staff("h0", "H0", ("housing",))
     await router.staff_online(away)  # signed in but away: takes no calls, ETA unchanged
-    await router.push_queue_updates()
+    await router.announcer.push()
     assert len(notifier.of("kiosk", "k3", "queue.update")) == pushed
     await online_available(router, clock, Staff("h1", "H1", ("housing",)))
     await online_available(router, clock, Staff("h2", "H2", ("housing",)))
-    await router.push_queue_updates()
+    await router.announcer.push()
     # The first two callers are ringing; the third is next, with two agents working.
     assert notifier.of("kiosk", "k3", "queue.update")[-1] == {
         "session_id": third.id,
@@ -442,7 +442,7 @@ async def test_a_redispatch_in_the_middle_of_a_queue_round_does_not_break_it(
         await tell(kiosk_id, event, payload)
 
     notifier.to_kiosk = tell_while_redispatching
-    await router.push_queue_updates()
+    await router.announcer.push()
     assert notifier.of("kiosk", "k2", "queue.update")[-1]["position"] == 1
     assert notifier.of("kiosk", "k3", "queue.update")[-1]["position"] == 2
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from signaling.keys import SERVICES
+from signaling.keys import NODE
 from tests.harness import Client, running_server
 from tests.helpers import (
     ASSETS,
@@ -236,7 +236,7 @@ async def test_hanging_up_mid_verification_stops_it_and_records_the_interruption
         )
         await staff.wait_for("verification.update", session_id=sid, status="pending")
         assert (await staff.call("call.hangup", {"session_id": sid}))["ok"]
-        verifier = server.app[SERVICES].verifier
+        verifier = server.app[NODE].verifier
         await wait_until(lambda: not verifier.watched_sessions, what="the verification to stop")
         events = audit_events(server, sid)
         interrupted = [e for e in events if e["type"] == "verification.interrupted"]

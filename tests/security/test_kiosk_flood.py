@@ -12,7 +12,7 @@ import time
 import aiohttp
 
 from sessions.accounts import AccountDirectory
-from signaling.keys import SERVICES
+from signaling.keys import NODE
 from tests.harness import Client, ServeProcess, running_server
 
 
@@ -44,7 +44,7 @@ async def test_a_flood_of_requests_from_one_kiosk_makes_one_session(tmp_path):
                 await kiosk.close()
             await staff.connect(server.url, await server.login("alice"))
             assert (await staff.call("presence.set", {"state": "available"}))["ok"]
-            router = server.app[SERVICES].router
+            router = server.app[NODE].router
             async with asyncio.timeout(10):  # the store has no event to wait on
                 while (await router.store.get_session(session_id)).state != "abandoned":  # noqa: ASYNC110
                     await asyncio.sleep(0.05)

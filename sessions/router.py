@@ -1,6 +1,9 @@
 """Queues and routing: the call flow of docs/architecture.md as plain async Python.
 
-The router owns every session and presence transition. Each transition is a
+The router owns every session and presence transition; what time makes happen
+(:mod:`sessions.deadlines`), a supervisor's reassignment (:mod:`sessions.reassignment`)
+and the queue positions kiosks are told (:mod:`sessions.queue_positions`) are built on
+it, each in its own module. Each transition is a
 compare-and-set on the store (so concurrent handlers and nodes cannot both win), then
 an audit event (durable before the caller is answered), then notifications.
 """
@@ -8,7 +11,6 @@ an audit event (durable before the caller is answered), then notifications.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import math
 import time
@@ -23,7 +25,7 @@ from .errors import BadRequest, Conflict, Forbidden, NotFound
 from .notifier import Notifier
 from .presence import Presence, PresenceState
 from .queue_positions import QueueAnnouncer
-from .session import HEAD_OFFSET, Session, SessionState, check_transition
+from .session import Session, SessionState, check_transition
 from .statistics import ABANDONED, ANSWERED, Buckets
 from .store import Store
 
@@ -87,7 +89,7 @@ class CallRouter:
             candidates.append(s["staff_lost_at"] + self.config.staff_lost_grace_s)
         return min(candidates) if candidates else None
 
-    async def _transition(self, prev: Session, changes: dict[str, Any]) -> Session:
+    async def transition(self, prev: Session, changes: dict[str, Any]) -> Session:
         """Compare-and-set against exactly the state ``prev`` was read in."""
         if "state" in changes:
             check_transition(prev.state, SessionState(changes["state"]))
@@ -103,38 +105,35 @@ class CallRouter:
             },
         )
 
-    async def _record(self, session_id: str, type_: str, **data: Any) -> None:
+    async def record(self, session_id: str, type_: str, **data: Any) -> None:
+        """An event in the session's audit trail, durable when this returns."""
         await self.audit.append(session_id, type_, data)
 
-    async def record(self, session_id: str, type_: str, **data: Any) -> None:
-        """Append an event of another part (media, supervision) to the session's trail."""
-        await self._record(session_id, type_, **data)
-
-    async def _session(self, session_id: str) -> Session:
+    async def session(self, session_id: str) -> Session:
         session = await self.store.get_session(session_id)
         if session is None:
             raise NotFound(f"no session {session_id}")
         return session
 
     async def session_of_kiosk(self, kiosk_id: str, session_id: str) -> Session:
-        session = await self._session(session_id)
+        session = await self.session(session_id)
         if session.kiosk_id != kiosk_id:
             raise Forbidden("this session belongs to another kiosk")
         return session
 
     async def session_of_staff(self, staff: Staff, session_id: str) -> Session:
-        session = await self._session(session_id)
+        session = await self.session(session_id)
         if session.department_id not in staff.departments:
             raise Forbidden("this session belongs to another department")
         return session
 
-    async def _presence(self, staff_id: str) -> Presence:
+    async def presence(self, staff_id: str) -> Presence:
         presence = await self.store.get_presence(staff_id)
         if presence is None:
             raise NotFound(f"staff {staff_id} is not signed in")
         return presence
 
-    async def _set_presence(
+    async def update_presence(
         self, staff_id: str, changes: dict[str, Any], expect: dict[str, list[Any]]
     ) -> Presence:
         changes.setdefault("since", self.clock())
@@ -151,7 +150,7 @@ class CallRouter:
         drops an offer whose id it has seen revoked."""
         return f"{session.id}.{round((session.offer_expires_at or 0) * 1000)}"
 
-    def _offer_payload(self, session: Session) -> dict[str, Any]:
+    def offer_payload(self, session: Session) -> dict[str, Any]:
         now = self.clock()
         return {
             "session_id": session.id,
@@ -177,7 +176,7 @@ class CallRouter:
             if reserved is None:
                 break
             session, presence = reserved
-            await self._record(
+            await self.record(
                 session.id,
                 "call.offered",
                 staff_id=presence.staff_id,
@@ -185,7 +184,7 @@ class CallRouter:
             )
             await self.notifier.to_staff(presence.staff_id, "presence.changed", presence.public())
             await self.notifier.to_staff(
-                presence.staff_id, "call.offer", self._offer_payload(session)
+                presence.staff_id, "call.offer", self.offer_payload(session)
             )
         self.announcer.changed(department_id)
 
@@ -198,7 +197,7 @@ class CallRouter:
         for department in list(self.catalog.departments):
             await self.dispatch(department.id)
 
-    async def _dispatch_for(self, departments: list[str]) -> None:
+    async def dispatch_for(self, departments: list[str]) -> None:
         """Dispatch a staff member's departments, the longest-waiting caller's first."""
         heads: list[tuple[float, str]] = []
         for dept in departments:
@@ -229,7 +228,7 @@ class CallRouter:
             queued_at=now,
         )
         await self.store.create_session(session)
-        await self._record(
+        await self.record(
             session.id,
             "session.queued",
             kiosk_id=kiosk.id,
@@ -240,7 +239,7 @@ class CallRouter:
         )
         try:
             await self.dispatch(service.department_id)
-            session = await self._session(session.id)
+            session = await self.session(session.id)
             position, eta = await self.announcer.position(session)
         except Exception:
             # The caller is queued and in the trail: answering with an error now would
@@ -257,11 +256,11 @@ class CallRouter:
         prev = await self.session_of_kiosk(kiosk_id, session_id)
         if prev.state not in (SessionState.QUEUED, SessionState.RINGING):
             raise Conflict(f"cannot cancel a session that is {prev.state}")
-        return await self._abandon(prev, reason)
+        return await self.abandon(prev, reason)
 
-    async def _abandon(self, prev: Session, reason: str) -> Session:
+    async def abandon(self, prev: Session, reason: str) -> Session:
         now = self.clock()
-        session = await self._transition(
+        session = await self.transition(
             prev,
             {
                 "state": SessionState.ABANDONED,
@@ -271,7 +270,7 @@ class CallRouter:
                 "offer_expires_at": None,
             },
         )
-        await self._record(session.id, "session.abandoned", reason=reason, from_state=prev.state)
+        await self.record(session.id, "session.abandoned", reason=reason, from_state=prev.state)
         if prev.answered_at is None:
             await self.store.record_outcome(
                 session.department_id, session.id, ABANDONED, now - session.created_at, now
@@ -287,7 +286,7 @@ class CallRouter:
         self.announcer.changed(session.department_id)
         return session
 
-    async def _tell_revoked(self, staff_id: str, offered: Session, reason: str) -> None:
+    async def tell_revoked(self, staff_id: str, offered: Session, reason: str) -> None:
         """Tell the staff member their offer of ``offered`` (as it was) has ended."""
         await self.notifier.to_staff(staff_id, "call.offer_revoked", {
             "session_id": offered.id, "offer_id": self._offer_id(offered), "reason": reason,
@@ -295,38 +294,38 @@ class CallRouter:
 
     async def _revoke_offer(self, staff_id: str, offered: Session, reason: str) -> None:
         session_id = offered.id
-        await self._tell_revoked(staff_id, offered, reason)
+        await self.tell_revoked(staff_id, offered, reason)
         try:
-            presence = await self._set_presence(
+            presence = await self.update_presence(
                 staff_id,
                 {"state": PresenceState.AVAILABLE, "session_id": None, "reason": None},
                 expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
             )
         except (Conflict, NotFound):
             return
-        await self._dispatch_for(presence.departments)
+        await self.dispatch_for(presence.departments)
 
     async def hangup_by_kiosk(self, kiosk_id: str, session_id: str) -> Session:
         prev = await self.session_of_kiosk(kiosk_id, session_id)
         if prev.state in (SessionState.QUEUED, SessionState.RINGING):
-            return await self._abandon(prev, "hangup")
-        return await self._close(prev, "hangup", by="kiosk")
+            return await self.abandon(prev, "hangup")
+        return await self.close_session(prev, "hangup", by="kiosk")
 
     async def hangup_by_staff(self, staff: Staff, session_id: str) -> Session:
         prev = await self.session_of_staff(staff, session_id)
         if prev.staff_id != staff.id:
             raise Forbidden("this call is handled by another staff member")
-        return await self._close(prev, "hangup", by="staff")
+        return await self.close_session(prev, "hangup", by="staff")
 
-    async def _close(self, prev: Session, reason: str, by: str) -> Session:
+    async def close_session(self, prev: Session, reason: str, by: str) -> Session:
         if prev.state != SessionState.CONNECTED:
             raise Conflict(f"cannot hang up a session that is {prev.state}")
         now = self.clock()
-        session = await self._transition(
+        session = await self.transition(
             prev, {"state": SessionState.CLOSED, "ended_at": now, "end_reason": reason}
         )
         self.outcome_counts["completed"] += 1
-        await self._record(
+        await self.record(
             session.id,
             "session.closed",
             reason=reason,
@@ -339,7 +338,7 @@ class CallRouter:
         if session.staff_id:
             await self.notifier.to_staff(session.staff_id, "call.ended", payload)
             try:
-                await self._set_presence(
+                await self.update_presence(
                     session.staff_id,
                     {"state": PresenceState.WRAPUP, "reason": None},
                     expect={"session_id": [session.id]},
@@ -359,11 +358,11 @@ class CallRouter:
             return prev, 0
         session = prev
         if prev.kiosk_lost_at is not None:
-            session = await self._transition(prev, {"kiosk_lost_at": None})
-            await self._record(session_id, "kiosk.resumed")
+            session = await self.transition(prev, {"kiosk_lost_at": None})
+            await self.record(session_id, "kiosk.resumed")
             if session.state == SessionState.QUEUED:  # it may be offered again
                 await self.dispatch(session.department_id)
-                session = await self._session(session_id)
+                session = await self.session(session_id)
         position, _ = await self.announcer.position(session)
         return session, position
 
@@ -379,12 +378,12 @@ class CallRouter:
             changes |= {"state": SessionState.QUEUED, "offered_to": None,
                         "offer_expires_at": None}
         try:
-            await self._transition(prev, changes)
+            await self.transition(prev, changes)
         except Conflict:
             return
-        await self._record(session_id, "kiosk.lost")
+        await self.record(session_id, "kiosk.lost")
         if prev.state == SessionState.RINGING and prev.offered_to:
-            await self._record(session_id, "call.offer_ended", staff_id=prev.offered_to,
+            await self.record(session_id, "call.offer_ended", staff_id=prev.offered_to,
                                reason="kiosk_lost")
             await self._revoke_offer(prev.offered_to, prev, "kiosk_lost")
 
@@ -406,8 +405,8 @@ class CallRouter:
             if presence.session_id:
                 session = await self.store.get_session(presence.session_id)
                 if session and session.staff_lost_at is not None and session.staff_id == staff.id:
-                    await self._transition(session, {"staff_lost_at": None})
-                    await self._record(session.id, "staff.resumed", staff_id=staff.id)
+                    await self.transition(session, {"staff_lost_at": None})
+                    await self.record(session.id, "staff.resumed", staff_id=staff.id)
             return presence
         presence = Presence(
             staff_id=staff.id,
@@ -432,12 +431,12 @@ class CallRouter:
             session = await self.store.get_session(presence.session_id)
             if session and session.state == SessionState.CONNECTED and session.staff_id == staff_id:
                 if session.staff_lost_at is None:
-                    await self._transition(session, {"staff_lost_at": now})
-                    await self._record(session.id, "staff.lost", staff_id=staff_id)
+                    await self.transition(session, {"staff_lost_at": now})
+                    await self.record(session.id, "staff.lost", staff_id=staff_id)
                 await self.store.update_presence(staff_id, {"reason": "lost"})
                 return
         if presence.state == PresenceState.RINGING and presence.session_id:
-            await self._requeue_offer(
+            await self.requeue_offer(
                 presence.session_id, staff_id, "staff_offline", staff_state=PresenceState.OFFLINE
             )
         await self.store.update_presence(
@@ -457,30 +456,30 @@ class CallRouter:
     async def set_presence(self, staff: Staff, state: str) -> Presence:
         if state not in (PresenceState.AVAILABLE, PresenceState.AWAY):
             raise BadRequest("state must be 'available' or 'away'")
-        current = await self._presence(staff.id)
+        current = await self.presence(staff.id)
         if current.state == PresenceState.BUSY:
             raise Conflict("cannot change presence during a call")
         if current.state == PresenceState.RINGING:
             if state == PresenceState.AWAY and current.session_id:
-                await self._requeue_offer(
+                await self.requeue_offer(
                     current.session_id, staff.id, "away", staff_state=PresenceState.AWAY
                 )
-            return await self._presence(staff.id)
+            return await self.presence(staff.id)
         if current.state == state:
             return current
-        presence = await self._set_presence(
+        presence = await self.update_presence(
             staff.id,
             {"state": state, "session_id": None, "reason": None},
             expect={"state": [current.state]},
         )
         if state == PresenceState.AVAILABLE:
-            await self._dispatch_for(presence.departments)
+            await self.dispatch_for(presence.departments)
         else:
             self.announcer.changed(*presence.departments)
-        return await self._presence(staff.id)
+        return await self.presence(staff.id)
 
     async def wrapup_done(self, staff: Staff) -> Presence:
-        current = await self._presence(staff.id)
+        current = await self.presence(staff.id)
         if current.state != PresenceState.WRAPUP:
             raise Conflict(f"not in wrap-up (state is {current.state})")
         return await self.set_presence(staff, PresenceState.AVAILABLE)
@@ -490,7 +489,7 @@ class CallRouter:
         if prev.state != SessionState.RINGING or prev.offered_to != staff.id:
             raise Conflict("this call is no longer offered to you")
         now = self.clock()
-        session = await self._transition(
+        session = await self.transition(
             prev,
             {
                 "state": SessionState.CONNECTED,
@@ -503,7 +502,7 @@ class CallRouter:
                 "staff_lost_at": None,
             },
         )
-        await self._set_presence(
+        await self.update_presence(
             staff.id,
             {"state": PresenceState.BUSY, "session_id": session_id, "reason": None},
             expect={"state": [PresenceState.RINGING]},
@@ -514,7 +513,7 @@ class CallRouter:
             )
             self.outcome_counts[ANSWERED] += 1
             self.queue_waits.observe(now - session.created_at)
-        await self._record(
+        await self.record(
             session_id,
             "call.accepted",
             staff_id=staff.id,
@@ -538,11 +537,11 @@ class CallRouter:
         prev = await self.session_of_staff(staff, session_id)
         if prev.state != SessionState.RINGING or prev.offered_to != staff.id:
             raise Conflict("this call is no longer offered to you")
-        await self._requeue_offer(
+        await self.requeue_offer(
             session_id, staff.id, "declined", staff_state=PresenceState.AVAILABLE, expect_prev=prev
         )
 
-    async def _requeue_offer(
+    async def requeue_offer(
         self,
         session_id: str,
         staff_id: str,
@@ -560,7 +559,7 @@ class CallRouter:
         prev = expect_prev or await self.store.get_session(session_id)
         if prev is None or prev.state != SessionState.RINGING or prev.offered_to != staff_id:
             return
-        await self._transition(
+        await self.transition(
             prev,
             {
                 "state": SessionState.QUEUED,
@@ -569,12 +568,12 @@ class CallRouter:
                 "declined_by": [*prev.declined_by, staff_id],
             },
         )
-        await self._record(session_id, "call.offer_ended", staff_id=staff_id, reason=reason)
+        await self.record(session_id, "call.offer_ended", staff_id=staff_id, reason=reason)
         if reason != "declined":
-            await self._tell_revoked(staff_id, prev, reason)
+            await self.tell_revoked(staff_id, prev, reason)
         departments = [prev.department_id]
         try:
-            presence = await self._set_presence(
+            presence = await self.update_presence(
                 staff_id,
                 {"state": staff_state, "session_id": None, "reason": reason},
                 expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
@@ -582,235 +581,4 @@ class CallRouter:
             departments = sorted({*departments, *presence.departments})
         except (Conflict, NotFound):
             pass
-        await self._dispatch_for(departments)
-
-    # -- supervision -----------------------------------------------------------------------
-    async def reassign(
-        self, session_id: str, by: str, staff_id: str | None = None,
-        department_id: str | None = None,
-    ) -> Session:
-        """A supervisor moves a waiting caller to another department's queue (keeping
-        their place by arrival) and/or offers them to one staff member now."""
-        if staff_id is None and department_id is None:
-            raise BadRequest("give staff_id, department_id or both")
-        if department_id is not None and self.catalog.department(department_id) is None:
-            raise NotFound(f"no department {department_id}")
-        prev = await self._session(session_id)
-        if prev.state not in (SessionState.QUEUED, SessionState.RINGING):
-            raise Conflict(f"only a waiting caller can be reassigned (this one is {prev.state})")
-        original_department = prev.department_id
-        target_department = department_id or prev.department_id
-        target: Presence | None = None
-        if staff_id is not None:
-            if prev.kiosk_lost_at is not None:
-                raise Conflict("the caller's kiosk is away: it can be offered when it is back")
-            target = await self._presence(staff_id)
-            if target_department not in target.departments:
-                raise Conflict(f"{staff_id} does not work for {target_department}")
-            if target.state != PresenceState.AVAILABLE:
-                raise Conflict(f"{staff_id} is {target.state}, not available")
-        changes: dict[str, Any] = {}
-        if department_id is not None and department_id != prev.department_id:
-            changes.update(department_id=department_id, declined_by=[])
-        revoked = prev.offered_to if prev.state == SessionState.RINGING else None
-        ringing = prev
-        if revoked:
-            # Back to the queue, and not straight back to the one it was ringing.
-            changes.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None,
-                           declined_by=[*changes.get("declined_by", prev.declined_by), revoked])
-        if changes:
-            prev = await self._transition(prev, changes)
-        if revoked:
-            await self._record(session_id, "call.offer_ended", staff_id=revoked,
-                               reason="reassigned")
-            await self._tell_revoked(revoked, ringing, "reassigned")
-            with contextlib.suppress(Conflict, NotFound):
-                await self._set_presence(
-                    revoked, {"state": PresenceState.AVAILABLE, "session_id": None,
-                              "reason": None},
-                    expect={"state": [PresenceState.RINGING], "session_id": [session_id]},
-                )
-        await self._record(
-            session_id, "call.reassigned", by=by, staff_id=staff_id,
-            department_id=target_department,
-        )
-        if target is not None:
-            await self._offer_to(prev, target)
-        departments = {target_department, *(
-            (await self._presence(revoked)).departments if revoked else ()
-        )}
-        await self._dispatch_for(sorted(departments))
-        for department in {original_department, target_department}:
-            self.announcer.changed(department)
-        return await self._session(session_id)
-
-    async def _offer_to(self, prev: Session, target: Presence) -> None:
-        """Offer a queued caller to one available staff member (both compare-and-set;
-        the staff member is put back if the caller has moved on meanwhile)."""
-        now = self.clock()
-        presence = await self._set_presence(
-            target.staff_id,
-            {"state": PresenceState.RINGING, "session_id": prev.id, "since": now,
-             "reason": None},
-            expect={"state": [PresenceState.AVAILABLE]},
-        )
-        expires_at = now + self.config.offer_timeout_s
-        try:
-            session = await self._transition(
-                prev,
-                {"state": SessionState.RINGING, "offered_to": target.staff_id,
-                 "offer_expires_at": expires_at},
-            )
-        except Conflict:
-            await self._set_presence(
-                target.staff_id, {"state": PresenceState.AVAILABLE, "session_id": None},
-                expect={"state": [PresenceState.RINGING], "session_id": [prev.id]},
-            )
-            raise
-        await self._record(session.id, "call.offered", staff_id=target.staff_id,
-                           expires_at=expires_at)
-        await self.notifier.to_staff(target.staff_id, "presence.changed", presence.public())
-        await self.notifier.to_staff(target.staff_id, "call.offer", self._offer_payload(session))
-
-    # -- time-driven transitions ---------------------------------------------------------
-    async def tick(self) -> None:
-        """Run every transition whose time has come (any node may run it)."""
-        now = self.clock()
-        for session in await self.store.due_sessions(now):
-            try:
-                await self._on_deadline(session, now)
-            except Conflict:
-                continue  # another handler or node changed it first
-            except Exception:
-                logger.exception("deadline handling failed for session %s", session.id)
-
-    async def _on_deadline(self, s: Session, now: float) -> None:
-        cfg = self.config
-        if s.kiosk_lost_at is not None and now >= s.kiosk_lost_at + cfg.kiosk_lost_grace_s:
-            if s.state == SessionState.CONNECTED:
-                await self._close(s, "error", by="kiosk_lost")
-            else:
-                await self._abandon(s, "kiosk_lost")
-        elif s.state == SessionState.RINGING and s.offered_to and now >= (s.offer_expires_at or 0):
-            await self._requeue_offer(
-                s.id, s.offered_to, "timeout", staff_state=PresenceState.AWAY, expect_prev=s
-            )
-        elif (
-            s.state == SessionState.CONNECTED
-            and s.staff_lost_at is not None
-            and now >= s.staff_lost_at + cfg.staff_lost_grace_s
-        ):
-            await self._staff_lost(s)
-        else:
-            # Nothing due after all (a stale index entry): recompute the deadline.
-            await self._transition(s, {})
-
-    async def _staff_lost(self, prev: Session) -> None:
-        """The staff side stayed away past the grace period: back to the head of the queue."""
-        staff_id = prev.staff_id
-        session = await self._transition(
-            prev,
-            {
-                "state": SessionState.QUEUED,
-                "staff_id": None,
-                "staff_display_name": None,
-                "staff_lost_at": None,
-                "connected_at": None,
-                "queue_score": min(prev.queue_score, prev.created_at - HEAD_OFFSET),
-                "queued_at": self.clock(),
-            },
-        )
-        await self._record(session.id, "session.requeued", reason="staff_lost", staff_id=staff_id)
-        self.outcome_counts["requeued"] += 1
-        await self.notifier.release_media(session.id)
-        if staff_id:
-            await self.notifier.to_staff(
-                staff_id, "call.ended", {"session_id": session.id, "reason": "error"}
-            )
-            try:
-                await self.store.update_presence(
-                    staff_id,
-                    {
-                        "state": PresenceState.OFFLINE,
-                        "since": self.clock(),
-                        "session_id": None,
-                        "reason": "lost",
-                    },
-                    expect={"session_id": [session.id]},
-                )
-            except (Conflict, NotFound):
-                pass
-        position, eta = await self.announcer.position(session)
-        self.announcer.told(session, position, eta)
-        await self.notifier.to_kiosk(
-            session.kiosk_id,
-            "queue.update",
-            {"session_id": session.id, "position": position, "eta_s": eta, "reason": "staff_lost"},
-        )
-        await self.dispatch(session.department_id)
-
-    async def recover_after_restart(self) -> None:
-        """The node starts again on a store only it uses (the embedded one): no socket
-        and no media outlived the old process, so its live state is re-derived.
-
-        - a call that was connected is closed (``session.closed``, reason
-          ``server_restart``): its media and verification are gone with the process;
-        - an offer that was ringing ends, the caller keeping their place;
-        - every waiting caller gets the kiosk grace period from now (``kiosk.lost``): a kiosk that
-          comes back in time (``call.resume``) keeps its place, one that does not is
-          abandoned and counted, by the usual deadline;
-        - every staff member is offline until their console connects again.
-        """
-        now = self.clock()
-        closed = waiting = offline = 0
-        for session in await self.store.live_sessions():
-            try:
-                kind = await self._recover_session(session, now)
-            except Exception:  # one damaged trail must not keep the node from starting
-                logger.exception("restart: session %s could not be re-derived", session.id)
-                continue
-            closed += kind == "closed"
-            waiting += kind == "waiting"
-        for presence in await self.store.list_presence():
-            if presence.state != PresenceState.OFFLINE:
-                offline += 1
-                await self.store.update_presence(presence.staff_id, {
-                    "state": PresenceState.OFFLINE, "since": now, "session_id": None,
-                    "reason": "server_restart",
-                })
-        if closed or waiting or offline:
-            logger.warning(
-                "restarted: %d call(s) in progress closed (server_restart), %d waiting "
-                "caller(s) given %.0f s to come back, %d staff member(s) offline until "
-                "their console reconnects", closed, waiting, self.config.kiosk_lost_grace_s,
-                offline)
-
-    async def _recover_session(self, session: Session, now: float) -> str:
-        """One live session after a restart: ``closed`` or ``waiting``."""
-        if session.state == SessionState.CONNECTED:
-            await self._transition(session, {
-                "state": SessionState.CLOSED, "ended_at": now, "end_reason": "server_restart",
-            })
-            await self._record(session.id, "session.closed", reason="server_restart",
-                               by="server",
-                               duration_s=round(now - (session.connected_at or now), 3))
-            return "closed"
-        if session.state == SessionState.RINGING:
-            offered_to = session.offered_to
-            session = await self._transition(session, {
-                "state": SessionState.QUEUED, "offered_to": None, "offer_expires_at": None,
-            })
-            await self._record(session.id, "call.offer_ended", staff_id=offered_to,
-                               reason="server_restart")
-        # From now, not from when its socket dropped: no kiosk could come back while no
-        # server ran.
-        await self._transition(session, {"kiosk_lost_at": now})
-        await self._record(session.id, "kiosk.lost", reason="server_restart")
-        return "waiting"
-
-    async def sweep_presence(self) -> None:
-        """Staff whose heartbeat expired (their node died) are treated as disconnected."""
-        cutoff = self.clock() - self.config.presence_ttl_s
-        for presence in await self.store.list_presence():
-            if presence.state != PresenceState.OFFLINE and presence.last_seen < cutoff:
-                await self.staff_offline(presence.staff_id)
+        await self.dispatch_for(departments)

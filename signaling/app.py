@@ -10,7 +10,9 @@ from aiohttp import web
 
 from document_share.desk import CaseDesk
 from media.vision.verifier import Verifier
+from sessions.deadlines import Deadlines
 from sessions.notifier import Notifier
+from sessions.reassignment import Reassignment
 from sessions.router import CallRouter
 
 from .drain import Drain
@@ -88,8 +90,9 @@ def compose(services: Services, make_router: Callable[[Notifier], CallRouter]) -
     staff = StaffNamespace(router, s.store, s.accounts, s.tokens, gateway, s.metrics,
                            verifier, s.blobs, desk, nodes,
                            events_per_minute=s.events_per_minute)
-    supervisor = SupervisorNamespace(router, s.store, s.catalog, s.accounts, s.tokens, gateway,
-                                     s.metrics, s.dashboard,
+    reassignment = Reassignment(router)
+    supervisor = SupervisorNamespace(router, reassignment, s.store, s.catalog, s.accounts,
+                                     s.tokens, gateway, s.metrics, s.dashboard,
                                      events_per_minute=s.events_per_minute)
     for namespace in (kiosk, staff, supervisor):
         sio.register_namespace(namespace)
@@ -99,5 +102,5 @@ def compose(services: Services, make_router: Callable[[Notifier], CallRouter]) -
         await staff.claim_back()
 
     nodes.on_revived(claim_back)
-    return Node(sio, gateway, notifier, router, nodes, verifier, desk,
-                LoginGuard(s.store, s.login_policy), kiosk, staff, supervisor)
+    return Node(sio, gateway, notifier, router, Deadlines(router), reassignment, nodes, verifier,
+                desk, LoginGuard(s.store, s.login_policy), kiosk, staff, supervisor)

@@ -1,22 +1,22 @@
 """Document upload and download (docs/protocol.md ``/sessions/{sid}/documents``,
-``/documents/{id}``). Uploads stream to disk, are recognised by their bytes and fully
-decoded once, and are durable (file fsynced, audit event fsynced, index written) before
-the 201 answer; a refused upload leaves nothing behind."""
+``/documents/{id}``). Uploads stream to disk and are filed by
+:class:`document_share.filing.DocumentFiling` (checked, durable, announced) before the
+201 answer; a refused upload leaves nothing behind."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from document_share.intake import KINDS, Rejected, check_pdf_pages, inspect
+from document_share.filing import DocumentFiling, Unreadable
+from document_share.intake import Rejected
 from document_share.pages import THUMBNAIL_WIDTH, PageError, served_width
 from document_share.storage import TooLarge, Upload
-from sessions.projection import document_event
-from sessions.records import Document, new_id
+from sessions.records import Document
 from sessions.session import Session
 
 from .http_common import ApiError, json_error, may_see, require, signed_or_required
@@ -83,47 +83,19 @@ async def upload_document(request: web.Request) -> web.Response:
         return rejected(409, f"the session is {session.state}; documents can no longer be added")
     if not request.content_type.startswith("multipart/"):
         return rejected(400, "send the document as multipart/form-data with 'file' and 'kind'")
-    limits = services.upload_limits
-    upload = services.blobs.begin(limits.max_bytes)
-    kind: str | None = None
-    got_file = False
+    filing = request.app[FILING]
+    upload = filing.begin()
     try:
-        reader = await request.multipart()
-        while (part := await _unstalled(reader.next())) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "kind":
-                kind = (await _unstalled(part.read(decode=True)))[:64].decode(
-                    "utf-8", "replace").strip()
-            elif part.name == "file" and not got_file:
-                got_file = True
-                await _receive_file(part, upload)
-            else:
-                await part.release()
-        if not got_file:
-            raise Rejected(400, "the 'file' field is missing")
-        if kind not in KINDS:
-            raise Rejected(400, f"kind must be one of {', '.join(KINDS)}")
-        sha256 = await asyncio.to_thread(upload.finish)
-        inspection = await asyncio.to_thread(inspect, upload.path, limits, THUMBNAIL_WIDTH)
-        content_type, pages = inspection.content_type, inspection.pages
-        thumbnail = inspection.thumbnail
-        if pages is None:  # a PDF: counted and its first page drawn, in the sandbox
-            try:
-                pages = await services.renderer.pdf_pages(upload.path, session.id)
-                check_pdf_pages(pages, limits)
-                thumbnail = await services.renderer.pdf_page_png(
-                    upload.path, session.id, 1, THUMBNAIL_WIDTH)
-            except PageError as exc:
-                unreadable.allow(who.id)
-                raise Rejected(422, str(exc)) from exc
-        await asyncio.to_thread(services.blobs.commit, upload, sha256)
+        kind = await _receive(request, upload)
+        document = await filing.file(session, upload, kind)
     except TooLarge as exc:
         upload.discard()
         services.metrics.uploads.labels("413").inc()
         return rejected(413, str(exc))
     except Rejected as exc:
         upload.discard()
+        if isinstance(exc, Unreadable):
+            unreadable.allow(who.id)
         services.metrics.uploads.labels(str(exc.status)).inc()
         return rejected(exc.status, str(exc))
     except (ValueError, AssertionError) as exc:  # aiohttp's multipart parser on bad framing
@@ -132,16 +104,6 @@ async def upload_document(request: web.Request) -> web.Response:
     except BaseException:
         upload.discard()
         raise
-    document = Document(
-        document_id=new_id("doc"), session_id=session.id, kiosk_id=session.kiosk_id,
-        kind=kind, sha256=sha256, pages=pages, content_type=content_type, size=upload.size,
-        created_at=time.time(),
-    )
-    await services.audit.append(session.id, "document.added", document_event(document))
-    await services.store.add_document(document)
-    if thumbnail is not None:  # shown on the console at once
-        await services.renderer.keep(sha256, 1, THUMBNAIL_WIDTH, thumbnail)
-    await _announce(request, session, document)
     services.metrics.uploads.labels("201").inc()
     services.metrics.upload_bytes.observe(upload.size)
     return web.json_response(
@@ -150,22 +112,42 @@ async def upload_document(request: web.Request) -> web.Response:
     )
 
 
-async def _announce(request: web.Request, session: Session, document: Document) -> None:
-    services = request.app[SERVICES]
-    if session.staff_id:
-        await request.app[NODE].notifier.to_staff(
-            session.staff_id,
-            "document.added",
-            {
+async def _receive(request: web.Request, upload: Upload) -> str | None:
+    """The multipart body: its 'file' written to ``upload``; its 'kind', as sent."""
+    kind: str | None = None
+    got_file = False
+    reader = await request.multipart()
+    while (part := await _unstalled(reader.next())) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "kind":
+            kind = (await _unstalled(part.read(decode=True)))[:64].decode(
+                "utf-8", "replace").strip()
+        elif part.name == "file" and not got_file:
+            got_file = True
+            await _receive_file(part, upload)
+        else:
+            await part.release()
+    if not got_file:
+        raise Rejected(400, "the 'file' field is missing")
+    return kind
+
+
+def announcer(app: web.Application) -> Callable[[Session, Document], Awaitable[None]]:
+    """How a filed document reaches the officer of its session: ``document.added``."""
+    async def announce(session: Session, document: Document) -> None:
+        if session.staff_id:
+            await app[NODE].notifier.to_staff(session.staff_id, "document.added", {
                 "session_id": session.id,
                 "document_id": document.document_id,
                 "kind": document.kind,
                 "pages": document.pages,
                 "sha256": document.sha256,
-                "thumbnail_url": page_url(services.signer, document.document_id, 1,
+                "thumbnail_url": page_url(app[SERVICES].signer, document.document_id, 1,
                                           THUMBNAIL_WIDTH),
-            },
-        )
+            })
+
+    return announce
 
 
 def page_url(signer: UrlSigner, document_id: str, page: int, width: int) -> str:
@@ -223,6 +205,7 @@ async def get_page(request: web.Request) -> web.StreamResponse:
 
 UPLOAD_LIMIT: web.AppKey[RateLimiter] = web.AppKey("upload_limit")
 UNREADABLE_LIMIT: web.AppKey[RateLimiter] = web.AppKey("unreadable_upload_limit")
+FILING: web.AppKey[DocumentFiling] = web.AppKey("document_filing")
 
 
 def add_document_routes(app: web.Application) -> None:
@@ -232,6 +215,9 @@ def add_document_routes(app: web.Application) -> None:
     # Each PDF the sandbox gives up on cost it seconds of a worker; a scanner's files
     # are readable, so a kiosk sending several that are not is refused for a while.
     app[UNREADABLE_LIMIT] = RateLimiter(per_minute=1, burst=3)
+    services = app[SERVICES]
+    app[FILING] = DocumentFiling(services.store, services.audit, services.blobs,
+                                 services.renderer, services.upload_limits, announcer(app))
     app.router.add_post("/api/v1/sessions/{sid}/documents", upload_document)
     app.router.add_get("/api/v1/documents/{document_id}", get_document)
     app.router.add_get(r"/api/v1/documents/{document_id}/pages/{page:\d+}.png", get_page)

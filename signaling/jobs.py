@@ -61,12 +61,12 @@ class BackgroundJobs:
         s, node = self.services, self.node
         router, supervisor = node.router, node.supervisor
         return {
-            "tick": (s.tick_interval_s, router.tick),
+            "tick": (s.tick_interval_s, node.deadlines.tick),
             "redispatch": (5.0, router.redispatch),
             "queue_updates": (0.5, router.announcer.push),
             "media_reconcile": (10.0, node.gateway.reconcile),
             "heartbeat": (s.heartbeat_interval_s, self._heartbeat),
-            "sweep": (s.presence_sweep_interval_s, router.sweep_presence),
+            "sweep": (s.presence_sweep_interval_s, node.deadlines.sweep_presence),
             "dashboard": (1.0, supervisor.push_dashboard),
             "history": (15.0, supervisor.push_history),
             "revocations": (s.revocation_check_s, self._revocations),
@@ -84,7 +84,7 @@ class BackgroundJobs:
     async def start(self) -> None:
         await self._check_durability()
         if not self.services.store.shared:  # before any client can connect
-            await self.node.router.recover_after_restart()
+            await self.node.deadlines.recover_after_restart()
         if self.node.gateway.link is not None:
             await self.node.gateway.link.start()
         self._tasks = [asyncio.create_task(_every(interval, job, self._stopping), name=name)

@@ -12,7 +12,9 @@ import socketio
 
 from document_share.desk import CaseDesk
 from media.vision.verifier import Verifier
+from sessions.deadlines import Deadlines
 from sessions.notifier import Notifier
+from sessions.reassignment import Reassignment
 from sessions.router import CallRouter
 
 from .kiosk_namespace import KioskNamespace
@@ -29,6 +31,8 @@ class Node:
     gateway: MediaGateway
     notifier: Notifier
     router: CallRouter
+    deadlines: Deadlines
+    reassignment: Reassignment
     nodes: NodeRegistry
     verifier: Verifier
     desk: CaseDesk

@@ -11,6 +11,7 @@ from sessions.accounts import AccountDirectory
 from sessions.catalog import Catalog
 from sessions.dashboard import DashboardConfig, history, record_samples, snapshot
 from sessions.errors import Conflict, Forbidden, NotFound, Unavailable
+from sessions.reassignment import Reassignment
 from sessions.router import CallRouter
 from sessions.store import Store
 
@@ -25,6 +26,7 @@ class SupervisorNamespace(BaseNamespace):
     def __init__(
         self,
         router: CallRouter,
+        reassignment: Reassignment,
         store: Store,
         catalog: Catalog,
         accounts: AccountDirectory,
@@ -37,6 +39,7 @@ class SupervisorNamespace(BaseNamespace):
     ) -> None:
         super().__init__("/supervisor", metrics, events_per_minute)
         self.router = router
+        self.reassignment = reassignment
         self.store = store
         self.catalog = catalog
         self.accounts = accounts
@@ -155,7 +158,7 @@ class SupervisorNamespace(BaseNamespace):
         if current.department_id not in who.departments or (
                 p.department_id is not None and p.department_id not in who.departments):
             raise Forbidden("a supervisor moves calls within their own departments only")
-        session = await self.router.reassign(
+        session = await self.reassignment.reassign(
             p.session_id, by=who.id, staff_id=p.staff_id, department_id=p.department_id
         )
         return {"state": session.state, "department_id": session.department_id,

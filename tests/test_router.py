@@ -6,7 +6,9 @@ import pytest
 
 from sessions.audit import AuditLog, verify_chain
 from sessions.catalog import Catalog
+from sessions.deadlines import Deadlines
 from sessions.errors import BadRequest, Conflict, Forbidden, NotFound
+from sessions.reassignment import Reassignment
 from sessions.router import CallRouter, RoutingConfig, Staff
 from tests.helpers import K1, K2, K3, TAX_A, TAX_B, Clock, RecordingNotifier, online_available
 
@@ -29,6 +31,16 @@ def router(store, tmp_path, clock, notifier):
     return CallRouter(
         store, Catalog.default(), AuditLog(tmp_path / "audit", clock), notifier, config, clock
     )
+
+
+@pytest.fixture
+def deadlines(router):
+    return Deadlines(router)
+
+
+@pytest.fixture
+def reassignment(router):
+    return Reassignment(router)
 
 
 async def test_offer_goes_to_longest_idle_staff_of_the_department(router, clock, notifier):
@@ -66,15 +78,17 @@ async def test_accept_connects_both_sides(router, clock, notifier):
         await router.accept(TAX_A, session.id)
 
 
-async def test_offer_timeout_moves_to_next_staff_and_sets_first_away(router, clock, notifier):
+async def test_offer_timeout_moves_to_next_staff_and_sets_first_away(
+    router, clock, notifier, deadlines
+):
     await online_available(router, clock, TAX_A, TAX_B)
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     assert (await router.store.get_session(session.id)).offered_to == "alice"
     clock.advance(19.9)
-    await router.tick()
+    await deadlines.tick()
     assert (await router.store.get_session(session.id)).offered_to == "alice"
     clock.advance(0.2)
-    await router.tick()
+    await deadlines.tick()
     after = await router.store.get_session(session.id)
     assert after.state == "ringing" and after.offered_to == "bob"
     first_offer = notifier.of("staff", "alice", "call.offer")[0]
@@ -135,7 +149,9 @@ async def test_cancel_while_ringing_revokes_offer(router, clock, notifier):
     assert (await router.store.get_session(session.id)).state == "abandoned"
 
 
-async def test_staff_lost_beyond_grace_sends_caller_back_to_head(router, clock, notifier):
+async def test_staff_lost_beyond_grace_sends_caller_back_to_head(
+    router, clock, notifier, deadlines
+):
     await online_available(router, clock, TAX_A)
     first, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     await router.accept(TAX_A, first.id)
@@ -144,10 +160,10 @@ async def test_staff_lost_beyond_grace_sends_caller_back_to_head(router, clock, 
     assert pos == 1
     await router.staff_offline("alice")
     clock.advance(14)
-    await router.tick()
+    await deadlines.tick()
     assert (await router.store.get_session(first.id)).state == "connected"
     clock.advance(2)
-    await router.tick()
+    await deadlines.tick()
     after = await router.store.get_session(first.id)
     assert after.state == "queued" and after.staff_id is None
     assert await router.store.queue("tax") == [first.id, second.id]
@@ -166,7 +182,7 @@ async def test_staff_lost_beyond_grace_sends_caller_back_to_head(router, clock, 
     assert (await router.store.get_session(first.id)).offered_to == "bob"
 
 
-async def test_staff_back_within_grace_keeps_call(router, clock, notifier):
+async def test_staff_back_within_grace_keeps_call(router, clock, notifier, deadlines):
     await online_available(router, clock, TAX_A)
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     await router.accept(TAX_A, session.id)
@@ -175,7 +191,7 @@ async def test_staff_back_within_grace_keeps_call(router, clock, notifier):
     presence = await router.staff_online(TAX_A)
     assert presence.state == "busy" and presence.session_id == session.id
     clock.advance(30)
-    await router.tick()
+    await deadlines.tick()
     after = await router.store.get_session(session.id)
     assert after.state == "connected" and after.staff_lost_at is None
 
@@ -211,7 +227,7 @@ async def test_staff_hangup_needs_own_call(router, clock, notifier):
 
 
 async def test_kiosk_lost_in_queue_abandons_after_grace_and_resume_keeps_place(
-    router, clock, notifier
+    router, clock, notifier, deadlines
 ):
     s1, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     clock.advance(1)
@@ -224,7 +240,7 @@ async def test_kiosk_lost_in_queue_abandons_after_grace_and_resume_keeps_place(
     assert resumed.state == "queued" and position == 2
     await router.kiosk_offline("k3", s3.id)
     clock.advance(16)
-    await router.tick()
+    await deadlines.tick()
     assert (await router.store.get_session(s3.id)).state == "abandoned"
     assert (await router.store.get_session(s2.id)).state == "queued"
     assert await router.store.queue("tax") == [s1.id, s2.id]
@@ -267,18 +283,18 @@ async def test_unknown_service_is_not_found(router):
         await router.request_call(K1, "no-such-service", "en")
 
 
-async def test_expired_heartbeat_counts_as_disconnect(router, clock, notifier):
+async def test_expired_heartbeat_counts_as_disconnect(router, clock, notifier, deadlines):
     await online_available(router, clock, TAX_A, TAX_B)
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     await router.accept(TAX_A, session.id)
     clock.advance(30)
     await router.heartbeat(["bob"])
     clock.advance(20)  # alice's node stopped refreshing her 50 s ago (ttl 45 s)
-    await router.sweep_presence()
+    await deadlines.sweep_presence()
     assert (await router.store.get_presence("bob")).state == "available"
     assert (await router.store.get_session(session.id)).staff_lost_at == clock.now
     clock.advance(16)
-    await router.tick()
+    await deadlines.tick()
     # Back at the head of the queue and straight away offered to Bob.
     assert (await router.store.get_session(session.id)).offered_to == "bob"
 
@@ -347,12 +363,12 @@ async def test_dashboard_counts_answered_and_abandoned_calls_with_their_waits(
 
 
 async def test_reassign_moves_a_waiting_caller_to_another_department_keeping_arrival_order(
-    router, clock, notifier
+    router, clock, notifier, reassignment
 ):
     early, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     clock.advance(1)
     later, _, _ = await router.request_call(K2, "property-record-enquiry", "en")
-    moved = await router.reassign(early.id, by="sup", department_id="housing")
+    moved = await reassignment.reassign(early.id, by="sup", department_id="housing")
     assert moved.state == "queued" and moved.department_id == "housing"
     assert await router.store.queue("housing") == [early.id, later.id]  # it came first
     assert await router.store.queue("tax") == []
@@ -361,12 +377,12 @@ async def test_reassign_moves_a_waiting_caller_to_another_department_keeping_arr
 
 
 async def test_reassign_to_a_staff_member_offers_now_and_takes_it_from_whoever_rang(
-    router, clock, notifier
+    router, clock, notifier, reassignment
 ):
     await online_available(router, clock, TAX_A, TAX_B)  # alice idle longer
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     assert (await router.store.get_session(session.id)).offered_to == "alice"
-    offered = await router.reassign(session.id, by="sup", staff_id="bob")
+    offered = await reassignment.reassign(session.id, by="sup", staff_id="bob")
     assert offered.state == "ringing" and offered.offered_to == "bob"
     revoked = notifier.of("staff", "alice", "call.offer_revoked")[-1]
     assert revoked["reason"] == "reassigned"
@@ -376,21 +392,23 @@ async def test_reassign_to_a_staff_member_offers_now_and_takes_it_from_whoever_r
     connected = await router.accept(TAX_B, session.id)
     assert connected.staff_id == "bob"
     with pytest.raises(Conflict):  # no longer waiting
-        await router.reassign(session.id, by="sup", department_id="housing")
+        await reassignment.reassign(session.id, by="sup", department_id="housing")
 
 
-async def test_reassign_refuses_what_cannot_be_done_and_changes_nothing(router, clock, notifier):
+async def test_reassign_refuses_what_cannot_be_done_and_changes_nothing(
+    router, clock, notifier, reassignment
+):
     await online_available(router, clock, HOUSING)
     session, _, _ = await router.request_call(K1, "tax-enquiry", "en")
     with pytest.raises(Conflict, match="does not work for tax"):
-        await router.reassign(session.id, by="sup", staff_id="hana")
+        await reassignment.reassign(session.id, by="sup", staff_id="hana")
     with pytest.raises(NotFound):
-        await router.reassign(session.id, by="sup", department_id="nowhere")
+        await reassignment.reassign(session.id, by="sup", department_id="nowhere")
     with pytest.raises(BadRequest):
-        await router.reassign(session.id, by="sup")
+        await reassignment.reassign(session.id, by="sup")
     await router.staff_online(TAX_A)  # online but away
     with pytest.raises(Conflict, match="not available"):
-        await router.reassign(session.id, by="sup", staff_id="alice")
+        await reassignment.reassign(session.id, by="sup", staff_id="alice")
     after = await router.store.get_session(session.id)
     assert (after.state, after.department_id) == ("queued", "tax")
 
@@ -448,7 +466,8 @@ async def test_a_redispatch_in_the_middle_of_a_queue_round_does_not_break_it(
 
 
 async def test_a_restart_closes_calls_requeues_offers_and_gives_waiting_kiosks_their_grace(
-        router, clock, notifier):
+    router, clock, notifier, deadlines
+):
     await online_available(router, clock, TAX_A, TAX_B)
     call, _, _ = await router.request_call(K1, "tax-enquiry", "en")  # offered to alice
     await router.accept(TAX_A, call.id)
@@ -458,7 +477,7 @@ async def test_a_restart_closes_calls_requeues_offers_and_gives_waiting_kiosks_t
     assert (ringing.state, waiting.state) == ("ringing", "queued")
     clock.advance(100)
 
-    await router.recover_after_restart()  # as a new process on the same store would
+    await deadlines.recover_after_restart()  # as a new process on the same store would
 
     closed = await router.store.get_session(call.id)
     assert (closed.state, closed.end_reason, closed.ended_at) == ("closed", "server_restart",
@@ -481,7 +500,7 @@ async def test_a_restart_closes_calls_requeues_offers_and_gives_waiting_kiosks_t
     resumed, position = await router.resume_kiosk(K2.id, ringing.id)
     assert (resumed.state, position) == ("queued", 1)
     clock.advance(router.config.kiosk_lost_grace_s)
-    await router.tick()
+    await deadlines.tick()
     assert (await router.store.get_session(waiting.id)).state == "abandoned"
     assert (await router.store.get_session(ringing.id)).state == "queued"
     abandoned = [o for o in await router.store.outcomes("tax", 0) if o.kind == "abandoned"]

@@ -79,63 +79,82 @@ def project(session_id: str, events: Iterable[Mapping[str, Any]],
             continue
         if s is None:
             continue  # a trail that does not start with its request is not a session's
-        if kind == "call.offered":
-            s.update(state=SessionState.RINGING, offered_to=data.get("staff_id"))
-        elif kind == "call.offer_ended":
-            s.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None)
-            if data.get("reason") == "declined" and data.get("staff_id"):
-                s["declined_by"] = [*s["declined_by"], data["staff_id"]]
-        elif kind == "call.accepted":
-            if s["answered_at"] is None:
-                out.outcomes.append((s["department_id"], ANSWERED,
-                                     data.get("waited_s", at - s["created_at"]), at))
-            s.update(state=SessionState.CONNECTED, staff_id=data.get("staff_id"),
-                     staff_display_name=data.get("display_name"),
-                     offered_to=None, offer_expires_at=None, connected_at=at)
-            s["answered_at"] = s["answered_at"] or at
-        elif kind == "call.reassigned" and data.get("department_id"):
-            s["department_id"] = data["department_id"]
-        elif kind == "session.requeued":
-            s.update(state=SessionState.QUEUED, staff_id=None, connected_at=None, queued_at=at)
-        elif kind == "session.closed":
-            s.update(state=SessionState.CLOSED, ended_at=at, end_reason=data.get("reason"))
-        elif kind == "session.abandoned":
-            if s["answered_at"] is None:
-                out.outcomes.append((s["department_id"], ABANDONED, at - s["created_at"], at))
-            s.update(state=SessionState.ABANDONED, ended_at=at, end_reason="abandoned",
-                     offered_to=None, offer_expires_at=None)
-        elif kind == "document.added":
-            pages = data.get("pages") or pages_of(data["sha256"], data["content_type"])
-            out.documents[data["document_id"]] = Document(
-                document_id=data["document_id"], session_id=session_id,
-                kiosk_id=s["kiosk_id"], kind=data["kind"], sha256=data["sha256"],
-                pages=pages, content_type=data["content_type"], size=data.get("size"),
-                created_at=data.get("created_at", at), title=data.get("title"),
-            )
-        elif kind == "case.submitted":
-            out.cases[data["receipt_no"]] = Case(
-                receipt_no=data["receipt_no"], session_id=session_id,
-                kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
-                department_id=data.get("department_id", s["department_id"]),
-                service_id=data.get("service_id", s["service_id"]),
-                staff_id=data.get("staff_id", s["staff_id"]),
-                state=CaseState.SUBMITTED, submitted_at=data.get("submitted_at", at),
-                documents=[DocumentRef.from_dict(d) for d in data.get("documents", [])],
-            )
-        elif kind == "case.decided" and data["receipt_no"] in out.cases:
-            _decide(out, data, at)
-        elif kind == "print.queued":
-            out.print_jobs[data["job_id"]] = PrintJob(
-                job_id=data["job_id"], session_id=session_id,
-                kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
-                staff_id=data.get("staff_id", s["staff_id"]),
-                document_id=data["document_id"], document_sha256=data["document_sha256"],
-                status="queued", queued_at=at,
-            )
-        elif kind == "print.done" and data["job_id"] in out.print_jobs:
-            job = out.print_jobs[data["job_id"]]
-            job.status, job.done_at = data["status"], at
+        if kind in SESSION_EVENTS:
+            _apply_to_session(out, s, kind, data, at)
+        else:
+            _apply_to_records(out, s, session_id, kind, data, at, pages_of)
     return out
+
+
+# Events that change the session itself; the others add or change its records.
+SESSION_EVENTS = frozenset({
+    "call.offered", "call.offer_ended", "call.accepted", "call.reassigned",
+    "session.requeued", "session.closed", "session.abandoned",
+})
+
+
+def _apply_to_session(out: TrailRecords, s: dict[str, Any], kind: str,
+                      data: Mapping[str, Any], at: float) -> None:
+    if kind == "call.offered":
+        s.update(state=SessionState.RINGING, offered_to=data.get("staff_id"))
+    elif kind == "call.offer_ended":
+        s.update(state=SessionState.QUEUED, offered_to=None, offer_expires_at=None)
+        if data.get("reason") == "declined" and data.get("staff_id"):
+            s["declined_by"] = [*s["declined_by"], data["staff_id"]]
+    elif kind == "call.accepted":
+        if s["answered_at"] is None:
+            out.outcomes.append((s["department_id"], ANSWERED,
+                                 data.get("waited_s", at - s["created_at"]), at))
+        s.update(state=SessionState.CONNECTED, staff_id=data.get("staff_id"),
+                 staff_display_name=data.get("display_name"),
+                 offered_to=None, offer_expires_at=None, connected_at=at)
+        s["answered_at"] = s["answered_at"] or at
+    elif kind == "call.reassigned" and data.get("department_id"):
+        s["department_id"] = data["department_id"]
+    elif kind == "session.requeued":
+        s.update(state=SessionState.QUEUED, staff_id=None, connected_at=None, queued_at=at)
+    elif kind == "session.closed":
+        s.update(state=SessionState.CLOSED, ended_at=at, end_reason=data.get("reason"))
+    elif kind == "session.abandoned":
+        if s["answered_at"] is None:
+            out.outcomes.append((s["department_id"], ABANDONED, at - s["created_at"], at))
+        s.update(state=SessionState.ABANDONED, ended_at=at, end_reason="abandoned",
+                 offered_to=None, offer_expires_at=None)
+
+
+def _apply_to_records(out: TrailRecords, s: dict[str, Any], session_id: str, kind: str,
+                      data: Mapping[str, Any], at: float, pages_of: PagesOf) -> None:
+    if kind == "document.added":
+        pages = data.get("pages") or pages_of(data["sha256"], data["content_type"])
+        out.documents[data["document_id"]] = Document(
+            document_id=data["document_id"], session_id=session_id,
+            kiosk_id=s["kiosk_id"], kind=data["kind"], sha256=data["sha256"],
+            pages=pages, content_type=data["content_type"], size=data.get("size"),
+            created_at=data.get("created_at", at), title=data.get("title"),
+        )
+    elif kind == "case.submitted":
+        out.cases[data["receipt_no"]] = Case(
+            receipt_no=data["receipt_no"], session_id=session_id,
+            kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
+            department_id=data.get("department_id", s["department_id"]),
+            service_id=data.get("service_id", s["service_id"]),
+            staff_id=data.get("staff_id", s["staff_id"]),
+            state=CaseState.SUBMITTED, submitted_at=data.get("submitted_at", at),
+            documents=[DocumentRef.from_dict(d) for d in data.get("documents", [])],
+        )
+    elif kind == "case.decided" and data["receipt_no"] in out.cases:
+        _decide(out, data, at)
+    elif kind == "print.queued":
+        out.print_jobs[data["job_id"]] = PrintJob(
+            job_id=data["job_id"], session_id=session_id,
+            kiosk_id=data.get("kiosk_id", s["kiosk_id"]),
+            staff_id=data.get("staff_id", s["staff_id"]),
+            document_id=data["document_id"], document_sha256=data["document_sha256"],
+            status="queued", queued_at=at,
+        )
+    elif kind == "print.done" and data["job_id"] in out.print_jobs:
+        job = out.print_jobs[data["job_id"]]
+        job.status, job.done_at = data["status"], at
 
 
 def _decide(out: TrailRecords, data: Mapping[str, Any], at: float) -> None:

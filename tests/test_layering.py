@@ -70,3 +70,23 @@ def test_no_import_cycles():
         if module not in done:
             visit(module, [module], done)
     assert not cycles, cycles
+
+
+LONGEST_FUNCTION = 60
+
+
+def test_no_long_function_in_the_server_without_a_reason():
+    """A function of signaling/ or sessions/ over 60 lines says why in a comment
+    (``# long: ...``) on its ``def`` line or the one after."""
+    long = []
+    for package in ("signaling", "sessions"):
+        for path in (ROOT / package).rglob("*.py"):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = node.end_lineno - node.lineno + 1
+                    near = " ".join(lines[node.lineno - 1:node.lineno + 1])
+                    if length > LONGEST_FUNCTION and "# long:" not in near:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} "
+                                    f"({length} lines)")
+    assert long == []

@@ -134,7 +134,7 @@ async def test_every_page_and_answer_carries_the_security_headers(tmp_path):
     async with running_server(tmp_path) as server:
         async with aiohttp.ClientSession() as http:
             for path in ("/console", "/kiosk", "/supervisor", "/print", "/api/v1/catalog",
-                         "/static/app.css", "/no-such-page", "/api/v1/sessions/x"):
+                         "/static/shared/app.css", "/no-such-page", "/api/v1/sessions/x"):
                 async with http.get(server.url + path, allow_redirects=False) as resp:
                     csp = resp.headers.get("Content-Security-Policy", "")
                     assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path

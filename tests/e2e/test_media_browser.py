@@ -125,8 +125,8 @@ async (timeoutMs) => {
 SECOND_STAFF_JOIN_JS = """
 async ({ token, sessionId, timeoutMs }) => {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const { connect } = await import("/static/socket.js");
-  const { loadIceConfig, waitForIceGathering } = await import("/static/rtc.js");
+  const { connect } = await import("/static/shared/socket.js");
+  const { loadIceConfig, waitForIceGathering } = await import("/static/shared/rtc.js");
   const client = connect("/staff", token);
   await new Promise((resolve, reject) => {
     client.socket.once("connect", resolve);

@@ -1,7 +1,7 @@
 // Documents of a call, shared by the kiosk, the console and the print views: page image
 // URLs, images loaded with a Bearer token (fetch → object URL, for <img>), and the
 // annotation overlay (SVG over a page, in fractions of the page's width and height).
-import { HttpError } from "./api.js";
+import { HttpError } from "../shared/api.js";
 
 export const KINDS = ["id_card", "form", "supporting", "result"];
 // The widths the server renders pages at (a request is rounded up to one of them).

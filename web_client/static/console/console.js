@@ -1,17 +1,17 @@
 // Staff console (/console): sign in, set presence, answer calls from kiosks on video,
 // verify the caller's identity against their ID card, work on the call's documents
-// (casework.js), wrap up, decide applications (cases.js). Protocol v1, namespace /staff.
-import { apiFetch, getCatalog, login } from "./api.js";
-import { byId, formatDuration, showOnly } from "./dom.js";
-import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "./i18n.js";
-import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "./media.js";
-import { CasesPanel } from "./cases.js";
-import { CaseworkPanel } from "./casework.js";
+// (case_panel.js), wrap up, decide applications (case_list.js). Protocol v1, namespace /staff.
+import { apiFetch, getCatalog, login } from "../shared/api.js";
+import { byId, formatDuration, showOnly } from "../shared/dom.js";
+import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "../shared/i18n.js";
+import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "../shared/local_media.js";
+import { CasesPanel } from "./case_list.js";
+import { CaseworkPanel } from "./case_panel.js";
 import { startRinging, stopRinging, unlockAudio } from "./ringer.js";
-import { MediaLink } from "./rtc.js";
-import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
-import { connect, connectErrorCode, requestOn } from "./socket.js";
-import { VerificationPanel } from "./verification.js";
+import { MediaLink } from "../shared/rtc.js";
+import { clearAuth, restoreAuth, saveAuth } from "../shared/signin.js";
+import { connect, connectErrorCode, requestOn } from "../shared/socket.js";
+import { VerificationPanel } from "../components/verification.js";
 
 const DEFAULT_LANGUAGE = "zh-Hans";
 const AUTH_KEY = "smartcounter.console.auth";

@@ -9,8 +9,8 @@
 // `ScanControl` is one "Scan …" button with its progress bar and status line: it asks
 // the scanner, uploads what it gives, and shows each step (machine-readable in
 // data-state on the status line).
-import { HttpError } from "./api.js";
-import { t } from "./i18n.js";
+import { HttpError } from "../shared/api.js";
+import { t } from "../shared/i18n.js";
 
 // ---------------------------------------------------------------- scanners
 

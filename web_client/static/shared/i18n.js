@@ -2,8 +2,8 @@
 // Every visible string goes through t(). Elements in the HTML carry
 // data-i18n="key" (text content) and/or data-i18n-attr="attr:key;attr:key".
 // Kiosk languages: zh-Hant (default) and en. Console languages: zh-Hans (default) and en.
-// The casework's strings (and the Citizen's Window's) are in i18n_casework.js.
-import * as casework from "./i18n_casework.js";
+// The casework's strings (and the Citizen's Window's) are in casework_strings.js.
+import * as casework from "./casework_strings.js";
 
 const en = {
   "app.name": "Smart Counter",

@@ -1,11 +1,11 @@
 // The console's casework panel for the current call: the documents the kiosk sent (with
-// thumbnails), the viewer with marks (doc_viewer.js), a rescan request, a signature
+// thumbnails), the viewer with marks (document_viewer.js), a rescan request, a signature
 // request and the signature when it comes, printing at the kiosk and its status, and
 // lodging the application (its receipt number).
-import { DocumentViewer } from "./doc_viewer.js";
-import { byTestId, el } from "./dom.js";
-import { AuthorizedImages, pageUrl } from "./documents.js";
-import { t } from "./i18n.js";
+import { DocumentViewer } from "./document_viewer.js";
+import { byTestId, el } from "../shared/dom.js";
+import { AuthorizedImages, pageUrl } from "../components/document_pages.js";
+import { t } from "../shared/i18n.js";
 
 const THUMB_WIDTH = 240;
 

@@ -1,9 +1,9 @@
 // The console's list of applications awaiting a decision (GET /api/v1/cases?state=
 // submitted, the staff member's departments), usable in or out of a call, with Approve
 // and Reject (with a reason) → `case.decide`.
-import { apiFetch } from "./api.js";
-import { byTestId, el } from "./dom.js";
-import { errorKey, getLanguage, t } from "./i18n.js";
+import { apiFetch } from "../shared/api.js";
+import { byTestId, el } from "../shared/dom.js";
+import { errorKey, getLanguage, t } from "../shared/i18n.js";
 
 const REFRESH_MS = 60000;
 

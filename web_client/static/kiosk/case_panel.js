@@ -2,11 +2,11 @@
 // thumbnails), the page view with the officer's marks, the rescan prompt, the signature
 // pad, the receipt number, the decision, and printing (print.job → the browser's print
 // → print.done). kiosk.js owns the call; this module owns what happens to documents in it.
-import { apiFetch } from "./api.js";
-import { el } from "./dom.js";
-import { AuthorizedImages, normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage } from "./documents.js";
-import { t } from "./i18n.js";
-import { printImages } from "./printing.js";
+import { apiFetch } from "../shared/api.js";
+import { el } from "../shared/dom.js";
+import { AuthorizedImages, normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage } from "../components/document_pages.js";
+import { t } from "../shared/i18n.js";
+import { printImages } from "../components/printing.js";
 import { SignaturePad } from "./signature_pad.js";
 
 const THUMB_WIDTH = 240;

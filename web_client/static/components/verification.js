@@ -1,10 +1,10 @@
 // Identity verification in the browser (issue 4).
 //
 // Kiosk side: the head-turn challenges (the ID card scan itself is a `ScanControl` of
-//   scanner.js, asking the scanner for `kind: "id_card"`).
+//   components/scanner.js, asking the scanner for `kind: "id_card"`).
 // Console side: `VerificationPanel`, the staff member's view of a call's verification
 //   (documents received, start, live updates, head-turn requests, presence warnings).
-import { getLanguage, t } from "./i18n.js";
+import { getLanguage, t } from "../shared/i18n.js";
 
 export const CHALLENGES = ["turn_left", "turn_right"];
 

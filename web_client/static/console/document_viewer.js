@@ -2,9 +2,9 @@
 // member's token), zoom, rotation, and marks drawn with the mouse (a rectangle or an
 // arrow) that go to the kiosk at once as `document.annotate` — the page's whole set of
 // marks each time, in fractions of the unrotated page.
-import { byTestId } from "./dom.js";
-import { normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage, unrotate } from "./documents.js";
-import { t } from "./i18n.js";
+import { byTestId } from "../shared/dom.js";
+import { normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage, unrotate } from "../components/document_pages.js";
+import { t } from "../shared/i18n.js";
 
 const ZOOMS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3];
 const DEFAULT_RATIO = 297 / 210; // height / width of an A4 page, until the image says

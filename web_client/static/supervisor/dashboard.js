@@ -7,7 +7,7 @@
 // Labels that never change with the data carry data-s="key" and are translated with the
 // rest of the page; everything else is redrawn by render() (also on a language switch).
 import { drawLineChart, durationAxis, integerAxis } from "./chart.js";
-import { el, formatDuration } from "./dom.js";
+import { el, formatDuration } from "../shared/dom.js";
 
 export const AGENT_STATES = ["available", "ringing", "busy", "wrapup", "away"];
 const SERIES_COLOURS = 8; // .series-0 … .series-7 in supervisor.css

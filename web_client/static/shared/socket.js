@@ -1,7 +1,7 @@
 // Socket.IO connection and acknowledged requests (protocol v1: every client→server
 // event carries an ack callback answered with {ok:true,...} or
 // {ok:false, error:{code, message}}).
-import { io } from "./vendor/socket.io.esm.min.js";
+import { io } from "../vendor/socket.io.esm.min.js";
 
 export const DEFAULT_TIMEOUT_MS = 10000;
 

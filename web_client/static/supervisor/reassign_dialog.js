@@ -3,7 +3,7 @@
 // and, optionally, one available agent of that department now. The choices follow the
 // live dashboard while the dialog is open; a caller who stops waiting meanwhile is said
 // so and cannot be sent.
-import { el, formatDuration } from "./dom.js";
+import { el, formatDuration } from "../shared/dom.js";
 
 const WAITING = new Set(["queued", "ringing"]);
 

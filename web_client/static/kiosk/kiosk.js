@@ -1,16 +1,16 @@
 // Kiosk page (/kiosk#token=...): pick a department and a service, wait in the queue,
 // talk to an officer on video, scan the ID card and follow the head-turn prompt of the
 // identity check, scan documents, see the officer's marks, sign, get the receipt number
-// and prints (kiosk_casework.js). Protocol v1, namespace /kiosk.
-import { getCatalog } from "./api.js";
-import { byId, el, showOnly } from "./dom.js";
-import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t, tIn } from "./i18n.js";
-import { attachStream, detachStream, getLocalMedia, playQuietly, replayOnGesture } from "./media.js";
-import { MediaLink } from "./rtc.js";
-import { connect, connectErrorCode } from "./socket.js";
-import { KioskCasework } from "./kiosk_casework.js";
-import { FileInputScanner, FileInputScanners, isScanner, ScanControl } from "./scanner.js";
-import { CHALLENGES } from "./verification.js";
+// and prints (case_panel.js). Protocol v1, namespace /kiosk.
+import { getCatalog } from "../shared/api.js";
+import { byId, el, showOnly } from "../shared/dom.js";
+import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t, tIn } from "../shared/i18n.js";
+import { attachStream, detachStream, getLocalMedia, playQuietly, replayOnGesture } from "../shared/local_media.js";
+import { MediaLink } from "../shared/rtc.js";
+import { connect, connectErrorCode } from "../shared/socket.js";
+import { KioskCasework } from "./case_panel.js";
+import { FileInputScanner, FileInputScanners, isScanner, ScanControl } from "../components/scanner.js";
+import { CHALLENGES } from "../components/verification.js";
 
 const DEFAULT_LANGUAGE = "zh-Hant";
 const ENDED_SCREEN_MS = 6000;

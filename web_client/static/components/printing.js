@@ -1,7 +1,7 @@
 // Printing with the browser: a print-only view holding the page images, then
 // window.print(). The view (`.print-view`) is hidden on screen; in print, app.css shows
 // it alone, one image per sheet.
-import { el } from "./dom.js";
+import { el } from "../shared/dom.js";
 
 let printing = null;
 

@@ -1,7 +1,7 @@
 // Supervisor page (/supervisor): sign in; the live dashboard (queues, last hour's chart,
 // agents; dashboard.js) and the live calls, both from `dashboard.snapshot`; listen in to
 // a connected call silently, whisper to the staff member or barge in; move a waiting
-// caller to another department or agent (dashboard_reassign.js). Protocol v1, namespace
+// caller to another department or agent (reassign_dialog.js). Protocol v1, namespace
 // /supervisor.
 //
 // Monitor: monitor.start {session_id, mode}, then one RTCPeerConnection whose offer has,
@@ -9,16 +9,16 @@
 // first pair and the staff member's on the second. Silent: all four recvonly. Whisper
 // and barge: the first audio section is sendrecv and carries the supervisor's
 // microphone (whisper: the staff member hears it; barge: both parties do).
-import { getCatalog, login } from "./api.js";
+import { getCatalog, login } from "../shared/api.js";
 import { Dashboard } from "./dashboard.js";
-import { ReassignDialog } from "./dashboard_reassign.js";
-import { byId, el, formatDuration, showOnly } from "./dom.js";
-import { localName } from "./i18n.js";
-import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./i18n_supervisor.js";
-import { playQuietly } from "./media.js";
-import { loadIceConfig, waitForIceGathering } from "./rtc.js";
-import { clearAuth, restoreAuth, saveAuth } from "./signin.js";
-import { connect, connectErrorCode } from "./socket.js";
+import { ReassignDialog } from "./reassign_dialog.js";
+import { byId, el, formatDuration, showOnly } from "../shared/dom.js";
+import { localName } from "../shared/i18n.js";
+import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./strings.js";
+import { playQuietly } from "../shared/local_media.js";
+import { loadIceConfig, waitForIceGathering } from "../shared/rtc.js";
+import { clearAuth, restoreAuth, saveAuth } from "../shared/signin.js";
+import { connect, connectErrorCode } from "../shared/socket.js";
 
 const AUTH_KEY = "smartcounter.supervisor.auth";
 const LANG_KEY = "smartcounter.supervisor.lang";

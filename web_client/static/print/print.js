@@ -2,10 +2,10 @@
 // kiosk; the page shows the application's state and, once approved, the result
 // documents with a Print button each (POST /api/v1/print/lookup; the documents come as
 // short-lived signed URLs). zh-Hant (default) and en.
-import { apiFetch } from "./api.js";
-import { byId, el } from "./dom.js";
-import { applyTranslations, setLanguage, t } from "./i18n.js";
-import { printImages } from "./printing.js";
+import { apiFetch } from "../shared/api.js";
+import { byId, el } from "../shared/dom.js";
+import { applyTranslations, setLanguage, t } from "../shared/i18n.js";
+import { printImages } from "../components/printing.js";
 
 const DEFAULT_LANGUAGE = "zh-Hant";
 const IDLE_RESET_MS = 120000; // a public screen: forget the last lookup after a while

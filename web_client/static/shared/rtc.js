@@ -119,16 +119,26 @@ async function bytesReceived(pc) {
  *
  * options: token (for ice-servers), sessionId, request(event, payload, timeoutMs),
  * getLocalStream() → Promise<MediaStream|null>, onRemoteStream(stream),
- * onStatus(state) with state an RTCPeerConnectionState, "negotiating" or "gave_up".
+ * onStatus(state) with state an RTCPeerConnectionState, "negotiating" or "gave_up";
+ * for a peer connection of another shape (a supervisor's monitor):
+ * peerConnection(ice, localStream) → RTCPeerConnection in place of createPeerConnection,
+ * offerFields added to each rtc.offer (e.g. {purpose: "monitor"}), and onAnswered(pc)
+ * once each answer is applied.
  */
 export class MediaLink {
-  constructor({ token, sessionId, request, getLocalStream, onRemoteStream, onStatus, maxRestarts = 3 }) {
+  constructor({
+    token, sessionId, request, getLocalStream, onRemoteStream, onStatus, maxRestarts = 3,
+    peerConnection = null, offerFields = {}, onAnswered = null,
+  }) {
     this.token = token;
     this.sessionId = sessionId;
     this.request = request;
     this.getLocalStream = getLocalStream || (async () => null);
     this.onRemoteStream = onRemoteStream;
     this.onStatus = onStatus || (() => {});
+    this.peerConnection = peerConnection;
+    this.offerFields = offerFields;
+    this.onAnswered = onAnswered || (() => {});
     this.maxRestarts = maxRestarts;
     this.restarts = 0;
     this.closed = false;
@@ -152,18 +162,25 @@ export class MediaLink {
         this.getLocalStream().catch(() => null),
       ]);
       if (this.closed || attempt !== this._attempt) return;
-      const pc = createPeerConnection({
-        ...ice,
-        localStream,
-        onRemoteStream: (stream) => {
-          if (pc === this._pc && this.onRemoteStream) this.onRemoteStream(stream);
-        },
-      });
+      const pc = this.peerConnection
+        ? this.peerConnection(ice, localStream)
+        : createPeerConnection({
+          ...ice,
+          localStream,
+          onRemoteStream: (stream) => {
+            if (pc === this._pc && this.onRemoteStream) this.onRemoteStream(stream);
+          },
+        });
       this._pc = pc;
       pc.addEventListener("connectionstatechange", () => this._onConnectionState(pc));
       await negotiate(pc, (offer) =>
-        this.request("rtc.offer", { session_id: this.sessionId, ...offer }, OFFER_TIMEOUT_MS),
+        this.request(
+          "rtc.offer",
+          { session_id: this.sessionId, ...offer, ...this.offerFields },
+          OFFER_TIMEOUT_MS,
+        ),
       );
+      if (!this.closed && pc === this._pc) this.onAnswered(pc);
     } catch (err) {
       if (!this.closed && attempt === this._attempt && !FATAL_CODES.has(err && err.code)) {
         this._scheduleRestart(2000);

@@ -16,13 +16,12 @@ import { byId, el, formatDuration, showOnly } from "../shared/dom.js";
 import { localName } from "../shared/i18n.js";
 import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./strings.js";
 import { playQuietly } from "../shared/local_media.js";
-import { loadIceConfig, waitForIceGathering } from "../shared/rtc.js";
+import { MediaLink } from "../shared/rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "../shared/signin.js";
 import { connect, connectErrorCode } from "../shared/socket.js";
 
 const AUTH_KEY = "smartcounter.supervisor.auth";
 const LANG_KEY = "smartcounter.supervisor.lang";
-const OFFER_TIMEOUT_MS = 15000;
 const SUBSCRIBE_RETRY_MS = 3000;
 const CALL_STATES = ["queued", "ringing", "connected"];
 const MODES = ["silent", "whisper", "barge"];
@@ -55,7 +54,7 @@ const state = {
   clockOffset: 0, // server clock − this clock, seconds
   calls: new Map(), // session_id → call of the snapshot
   rows: new Map(), // session_id → {row, cells…, buttons}
-  monitor: null, // {sessionId, mode, pc, mic, answeredAt, startedAt}
+  monitor: null, // {sessionId, mode, link, mic, answeredAt, startedAt}
   status: { key: null, kind: "info", text: null, vars: null },
   mediaKey: null,
   subscribed: false,
@@ -68,7 +67,7 @@ let reassign = null;
 
 window.smartcounter = {
   get pc() {
-    return state.monitor ? state.monitor.pc : null;
+    return state.monitor && state.monitor.link ? state.monitor.link.pc : null;
   },
   get socket() {
     return client ? client.socket : null;
@@ -396,17 +395,40 @@ function toggleMic() {
   renderMonitor();
 }
 
-function onPcState(monitor) {
+function onLinkState(monitor, linkState) {
   if (state.monitor !== monitor) return;
-  const pcState = monitor.pc.connectionState;
-  dom.monitorPanel.dataset.connection = pcState;
-  if (pcState === "connected") {
-    if (state.mediaKey !== "soundBlocked") setMediaState(null);
-  } else if (pcState === "disconnected") {
-    setMediaState("mediaReconnecting");
-  } else if (pcState === "failed") {
+  if (linkState === "gave_up") {
     setMediaState("mediaFailed");
+    return;
   }
+  if (linkState === "negotiating") return;
+  dom.monitorPanel.dataset.connection = linkState;
+  if (linkState === "connected") {
+    if (state.mediaKey !== "soundBlocked") setMediaState(null);
+  } else if (linkState === "disconnected" || linkState === "failed") {
+    setMediaState("mediaReconnecting"); // the media link offers again
+  }
+}
+
+/**
+ * A monitor's peer connection: kiosk video, kiosk audio (the supervisor's voice goes out
+ * on it in whisper and barge), staff video, staff audio, in that order (the server
+ * reads them so), shown in the two videos.
+ */
+function monitorPeerConnection(ice, monitor) {
+  const pc = new RTCPeerConnection(ice);
+  const micTrack = monitor.mic && monitor.mic.getAudioTracks()[0];
+  const kioskVideo = pc.addTransceiver("video", { direction: "recvonly" });
+  const kioskAudio = micTrack
+    ? pc.addTransceiver(micTrack, { direction: "sendrecv", streams: [monitor.mic] })
+    : pc.addTransceiver("audio", { direction: "recvonly" });
+  const staffVideo = pc.addTransceiver("video", { direction: "recvonly" });
+  const staffAudio = pc.addTransceiver("audio", { direction: "recvonly" });
+  dom.kioskVideo.srcObject = new MediaStream([kioskVideo.receiver.track, kioskAudio.receiver.track]);
+  dom.staffVideo.srcObject = new MediaStream([staffVideo.receiver.track, staffAudio.receiver.track]);
+  playWithSound(dom.kioskVideo);
+  playWithSound(dom.staffVideo);
+  return pc;
 }
 
 async function getMicrophone() {
@@ -423,7 +445,7 @@ async function startMonitor(sessionId, mode = "silent") {
   if (!client || !state.auth || !MODES.includes(mode)) return;
   if (state.monitor && state.monitor.sessionId === sessionId && state.monitor.mode === mode) return;
   if (state.monitor) await stopMonitor(null);
-  const monitor = { sessionId, mode, pc: null, mic: null, answeredAt: null, startedAt: Date.now() };
+  const monitor = { sessionId, mode, link: null, mic: null, answeredAt: null, startedAt: Date.now() };
   state.monitor = monitor;
   renderRows();
   renderMonitor();
@@ -441,41 +463,24 @@ async function startMonitor(sessionId, mode = "silent") {
       monitor.mic = mic;
       renderMonitor();
     }
-    const [ice] = await Promise.all([
-      loadIceConfig(state.auth.token),
-      client.request("monitor.start", { session_id: sessionId, mode }).then(() => {
-        started = true;
-      }),
-    ]);
+    await client.request("monitor.start", { session_id: sessionId, mode });
+    started = true;
     if (state.monitor !== monitor) return;
-    const pc = new RTCPeerConnection(ice);
-    monitor.pc = pc;
-    // Order matters: kiosk video, kiosk audio (our voice goes out on it), staff video,
-    // staff audio.
-    const micTrack = monitor.mic && monitor.mic.getAudioTracks()[0];
-    const kioskVideo = pc.addTransceiver("video", { direction: "recvonly" });
-    const kioskAudio = micTrack
-      ? pc.addTransceiver(micTrack, { direction: "sendrecv", streams: [monitor.mic] })
-      : pc.addTransceiver("audio", { direction: "recvonly" });
-    const staffVideo = pc.addTransceiver("video", { direction: "recvonly" });
-    const staffAudio = pc.addTransceiver("audio", { direction: "recvonly" });
-    pc.addEventListener("connectionstatechange", () => onPcState(monitor));
-    dom.kioskVideo.srcObject = new MediaStream([kioskVideo.receiver.track, kioskAudio.receiver.track]);
-    dom.staffVideo.srcObject = new MediaStream([staffVideo.receiver.track, staffAudio.receiver.track]);
-    playWithSound(dom.kioskVideo);
-    playWithSound(dom.staffVideo);
-
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitForIceGathering(pc);
-    if (state.monitor !== monitor || pc.signalingState === "closed") return;
-    const answer = await client.request(
-      "rtc.offer",
-      { session_id: sessionId, sdp: pc.localDescription.sdp, type: "offer", purpose: "monitor" },
-      OFFER_TIMEOUT_MS,
-    );
-    if (state.monitor !== monitor || pc.signalingState === "closed") return;
-    monitor.answeredAt = performance.now();
-    await pc.setRemoteDescription({ type: answer.type || "answer", sdp: answer.sdp });
+    // The same media link as the kiosk's and the console's (shared/rtc.js): a monitor
+    // whose ICE fails offers again, as theirs do.
+    monitor.link = new MediaLink({
+      token: state.auth.token,
+      sessionId,
+      request: client.request,
+      offerFields: { purpose: "monitor" },
+      peerConnection: (ice) => monitorPeerConnection(ice, monitor),
+      onStatus: (linkState) => onLinkState(monitor, linkState),
+      onAnswered: () => {
+        monitor.answeredAt = performance.now();
+      },
+    });
+    await monitor.link.start();
+    if (state.monitor !== monitor) return;
     setStatus(`monitorStarted.${mode}`);
   } catch (err) {
     if (state.monitor !== monitor) return;
@@ -492,13 +497,7 @@ async function startMonitor(sessionId, mode = "silent") {
 function closeMonitor() {
   const monitor = state.monitor;
   state.monitor = null;
-  if (monitor && monitor.pc) {
-    try {
-      monitor.pc.close();
-    } catch {
-      // already closed
-    }
-  }
+  if (monitor && monitor.link) monitor.link.close();
   if (monitor && monitor.mic) for (const track of monitor.mic.getTracks()) track.stop();
   for (const video of [dom.kioskVideo, dom.staffVideo]) {
     video.pause();

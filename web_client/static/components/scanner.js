@@ -62,6 +62,7 @@ export class FileInputScanners {
     this.documentScanner = documentScanner;
   }
 
+  /** @param {{kind?: string}} [options] */
   scan({ kind } = {}) {
     return (kind === "id_card" ? this.idScanner : this.documentScanner).scan();
   }

@@ -2,7 +2,7 @@
 // verify the caller's identity against their ID card, work on the call's documents
 // (case_panel.js), wrap up, decide applications (case_list.js). Protocol v1, namespace /staff.
 import { apiFetch, getCatalog, login } from "../shared/api.js";
-import { byId, formatDuration, showOnly } from "../shared/dom.js";
+import { all, byId, formatDuration, showOnly } from "../shared/dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "../shared/i18n.js";
 import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "../shared/local_media.js";
 import { CasesPanel } from "./case_list.js";
@@ -68,7 +68,7 @@ function switchLanguage(lang) {
   setLanguage(lang);
   localStorage.setItem(LANG_KEY, lang);
   applyTranslations();
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   setStatus(state.status.key, state.status.kind);
@@ -663,7 +663,7 @@ function init() {
 
   const savedLang = localStorage.getItem(LANG_KEY);
   switchLanguage(savedLang === "en" || savedLang === "zh-Hans" ? savedLang : DEFAULT_LANGUAGE);
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
   dom.loginForm.addEventListener("submit", submitLogin);

@@ -3,7 +3,7 @@
 // pad, the receipt number, the decision, and printing (print.job → the browser's print
 // → print.done). kiosk.js owns the call; this module owns what happens to documents in it.
 import { apiFetch } from "../shared/api.js";
-import { el } from "../shared/dom.js";
+import { byId, el } from "../shared/dom.js";
 import { AuthorizedImages, normaliseShape, pageUrl, pageWidthFor, renderShapes, showImage } from "../components/document_pages.js";
 import { t } from "../shared/i18n.js";
 import { printImages } from "../components/printing.js";
@@ -25,39 +25,34 @@ export class KioskCasework {
     this.request = request;
     this.rescan = rescan;
     this.images = new AuthorizedImages(token);
-    const q = (id) => {
-      const node = document.getElementById(id);
-      if (!node) throw new Error(`missing element #${id}`);
-      return node;
-    };
     this.dom = {
-      list: q("kiosk-docs"),
-      view: q("doc-view"),
-      viewTitle: q("doc-view-title"),
-      viewNote: q("doc-view-note"),
-      viewStage: q("doc-view-stage"),
-      viewPage: q("doc-view-page"),
-      viewImage: q("doc-view-image"),
-      viewOverlay: q("doc-view-overlay"),
-      viewMessage: q("doc-view-message"),
-      viewPrev: q("doc-view-prev"),
-      viewNext: q("doc-view-next"),
-      viewClose: q("doc-view-close"),
-      receipt: q("receipt"),
-      receiptNo: q("receipt-no"),
-      decision: q("decision"),
-      rescanPrompt: q("rescan-prompt"),
-      rescanText: q("rescan-text"),
-      rescanReason: q("rescan-reason"),
-      rescanScan: q("rescan-scan"),
-      printStatus: q("print-status"),
-      note: q("casework-note"),
-      signature: q("signature"),
-      signatureFor: q("signature-for"),
-      signaturePad: q("signature-pad"),
-      signatureMessage: q("signature-message"),
-      signatureClear: q("signature-clear"),
-      signatureConfirm: q("signature-confirm"),
+      list: byId("kiosk-docs"),
+      view: byId("doc-view"),
+      viewTitle: byId("doc-view-title"),
+      viewNote: byId("doc-view-note"),
+      viewStage: byId("doc-view-stage"),
+      viewPage: byId("doc-view-page"),
+      viewImage: byId("doc-view-image"),
+      viewOverlay: byId("doc-view-overlay"),
+      viewMessage: byId("doc-view-message"),
+      viewPrev: byId("doc-view-prev"),
+      viewNext: byId("doc-view-next"),
+      viewClose: byId("doc-view-close"),
+      receipt: byId("receipt"),
+      receiptNo: byId("receipt-no"),
+      decision: byId("decision"),
+      rescanPrompt: byId("rescan-prompt"),
+      rescanText: byId("rescan-text"),
+      rescanReason: byId("rescan-reason"),
+      rescanScan: byId("rescan-scan"),
+      printStatus: byId("print-status"),
+      note: byId("casework-note"),
+      signature: byId("signature"),
+      signatureFor: byId("signature-for"),
+      signaturePad: byId("signature-pad"),
+      signatureMessage: byId("signature-message"),
+      signatureClear: byId("signature-clear"),
+      signatureConfirm: byId("signature-confirm"),
     };
     new ResizeObserver(() => this.fitPage()).observe(this.dom.viewStage);
     this.pad = new SignaturePad(this.dom.signaturePad, { onChange: () => this.renderSignature() });

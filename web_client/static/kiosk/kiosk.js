@@ -3,7 +3,7 @@
 // identity check, scan documents, see the officer's marks, sign, get the receipt number
 // and prints (case_panel.js). Protocol v1, namespace /kiosk.
 import { getCatalog } from "../shared/api.js";
-import { byId, el, showOnly } from "../shared/dom.js";
+import { all, byId, el, showOnly } from "../shared/dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t, tIn } from "../shared/i18n.js";
 import { attachStream, detachStream, getLocalMedia, playQuietly, replayOnGesture } from "../shared/local_media.js";
 import { MediaLink } from "../shared/rtc.js";
@@ -112,7 +112,7 @@ function setMediaState(key) {
 function switchLanguage(lang) {
   setLanguage(lang);
   applyTranslations();
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   renderStatus();
@@ -826,7 +826,7 @@ function init() {
 
   setUpScans();
   switchLanguage(DEFAULT_LANGUAGE);
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
   dom.back.addEventListener("click", goHome);

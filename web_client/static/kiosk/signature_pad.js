@@ -111,6 +111,7 @@ export class SignaturePad {
     return ctx;
   }
 
+  /** @param {number[]} point [x, y, t] */
   drawDot([x, y]) {
     const ctx = this.context();
     ctx.beginPath();
@@ -118,6 +119,7 @@ export class SignaturePad {
     ctx.fill();
   }
 
+  /** @param {number[]} from @param {number[]} to */
   drawSegment([x1, y1], [x2, y2]) {
     const ctx = this.context();
     const { width, height } = this.canvas;

@@ -3,7 +3,7 @@
 // documents with a Print button each (POST /api/v1/print/lookup; the documents come as
 // short-lived signed URLs). zh-Hant (default) and en.
 import { apiFetch } from "../shared/api.js";
-import { byId, el } from "../shared/dom.js";
+import { all, byId, el } from "../shared/dom.js";
 import { applyTranslations, setLanguage, t } from "../shared/i18n.js";
 import { printImages } from "../components/printing.js";
 
@@ -29,7 +29,7 @@ window.smartcounter = {
 function switchLanguage(lang) {
   setLanguage(lang);
   applyTranslations();
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   document.title = t("print.title");
@@ -213,7 +213,7 @@ function init() {
   });
   dom.result.tabIndex = -1;
   switchLanguage(DEFAULT_LANGUAGE);
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
   dom.form.addEventListener("submit", lookup);

@@ -20,6 +20,10 @@ const STATUS_CODES = {
   503: "unavailable",
 };
 
+/**
+ * @param {string} path
+ * @param {{method?: string, token?: string, body?: any, timeoutMs?: number}} [options]
+ */
 export async function apiFetch(path, { method = "GET", token, body, timeoutMs = 10000 } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;

@@ -1,15 +1,28 @@
 // Small DOM helpers (no innerHTML: every text from the server goes in as textContent).
 
+/**
+ * The element with this id (any: a page's elements are inputs, buttons, images…).
+ * @returns {any}
+ */
 export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`missing element #${id}`);
   return el;
 }
 
+/** @returns {any} */
 export function byTestId(testId, root = document) {
   const el = root.querySelector(`[data-testid="${testId}"]`);
   if (!el) throw new Error(`missing element [data-testid=${testId}]`);
   return el;
+}
+
+/**
+ * The elements below root that match selector, as an array.
+ * @returns {HTMLElement[]}
+ */
+export function all(selector, root = document) {
+  return Array.from(root.querySelectorAll(selector));
 }
 
 /** Create an element: el("button", {class: "tile", dataset: {testid: "x"}}, "text"). */

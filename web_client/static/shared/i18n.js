@@ -3,6 +3,7 @@
 // data-i18n="key" (text content) and/or data-i18n-attr="attr:key;attr:key".
 // Kiosk languages: zh-Hant (default) and en. Console languages: zh-Hans (default) and en.
 // The casework's strings (and the Citizen's Window's) are in casework_strings.js.
+import { all } from "./dom.js";
 import * as casework from "./casework_strings.js";
 
 const en = {
@@ -424,10 +425,10 @@ export function tIn(lang, key, vars) {
 
 /** Fill every [data-i18n] / [data-i18n-attr] element below root. */
 export function applyTranslations(root = document) {
-  for (const el of root.querySelectorAll("[data-i18n]")) {
+  for (const el of all("[data-i18n]", root)) {
     el.textContent = t(el.dataset.i18n);
   }
-  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+  for (const el of all("[data-i18n-attr]", root)) {
     for (const pair of el.dataset.i18nAttr.split(";")) {
       const [attr, key] = pair.split(":").map((s) => s.trim());
       if (attr && key) el.setAttribute(attr, t(key));

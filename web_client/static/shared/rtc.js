@@ -73,7 +73,10 @@ export function createPeerConnection({
   localStream = null,
   onRemoteStream,
 }) {
-  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
+  const pc = new RTCPeerConnection({
+    iceServers,
+    iceTransportPolicy: /** @type {RTCIceTransportPolicy} */ (iceTransportPolicy),
+  });
   for (const kind of ["audio", "video"]) {
     const track = localStream
       ? localStream.getTracks().find((tr) => tr.kind === kind && tr.readyState === "live")
@@ -126,6 +129,11 @@ async function bytesReceived(pc) {
  * once each answer is applied.
  */
 export class MediaLink {
+  /**
+   * @param {{token: string, sessionId: string, request: Function, getLocalStream?: Function,
+   *   onRemoteStream?: Function, onStatus?: Function, maxRestarts?: number,
+   *   peerConnection?: Function | null, offerFields?: object, onAnswered?: Function | null}} options
+   */
   constructor({
     token, sessionId, request, getLocalStream, onRemoteStream, onStatus, maxRestarts = 3,
     peerConnection = null, offerFields = {}, onAnswered = null,

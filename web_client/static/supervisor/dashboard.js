@@ -158,6 +158,7 @@ export class Dashboard {
 
   /** Local clock time of epoch milliseconds, 24-hour. */
   clock(ms, seconds = false) {
+    /** @type {Intl.DateTimeFormatOptions} */
     const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
     if (seconds) options.second = "2-digit";
     try {

@@ -12,7 +12,7 @@
 import { getCatalog, login } from "../shared/api.js";
 import { Dashboard } from "./dashboard.js";
 import { ReassignDialog } from "./reassign_dialog.js";
-import { byId, el, formatDuration, showOnly } from "../shared/dom.js";
+import { all, byId, el, formatDuration, showOnly } from "../shared/dom.js";
 import { localName } from "../shared/i18n.js";
 import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./strings.js";
 import { playQuietly } from "../shared/local_media.js";
@@ -111,8 +111,8 @@ function setMediaState(key) {
 }
 
 function translatePage() {
-  for (const node of document.querySelectorAll("[data-s]")) node.textContent = s(node.dataset.s);
-  for (const node of document.querySelectorAll("[data-s-attr]")) {
+  for (const node of all("[data-s]")) node.textContent = s(node.dataset.s);
+  for (const node of all("[data-s-attr]")) {
     for (const pair of node.dataset.sAttr.split(";")) {
       const [attr, key] = pair.split(":").map((x) => x.trim());
       if (attr && key) node.setAttribute(attr, s(key));
@@ -125,7 +125,7 @@ function switchLanguage(next) {
   lang = LANGUAGES.includes(next) ? next : DEFAULT_LANGUAGE;
   document.documentElement.lang = lang;
   localStorage.setItem(LANG_KEY, lang);
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   translatePage();
@@ -435,7 +435,7 @@ async function getMicrophone() {
   try {
     return await navigator.mediaDevices.getUserMedia({ audio: MIC, video: false });
   } catch (err) {
-    const error = new Error(`microphone: ${err && err.name}`);
+    const error = /** @type {Error & {code?: string}} */ (new Error(`microphone: ${err && err.name}`));
     error.code = "microphone";
     throw error;
   }
@@ -734,7 +734,7 @@ function init() {
 
   const savedLang = localStorage.getItem(LANG_KEY);
   switchLanguage(LANGUAGES.includes(savedLang) ? savedLang : DEFAULT_LANGUAGE);
-  for (const button of document.querySelectorAll(".lang-button")) {
+  for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
   dom.loginForm.addEventListener("submit", submitLogin);

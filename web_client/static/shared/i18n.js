@@ -1,4 +1,4 @@
-// String tables and translation helpers for the kiosk and the staff console.
+// String tables and translation helpers of every page: one engine (t(), data-i18n).
 // Every visible string goes through t(). Elements in the HTML carry
 // data-i18n="key" (text content) and/or data-i18n-attr="attr:key;attr:key".
 // Kiosk languages: zh-Hant (default) and en. Console languages: zh-Hans (default) and en.
@@ -391,11 +391,26 @@ const zhHans = {
   "console.verify.error.bad_request": "该身份证无法用于核验。",
 };
 
-Object.assign(en, casework.en);
-Object.assign(zhHant, casework.zhHant);
-Object.assign(zhHans, casework.zhHans);
-
 const TABLES = { en, "zh-Hant": zhHant, "zh-Hans": zhHans };
+
+/**
+ * Add a part's string tables ({en, "zh-Hant", "zh-Hans"}), every key under `prefix`
+ * (the supervisor page's under "supervisor."), to the one set of tables t() reads.
+ */
+export function addStrings(tables, prefix = "") {
+  for (const [lang, table] of Object.entries(tables)) {
+    const target = TABLES[lang];
+    if (!target) throw new Error(`unsupported language ${lang}`);
+    for (const [key, text] of Object.entries(table)) target[prefix + key] = text;
+  }
+}
+
+addStrings({ en: casework.en, "zh-Hant": casework.zhHant, "zh-Hans": casework.zhHans });
+
+/** Whether `key` has a string (in English, the reference table). */
+export function hasString(key) {
+  return Object.hasOwn(en, key);
+}
 
 let current = "en";
 

@@ -4,8 +4,9 @@
 // last hour's chart of callers waiting and longest wait, and the agents with the time in
 // their state. The live calls and the monitor are supervisor.js's.
 //
-// Labels that never change with the data carry data-s="key" and are translated with the
-// rest of the page; everything else is redrawn by render() (also on a language switch).
+// Labels that never change with the data carry data-i18n (the key from ctx.key(key)) and
+// are translated with the rest of the page by shared/i18n.js; everything else is redrawn
+// by render() (also on a language switch).
 import { drawLineChart, durationAxis, integerAxis } from "./chart.js";
 import { el, formatDuration } from "../shared/dom.js";
 
@@ -28,7 +29,8 @@ function durationOrNone(seconds, none) {
 
 export class Dashboard {
   /**
-   * ctx: {s(key, vars), lang(), departmentName(id), serverNow()}.
+   * ctx: {s(key, vars), key(key) (its key in shared/i18n.js), lang(), departmentName(id),
+   * serverNow()}.
    * dom: {root, cards, updated, targetHint, chartWaiting, chartLongest, chartBox, legend,
    *       agentsBody, agentsCount, agentsEmpty}.
    */
@@ -171,16 +173,16 @@ export class Dashboard {
   // ------------------------------------------------------------ department cards
 
   makeCard(id) {
-    const label = (key) => el("span", { class: "metric-label", dataset: { s: key } }, this.ctx.s(key));
+    const label = (key) => el("span", { class: "metric-label", dataset: { i18n: this.ctx.key(key) } }, this.ctx.s(key));
     const stat = (key, testid, extra = "") => {
       const value = el("dd", { dataset: { testid } });
-      const term = el("dt", { title: this.ctx.s(key), dataset: { s: key, sAttr: `title:${key}` } }, this.ctx.s(key));
+      const term = el("dt", { title: this.ctx.s(key), dataset: { i18n: this.ctx.key(key), i18nAttr: `title:${this.ctx.key(key)}` } }, this.ctx.s(key));
       return { value, node: el("div", { class: `dept-stat ${extra}`.trim() }, term, value) };
     };
     const entry = {
       id,
       name: el("h3", { class: "dept-name", dataset: { testid: "dept-name" } }),
-      alert: el("span", { class: "dept-alert", dataset: { s: "overTarget" } }, this.ctx.s("overTarget")),
+      alert: el("span", { class: "dept-alert", dataset: { i18n: this.ctx.key("overTarget") } }, this.ctx.s("overTarget")),
       waiting: el("span", { class: "metric-value", dataset: { testid: "dept-waiting" } }, "0"),
       longest: el("span", { class: "metric-value", dataset: { testid: "dept-longest", seconds: "0" } }, "0:00"),
       answered: stat("answered", "dept-answered"),
@@ -195,7 +197,11 @@ export class Dashboard {
     entry.slText = el("span", { class: "sl-value" });
     entry.sl.value.prepend(entry.slText);
     entry.slBar = el("span", { class: "sl-bar-fill" });
-    const chipList = el("ul", { class: "agent-chips", dataset: { sAttr: "aria-label:agentsByState" } });
+    const chipList = el("ul", {
+      class: "agent-chips",
+      "aria-label": this.ctx.s("agentsByState"),
+      dataset: { i18nAttr: `aria-label:${this.ctx.key("agentsByState")}` },
+    });
     chipList.setAttribute("aria-label", this.ctx.s("agentsByState"));
     for (const agentState of AGENT_STATES) {
       const count = el("span", { class: "chip-count" }, "0");
@@ -204,7 +210,7 @@ export class Dashboard {
         { class: "agent-chip", dataset: { state: agentState, testid: `dept-agents-${agentState}` } },
         count,
         " ",
-        el("span", { class: "chip-label", dataset: { s: `agent.${agentState}` } }, this.ctx.s(`agent.${agentState}`)),
+        el("span", { class: "chip-label", dataset: { i18n: this.ctx.key(`agent.${agentState}`) } }, this.ctx.s(`agent.${agentState}`)),
       );
       entry.chips.set(agentState, { chip, count });
       chipList.append(chip);

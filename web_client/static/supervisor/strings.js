@@ -1,6 +1,6 @@
 // Strings of the supervisor page (/supervisor): sign-in, live dashboard, calls, monitor,
 // reassignment. Languages: zh-Hans (default), zh-Hant, en. `{name}` placeholders are
-// filled by the page's s(key, vars).
+// filled by the page's s(key, vars) (shared/i18n.js's t() under PREFIX).
 
 export const LANGUAGES = ["zh-Hans", "zh-Hant", "en"];
 export const DEFAULT_LANGUAGE = "zh-Hans";
@@ -435,19 +435,6 @@ const zhHant = {
   "error.generic": "發生問題，請重試。",
 };
 
+// Added to shared/i18n.js's tables under this prefix (data-i18n="supervisor.title").
+export const PREFIX = "supervisor.";
 export const STRINGS = { en, "zh-Hans": zhHans, "zh-Hant": zhHant };
-
-/**
- * The string `key` in `lang` (English, then the key itself, as fallbacks), with
- * `{name}` placeholders filled from `vars`.
- */
-export function translate(lang, key, vars) {
-  let text = (STRINGS[lang] || en)[key] ?? en[key] ?? key;
-  if (vars) text = text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
-  return text;
-}
-
-/** Whether `key` has a string (in English, the reference table). */
-export function hasString(key) {
-  return Object.hasOwn(en, key);
-}

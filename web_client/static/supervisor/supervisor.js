@@ -13,8 +13,8 @@ import { getCatalog, login } from "../shared/api.js";
 import { Dashboard } from "./dashboard.js";
 import { ReassignDialog } from "./reassign_dialog.js";
 import { all, byId, el, formatDuration, showOnly } from "../shared/dom.js";
-import { localName } from "../shared/i18n.js";
-import { DEFAULT_LANGUAGE, LANGUAGES, hasString, translate } from "./strings.js";
+import { addStrings, applyTranslations, hasString, localName, setLanguage, t } from "../shared/i18n.js";
+import { DEFAULT_LANGUAGE, LANGUAGES, PREFIX, STRINGS } from "./strings.js";
 import { playQuietly } from "../shared/local_media.js";
 import { MediaLink } from "../shared/rtc.js";
 import { clearAuth, restoreAuth, saveAuth } from "../shared/signin.js";
@@ -29,17 +29,18 @@ const MIC = { echoCancellation: true, noiseSuppression: true, autoGainControl: t
 
 // ---------------------------------------------------------------- strings
 
+addStrings(STRINGS, PREFIX);
 let lang = DEFAULT_LANGUAGE;
 
-/** The string `key` in the current language, `{name}` placeholders from vars. */
+/** The string `key` of this page in the current language, `{name}` placeholders from vars. */
 function s(key, vars) {
-  return translate(lang, key, vars);
+  return t(PREFIX + key, vars);
 }
 
 function errorString(err) {
   if (err && err.code === "microphone") return s("micFailed");
   const key = `error.${err && err.code}`;
-  if (hasString(key)) return s(key);
+  if (hasString(PREFIX + key)) return s(key);
   // A server message for a code we have no string for is more useful than nothing.
   return err && err.message ? `${s("error.generic")} (${err.message})` : s("error.generic");
 }
@@ -111,19 +112,13 @@ function setMediaState(key) {
 }
 
 function translatePage() {
-  for (const node of all("[data-s]")) node.textContent = s(node.dataset.s);
-  for (const node of all("[data-s-attr]")) {
-    for (const pair of node.dataset.sAttr.split(";")) {
-      const [attr, key] = pair.split(":").map((x) => x.trim());
-      if (attr && key) node.setAttribute(attr, s(key));
-    }
-  }
+  applyTranslations();
   document.title = s("title");
 }
 
 function switchLanguage(next) {
   lang = LANGUAGES.includes(next) ? next : DEFAULT_LANGUAGE;
-  document.documentElement.lang = lang;
+  setLanguage(lang);
   localStorage.setItem(LANG_KEY, lang);
   for (const button of all(".lang-button")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
@@ -341,10 +336,10 @@ function renderMonitor() {
   if (!monitor) return;
   dom.monitorPanel.dataset.mode = monitor.mode;
   dom.monitorPanel.dataset.sessionId = monitor.sessionId;
-  dom.monitorHeading.dataset.s = `monitoring.${monitor.mode}`;
-  dom.monitorHeading.textContent = s(dom.monitorHeading.dataset.s);
-  dom.monitorModeBadge.dataset.s = `modeBadge.${monitor.mode}`;
-  dom.monitorModeBadge.textContent = s(dom.monitorModeBadge.dataset.s);
+  dom.monitorHeading.dataset.i18n = PREFIX + `monitoring.${monitor.mode}`;
+  dom.monitorHeading.textContent = s(`monitoring.${monitor.mode}`);
+  dom.monitorModeBadge.dataset.i18n = PREFIX + `modeBadge.${monitor.mode}`;
+  dom.monitorModeBadge.textContent = s(`modeBadge.${monitor.mode}`);
   dom.monitorModeBadge.dataset.mode = monitor.mode;
   for (const button of dom.modeButtons) {
     button.setAttribute("aria-pressed", String(button.dataset.mode === monitor.mode));
@@ -692,7 +687,7 @@ function init() {
   });
 
   dashboard = new Dashboard(
-    { s, lang: () => lang, departmentName, serverNow },
+    { s, key: (k) => PREFIX + k, lang: () => lang, departmentName, serverNow },
     {
       root: byId("dashboard"),
       cards: byId("dept-cards"),

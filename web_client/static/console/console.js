@@ -1,7 +1,8 @@
 // Staff console (/console): sign in, set presence, answer calls from kiosks on video,
 // verify the caller's identity against their ID card, work on the call's documents
 // (case_panel.js), wrap up, decide applications (case_list.js). Protocol v1, namespace /staff.
-import { apiFetch, getCatalog, login } from "../shared/api.js";
+import { apiFetch, getCatalog } from "../shared/api.js";
+import { SignInForm } from "../components/sign_in_form.js";
 import { all, byId, formatDuration, showOnly } from "../shared/dom.js";
 import { applyTranslations, errorKey, getLanguage, localName, setLanguage, t } from "../shared/i18n.js";
 import { attachStream, detachStream, getLocalMedia, replayOnGesture, stopStream } from "../shared/local_media.js";
@@ -34,6 +35,7 @@ const state = {
   connectedOnce: false,
 };
 let client = null;
+let signIn = null; // SignInForm
 let ticker = null;
 let verification = null; // VerificationPanel of the current call
 let casework = null; // CaseworkPanel of the current call
@@ -517,60 +519,20 @@ function startWork() {
   ticker = setInterval(tick, 1000);
 }
 
-function showLogin(errorKeyName = null) {
-  showOnly({ login: dom.loginView, work: dom.workView }, "login");
-  dom.logout.hidden = true;
-  dom.signedIn.hidden = true;
-  dom.loginSubmit.disabled = false;
-  showLoginError(errorKeyName);
-  dom.username.focus();
+function showLogin(errorKey = null) {
+  signIn.show(errorKey);
 }
 
-function showLoginError(key) {
-  dom.loginError.hidden = !key;
-  dom.loginError.dataset.i18n = key || "";
-  if (key) dom.loginError.textContent = t(key);
-  else {
-    dom.loginError.textContent = "";
-    delete dom.loginError.dataset.i18n;
-  }
-}
-
-async function submitLogin(event) {
-  event.preventDefault();
-  unlockAudio();
-  const username = dom.username.value.trim();
-  const password = dom.password.value;
-  if (!username || !password) {
-    showLoginError("console.loginFailed");
-    return;
-  }
-  dom.loginSubmit.disabled = true;
-  showLoginError(null);
-  setStatus("console.loggingIn");
-  try {
-    const answer = await login(username, password);
-    if (answer.role && answer.role !== "staff") {
-      showLogin("console.notStaff");
-      setStatus(null);
-      return;
-    }
-    state.auth = {
-      token: answer.token,
-      role: answer.role,
-      departments: answer.departments || [],
-      expires_at: answer.expires_at,
-      display_name: answer.display_name || username,
-    };
-    saveAuth(AUTH_KEY, state.auth);
-    dom.password.value = "";
-    startWork();
-  } catch (err) {
-    const key =
-      err.status === 401 ? "console.loginFailed" : err.code === "rate_limited" ? "error.rate_limited" : "console.loginError";
-    showLogin(key);
-    setStatus(null);
-  }
+function signedIn(answer, username) {
+  state.auth = {
+    token: answer.token,
+    role: answer.role,
+    departments: answer.departments || [],
+    expires_at: answer.expires_at,
+    display_name: answer.display_name || username,
+  };
+  saveAuth(AUTH_KEY, state.auth);
+  startWork();
 }
 
 async function logout(messageKey = null) {
@@ -666,7 +628,20 @@ function init() {
   for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
-  dom.loginForm.addEventListener("submit", submitLogin);
+  signIn = new SignInForm({
+    dom,
+    role: "staff",
+    keys: {
+      failed: "console.loginFailed",
+      error: "console.loginError",
+      wrongRole: "console.notStaff",
+      signingIn: "console.loggingIn",
+      rateLimited: "error.rate_limited",
+    },
+    onSignedIn: signedIn,
+    setStatus: (key) => setStatus(key),
+    beforeSubmit: unlockAudio,
+  });
   dom.logout.addEventListener("click", () => logout());
   dom.presenceAvailable.addEventListener("click", () => {
     unlockAudio();

@@ -9,7 +9,8 @@
 // first pair and the staff member's on the second. Silent: all four recvonly. Whisper
 // and barge: the first audio section is sendrecv and carries the supervisor's
 // microphone (whisper: the staff member hears it; barge: both parties do).
-import { getCatalog, login } from "../shared/api.js";
+import { getCatalog } from "../shared/api.js";
+import { SignInForm } from "../components/sign_in_form.js";
 import { Dashboard } from "./dashboard.js";
 import { ReassignDialog } from "./reassign_dialog.js";
 import { all, byId, el, formatDuration, showOnly } from "../shared/dom.js";
@@ -62,6 +63,7 @@ const state = {
   subscribeTimer: null,
 };
 let client = null;
+let signIn = null; // SignInForm
 let ticker = null;
 let dashboard = null;
 let reassign = null;
@@ -124,9 +126,6 @@ function switchLanguage(next) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
   translatePage();
-  if (!dom.loginError.hidden && dom.loginError.dataset.key) {
-    dom.loginError.textContent = s(dom.loginError.dataset.key);
-  }
   const { key, kind, text, vars } = state.status;
   setStatus(key, kind, text, vars);
   setMediaState(state.mediaKey);
@@ -578,54 +577,19 @@ function tick() {
   if (reassign.isOpen) reassign.render();
 }
 
-function showLoginError(key) {
-  dom.loginError.hidden = !key;
-  dom.loginError.textContent = key ? s(key) : "";
-  if (key) dom.loginError.dataset.key = key;
-  else delete dom.loginError.dataset.key;
+function showLogin(errorKey = null) {
+  signIn.show(errorKey ? PREFIX + errorKey : null);
 }
 
-function showLogin(errorKeyName = null) {
-  showOnly({ login: dom.loginView, work: dom.workView }, "login");
-  dom.logout.hidden = true;
-  dom.signedIn.hidden = true;
-  dom.loginSubmit.disabled = false;
-  showLoginError(errorKeyName);
-  dom.username.focus();
-}
-
-async function submitLogin(event) {
-  event.preventDefault();
-  const username = dom.username.value.trim();
-  const password = dom.password.value;
-  if (!username || !password) {
-    showLoginError("loginFailed");
-    return;
-  }
-  dom.loginSubmit.disabled = true;
-  showLoginError(null);
-  setStatus("loggingIn");
-  try {
-    const answer = await login(username, password);
-    if (answer.role !== "supervisor") {
-      showLogin("notSupervisor");
-      setStatus(null);
-      return;
-    }
-    state.auth = {
-      token: answer.token,
-      role: answer.role,
-      expires_at: answer.expires_at,
-      display_name: answer.display_name || username,
-    };
-    saveAuth(AUTH_KEY, state.auth);
-    dom.password.value = "";
-    startWork();
-  } catch (err) {
-    const key = err.status === 401 ? "loginFailed" : err.code === "rate_limited" ? "error.rate_limited" : "loginError";
-    showLogin(key);
-    setStatus(null);
-  }
+function signedIn(answer, username) {
+  state.auth = {
+    token: answer.token,
+    role: answer.role,
+    expires_at: answer.expires_at,
+    display_name: answer.display_name || username,
+  };
+  saveAuth(AUTH_KEY, state.auth);
+  startWork();
 }
 
 async function logout(messageKey = null) {
@@ -732,7 +696,19 @@ function init() {
   for (const button of all(".lang-button")) {
     button.addEventListener("click", () => switchLanguage(button.dataset.lang));
   }
-  dom.loginForm.addEventListener("submit", submitLogin);
+  signIn = new SignInForm({
+    dom,
+    role: "supervisor",
+    keys: {
+      failed: PREFIX + "loginFailed",
+      error: PREFIX + "loginError",
+      wrongRole: PREFIX + "notSupervisor",
+      signingIn: PREFIX + "loggingIn",
+      rateLimited: PREFIX + "error.rate_limited",
+    },
+    onSignedIn: signedIn,
+    setStatus: (key) => setStatus(key && key.slice(PREFIX.length)), // this page's keys
+  });
   dom.logout.addEventListener("click", () => logout());
   dom.monitorStop.addEventListener("click", () => stopMonitor("monitorStopped"));
   dom.monitorUnmute.addEventListener("click", unmute);

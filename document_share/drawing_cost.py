@@ -90,8 +90,8 @@ class _PageCount:
         if not isinstance(resources, pikepdf.Dictionary):
             return Cost()
         total = Cost()
-        for operands, operator in pikepdf.parse_content_stream(container, "Do scn SCN gs Tf"):
-            op = str(operator)
+        for instruction in pikepdf.parse_content_stream(container, "Do scn SCN gs Tf"):
+            operands, op = instruction.operands, str(instruction.operator)
             name = operands[-1] if op in ("scn", "SCN") else operands[0] if operands else None
             if not isinstance(name, pikepdf.Name):
                 continue

@@ -83,7 +83,7 @@ def _thumbnail(image: Image.Image, width: int) -> bytes:
     upright = ImageOps.exif_transpose(image)
     if upright.width > width:
         height = max(1, round(upright.height * width / upright.width))
-        upright = upright.resize((width, height), Image.BILINEAR, reducing_gap=2.0)
+        upright = upright.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
     if upright.mode not in ("RGB", "RGBA", "L", "LA"):
         upright = upright.convert("RGB")
     out = io.BytesIO()

@@ -112,7 +112,7 @@ def render_pdf_page_png(path: Path, number: int, width: int, max_pixels: int) ->
 def _render_image(path: Path, width: int, max_pixels: int) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(path)
+        image: Image.Image = Image.open(path)
         if image.width * image.height > max_pixels:
             raise PageError("the image has too many pixels")
         if image.format == "JPEG":
@@ -120,7 +120,7 @@ def _render_image(path: Path, width: int, max_pixels: int) -> Image.Image:
         image = ImageOps.exif_transpose(image)
     if image.width > width:
         height = max(1, round(image.height * width / image.width))
-        image = image.resize((width, height), Image.LANCZOS)
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
     return image.convert("RGB") if image.mode not in ("RGB", "RGBA", "L", "LA") else image
 
 
@@ -148,10 +148,14 @@ class PageRenderer:
     async def pdf_pages(self, path: Path, session_id: str) -> int:
         """The pages of ``session_id``'s PDF (:class:`PageError` if it cannot be read
         within the sandbox's limits)."""
-        return await self._pdf(session_id, "count", path)
+        pages = await self._pdf(session_id, "count", path)
+        assert isinstance(pages, int), "the sandbox passes only an int as a count's result"
+        return pages
 
     async def pdf_page_png(self, path: Path, session_id: str, number: int, width: int) -> bytes:
-        return await self._pdf(session_id, "render", path, number, width, self.max_pixels)
+        png = await self._pdf(session_id, "render", path, number, width, self.max_pixels)
+        assert isinstance(png, bytes), "the sandbox passes only PNG bytes as a render's result"
+        return png
 
     def cached(self, sha256: str, number: int, width: int) -> Path:
         return self.cache_dir / sha256[:2] / sha256 / f"{number}-{width}.png"

@@ -66,7 +66,7 @@ class EncodedTap:
 
     def __init__(self, on_frame: Callable[[Any, Any], None], decode_backlog: int = 8) -> None:
         self._on_frame = on_frame
-        self._decoder = queue.Queue(maxsize=decode_backlog)
+        self._decoder: queue.Queue[Any] = queue.Queue(maxsize=decode_backlog)
         self.decode = False
 
     def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
@@ -140,7 +140,8 @@ def cap_bandwidth_estimate(receiver: RTCRtpReceiver, cap: Callable[[], int | Non
                 )
         await original(packet)
 
-    receiver._send_rtcp = send_rtcp
+    # Deliberate: aiortc has no hook for outgoing RTCP (see the module docstring).
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
 
 
 async def send_bandwidth_estimate(receiver: RTCRtpReceiver, bitrate: int) -> bool:
@@ -180,5 +181,6 @@ def on_feedback(
                     await result
         await handle(packet)
 
-    sender._send_keyframe = send_keyframe
-    sender._handle_rtcp_packet = handle_rtcp_packet
+    # Deliberate: aiortc has no hook for incoming feedback (see the module docstring).
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]

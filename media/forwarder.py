@@ -56,6 +56,13 @@ def is_h264_keyframe(data: bytes) -> bool:
 KEYFRAME_TESTS = {"VP8": is_vp8_keyframe, "H264": is_h264_keyframe}
 
 
+def stamped_pts(packet: av.Packet) -> int:
+    """The pts of a packet a :class:`Producer` handed on (it stamps each one with the
+    frame's RTP timestamp)."""
+    assert packet.pts is not None, "a producer's packet without a timestamp"
+    return packet.pts
+
+
 class Consumer(MediaStreamTrack):
     """An outgoing track of encoded frames (``av.Packet``); aiortc's sender packetizes
     them as they are."""
@@ -97,10 +104,10 @@ class Consumer(MediaStreamTrack):
         if producer is not self._last_source:
             self._last_source = producer
             if self._last_pts is not None:
-                self._offset = self._last_pts + FRAME_STEP[self.kind] - packet.pts
+                self._offset = self._last_pts + FRAME_STEP[self.kind] - stamped_pts(packet)
         if self._offset:
             shifted = av.Packet(bytes(packet))
-            shifted.pts, shifted.time_base = packet.pts + self._offset, packet.time_base
+            shifted.pts, shifted.time_base = stamped_pts(packet) + self._offset, packet.time_base
             packet = shifted
         if self.mixer is not None:
             mixed = self.mixer.mix(packet)

@@ -16,6 +16,7 @@ import logging
 
 import av
 import numpy as np
+from av.audio.codeccontext import AudioCodecContext
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 MAX_BACKLOG_SAMPLES = 2 * SAMPLE_RATE // 5  # 200 ms
 
 
-def _decoder() -> av.CodecContext:
+def _decoder() -> AudioCodecContext:
     codec = av.CodecContext.create("libopus", "r")
     codec.format, codec.layout, codec.sample_rate = "s16", "stereo", SAMPLE_RATE
     return codec

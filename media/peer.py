@@ -349,7 +349,10 @@ class MediaHub:
             self._writer = RecordingWriter()
 
         def new_recording(role: str) -> Recording:
-            return Recording(recordings.new_file(session_id, role), self._writer)
+            writer = self._writer
+            # Calls are answered only while the hub is open (close() drops the writer).
+            assert writer is not None, "a recording started after the media hub closed"
+            return Recording(recordings.new_file(session_id, role), writer)
 
         return new_recording
 

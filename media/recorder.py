@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import av
 
-from .forwarder import Producer
+from .forwarder import Producer, stamped_pts
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +134,12 @@ class Recording:
                 return  # a recording starts with a picture
             self._began = now
         track = self._tracks[kind]
+        packet_pts = stamped_pts(packet)
         if track.first_pts is None:
-            track.first_pts = packet.pts
+            track.first_pts = packet_pts
             track.start = now - self._began
         offset = round(track.start / track.time_base)
-        pts = packet.pts - track.first_pts + offset
+        pts = packet_pts - track.first_pts + offset
         data = bytes(packet)
         self._writer.submit(lambda: self._write(kind, data, pts, keyframe))
 

@@ -14,6 +14,8 @@ import collections
 import logging
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.frame import Frame
+from av.packet import Packet
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ class RelayTrack(MediaStreamTrack):
         self._ready.set()
 
 
+def _pts(frame: Frame | Packet) -> int:
+    """The pts of a frame from a received track (aiortc stamps each one it decodes)."""
+    assert frame.pts is not None, "a received frame without a timestamp"
+    return frame.pts
+
+
 class Fanout:
     """Reads one received track (always, so frames never pile up in aiortc) and pushes
     each frame to the attached :class:`RelayTrack` consumers."""
@@ -86,9 +94,9 @@ class Fanout:
                 logger.debug("source %s ended", self.name)
                 return
             if self.frames == 0 and self._continue_from is not None:
-                self._offset = self._continue_from - frame.pts
+                self._offset = self._continue_from - _pts(frame)
             if self._offset:
-                frame.pts += self._offset  # before anyone else sees the frame
+                frame.pts = _pts(frame) + self._offset  # before anyone else sees the frame
             self.last_pts = frame.pts
             self.frames += 1
             for consumer in tuple(self._consumers):

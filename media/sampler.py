@@ -10,6 +10,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
@@ -54,7 +55,8 @@ class FrameSampler:
                 continue  # read (so frames do not pile up) but not wanted yet
             next_at = now + self.interval
             try:
-                result = self._on_frame(frame)
+                # Both tracks are video tracks that decode: recv() gives VideoFrames.
+                result = self._on_frame(cast(VideoFrame, frame))
                 if inspect.isawaitable(result):
                     await result
             except Exception:

@@ -225,21 +225,25 @@ async def check(store: Store, session_ids: Iterable[str], read: ReadTrail,
 
 async def _compare(store: Store, sid: str, expected: TrailRecords) -> list[str]:
     found: list[str] = []
+    # verify() compares only sessions whose trail has the session itself.
+    assert expected.session is not None, f"session {sid}'s trail has no session"
+    trail_state = expected.session["state"]
     session = await store.get_session(sid)
-    ended = expected.session["state"] in (SessionState.CLOSED, SessionState.ABANDONED)
+    ended = trail_state in (SessionState.CLOSED, SessionState.ABANDONED)
     if session is None:
         found.append(f"session {sid} is in its trail but not in the store")
-    elif ended and session.state != expected.session["state"]:
-        found.append(f"session {sid} is {expected.session['state']} in its trail but "
+    elif ended and session.state != trail_state:
+        found.append(f"session {sid} is {trail_state} in its trail but "
                      f"{session.state} in the store")
     for document_id, document in expected.documents.items():
-        stored = await store.get_document(document_id)
-        if stored is None:
+        stored_document = await store.get_document(document_id)
+        if stored_document is None:
             found.append(f"document {document_id} of session {sid} is in its trail but not "
                          "in the store")
-        elif stored.sha256 != document.sha256 or stored.session_id != sid:
+        elif stored_document.sha256 != document.sha256 or stored_document.session_id != sid:
             found.append(f"document {document_id} differs: trail sha256 {document.sha256}, "
-                         f"store sha256 {stored.sha256} of session {stored.session_id}")
+                         f"store sha256 {stored_document.sha256} of session "
+                         f"{stored_document.session_id}")
     for document in await store.session_documents(sid):
         if document.document_id not in expected.documents:
             found.append(f"document {document.document_id} of session {sid} is in the "
@@ -283,36 +287,37 @@ async def rebuild(store: Store, session_ids: Iterable[str], read: ReadTrail,
     a session the trail has ended is ended (a store restored from a backup taken during
     a call). Sessions are ended first, so that a kiosk's newer session can be made."""
     report = Report()
-    projected = []
+    # (session id, its trail's records, the session as its trail has it)
+    projected: list[tuple[str, TrailRecords, dict[str, Any]]] = []
     for session_id in session_ids:
         expected = project(session_id, read(session_id), pages_of)
         if expected.session is not None:
-            projected.append((session_id, expected))
+            projected.append((session_id, expected, expected.session))
     report.sessions = len(projected)
-    for session_id, expected in projected:
+    for session_id, _, ended in projected:
         stored = await store.get_session(session_id)
-        ended = expected.session
         if stored is not None and stored.live and ended["state"] in ENDED:
             await store.update_session(session_id, {
                 k: ended[k] for k in ("state", "ended_at", "end_reason", "staff_id",
                                       "offered_to", "offer_expires_at")
             } | {"deadline": None}, expect={"state": [stored.state]})
             report.added["sessions_ended"] += 1
-    for session_id, expected in projected:
+    for session_id, expected, trail_session in projected:
         if await store.get_session(session_id) is None:
-            await store.create_session(Session.from_dict(expected.session))
+            await store.create_session(Session.from_dict(trail_session))
             report.added["sessions"] += 1
         for document_id, document in expected.documents.items():
             if await store.get_document(document_id) is None:
                 await store.add_document(document)
                 report.added["documents"] += 1
         for receipt_no, case in expected.cases.items():
-            stored = await store.get_case(receipt_no)
-            if stored is None:
+            stored_case = await store.get_case(receipt_no)
+            if stored_case is None:
                 await store.create_case(case)
                 report.added["cases"] += 1
                 report.added["decisions"] += case.state != CaseState.SUBMITTED
-            elif stored.state == CaseState.SUBMITTED and case.state != CaseState.SUBMITTED:
+            elif (stored_case.state == CaseState.SUBMITTED
+                  and case.state != CaseState.SUBMITTED):
                 decided = case.to_dict()
                 await store.update_case(receipt_no, {
                     k: decided[k] for k in ("state", "decision", "result_document_ids",

@@ -8,7 +8,7 @@ Records are JSON strings; every write and its index maintenance run in one Lua s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -33,6 +33,24 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
         if rec.get(name) == {}:
             rec[name] = []
     return rec
+
+
+# The client decodes replies (``decode_responses=True`` in :func:`connect`): what
+# redis-py types as ``bytes | str`` is a str here.
+def _str(reply: bytes | str) -> str:
+    if not isinstance(reply, str):
+        raise TypeError(f"expected a decoded Redis reply, got {type(reply).__name__}")
+    return reply
+
+
+def _strs(replies: Iterable[Any]) -> list[str]:
+    """Members of a reply (a list or set of strings: no scores)."""
+    return [_str(reply) for reply in replies]
+
+
+def _scored(replies: Iterable[Any]) -> list[tuple[str, float]]:
+    """(member, score) pairs of a sorted-set reply read ``withscores``."""
+    return [(_str(member), float(score)) for member, score in replies]
 
 
 def connect(url: str, max_connections: int = 100, wait_s: float = 10.0) -> aioredis.Redis:
@@ -105,7 +123,7 @@ class RedisStore:
 
     async def kiosk_session(self, kiosk_id: str) -> Session | None:
         session_id = await self._redis.get(self._key(k.KIOSK_LIVE, kiosk_id))
-        session = await self.get_session(session_id) if session_id else None
+        session = await self.get_session(_str(session_id)) if session_id else None
         return session if session is not None and session.live else None
 
     async def get_session(self, session_id: str) -> Session | None:
@@ -138,18 +156,18 @@ class RedisStore:
         return Session.from_dict(rec)
 
     async def queue(self, department_id: str) -> list[str]:
-        return await self._redis.zrange(self._key(k.QUEUE, department_id), 0, -1)
+        return _strs(await self._redis.zrange(self._key(k.QUEUE, department_id), 0, -1))
 
     async def due_sessions(self, now: float, limit: int = 100) -> list[Session]:
-        ids = await self._redis.zrangebyscore(
-            self._key(k.DEADLINES), "-inf", now, start=0, num=limit)
+        ids = _strs(await self._redis.zrangebyscore(
+            self._key(k.DEADLINES), "-inf", now, start=0, num=limit))
         if not ids:
             return []
         raws = await self._redis.mget([self._key(k.SESSION, sid) for sid in ids])
         return [Session.from_dict(_decode(raw)) for raw in raws if raw is not None]
 
     async def live_sessions(self) -> list[Session]:
-        ids = sorted(await self._redis.smembers(self._key(k.LIVE)))
+        ids = sorted(_strs(await self._redis.smembers(self._key(k.LIVE))))
         if not ids:
             return []
         raws = await self._redis.mget([self._key(k.SESSION, sid) for sid in ids])
@@ -181,14 +199,14 @@ class RedisStore:
         return Presence.from_dict(rec)
 
     async def list_presence(self) -> list[Presence]:
-        ids = sorted(await self._redis.smembers(self._key(k.STAFF)))
+        ids = sorted(_strs(await self._redis.smembers(self._key(k.STAFF))))
         if not ids:
             return []
         raws = await self._redis.mget([self._key(k.PRESENCE, sid) for sid in ids])
         return [Presence.from_dict(_decode(raw)) for raw in raws if raw is not None]
 
     async def available_staff(self, department_id: str) -> list[str]:
-        return await self._redis.zrange(self._key(k.AVAILABLE, department_id), 0, -1)
+        return _strs(await self._redis.zrange(self._key(k.AVAILABLE, department_id), 0, -1))
 
     # Documents and verification results are written whole and never merged in Lua, so
     # they go through Python's json (cjson would turn their empty lists into objects).
@@ -208,7 +226,8 @@ class RedisStore:
         return Document.from_dict(json.loads(raw)) if raw is not None else None
 
     async def session_documents(self, session_id: str) -> list[Document]:
-        ids = await self._redis.lrange(self._key(k.SESSION_DOCUMENTS, session_id), 0, -1)
+        ids = _strs(
+            await self._redis.lrange(self._key(k.SESSION_DOCUMENTS, session_id), 0, -1))
         if not ids:
             return []
         raws = await self._redis.mget([self._key(k.DOCUMENT, i) for i in ids])
@@ -234,7 +253,7 @@ class RedisStore:
             _raise_for(result, f"{kind} {record_id}")
             return
         stored = await self._redis.set(
-            self._key(k.RECORD, kind, record_id), json.dumps(dict(record)), nx=create or None
+            self._key(k.RECORD, kind, record_id), json.dumps(dict(record)), nx=create
         )
         if create and not stored:
             raise Conflict(f"{kind} {record_id} exists")
@@ -251,7 +270,7 @@ class RedisStore:
 
     async def nodes(self) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self._key(k.NODES))
-        return {node_id: json.loads(info) for node_id, info in raw.items()}
+        return {_str(node_id): json.loads(info) for node_id, info in raw.items()}
 
     async def drop_node(self, node_id: str, seen_before: float | None = None) -> bool:
         return bool(await self._drop_node(
@@ -309,11 +328,11 @@ class RedisStore:
 
     async def cases(self, state: str) -> list[Case]:
         return await self._cases_by_ids(
-            await self._redis.zrange(self._key(k.CASES_BY_STATE, state), 0, -1))
+            _strs(await self._redis.zrange(self._key(k.CASES_BY_STATE, state), 0, -1)))
 
     async def session_cases(self, session_id: str) -> list[Case]:
         found = await self._cases_by_ids(
-            sorted(await self._redis.smembers(self._key(k.SESSION_CASES, session_id)))
+            sorted(_strs(await self._redis.smembers(self._key(k.SESSION_CASES, session_id))))
         )
         return sorted(found, key=lambda c: (c.submitted_at, c.receipt_no))
 
@@ -332,9 +351,9 @@ class RedisStore:
             self._key(k.OUTCOMES, department_id), f"({since}", "+inf", withscores=True
         )
         found = []
-        for member, at in entries:
+        for member, at in _scored(entries):
             _, kind, wait_s = json.loads(member)
-            found.append(Outcome(kind, float(wait_s), float(at)))
+            found.append(Outcome(kind, float(wait_s), at))
         return found
 
     async def record_sample(
@@ -352,7 +371,7 @@ class RedisStore:
             self._key(k.SAMPLES, department_id), since_minute, "+inf"
         )
         found = []
-        for member in entries:
+        for member in _strs(entries):
             minute, waiting, longest = json.loads(member)
             found.append({"minute": minute, "waiting": waiting, "longest_wait_s": longest})
         return found

@@ -106,15 +106,17 @@ class _Writer:
     def __init__(self, path: Path, exclusive: bool) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = take_lock(path) if exclusive else None
-        self._conn: sqlite3.Connection | None = None
+        conn: sqlite3.Connection | None = None
         try:
-            self._conn = connect(path)
-            migrate(self._conn, upgrade=exclusive)
+            conn = connect(path)
+            migrate(conn, upgrade=exclusive)
         except BaseException:
-            if self._conn is not None:
-                self._conn.close()
+            if conn is not None:
+                conn.close()
             self._release_lock()
             raise
+        # Set only once open and migrated: the writer thread owns it from here on.
+        self._conn: sqlite3.Connection = conn
         self._thread = threading.Thread(target=self._run, name=f"sqlite:{path.name}",
                                         daemon=True)
         self._thread.start()

@@ -72,6 +72,18 @@ class FaceSample:
     passive: float | None = None
 
 
+def _embedding(sample: FaceSample) -> np.ndarray:
+    """A usable sample's embedding (only those are kept in :attr:`Verification.good`)."""
+    assert sample.embedding is not None, "a usable sample has an embedding"
+    return sample.embedding
+
+
+def _landmarks(sample: FaceSample) -> Sequence[Sequence[float]]:
+    """A usable sample's landmarks (only those are kept in :attr:`Verification.good`)."""
+    assert sample.landmarks is not None, "a usable sample has landmarks"
+    return sample.landmarks
+
+
 def yaw_of(landmarks: Sequence[Sequence[float]]) -> float:
     """Horizontal offset of the nose from the eyes' midpoint, in inter-eye distances.
 
@@ -155,7 +167,8 @@ class Verification:
             self.missing += 1
         else:
             if self.good:
-                self.identity_scores.append(cosine(self.good[0].embedding, sample.embedding))
+                self.identity_scores.append(
+                    cosine(_embedding(self.good[0]), _embedding(sample)))
             self.good.append(sample)
             self._follow_challenge(sample)
         if (
@@ -170,7 +183,7 @@ class Verification:
         """Ask for a head turn (again, if one was asked already: the new one counts)."""
         if kind not in CHALLENGES:
             raise ValueError(f"unknown challenge {kind!r}")
-        yaws = [yaw_of(s.landmarks) for s in self.good[-self.policy.baseline_frames :]]
+        yaws = [yaw_of(_landmarks(s)) for s in self.good[-self.policy.baseline_frames :]]
         self.challenge = Challenge(kind, at, _median(yaws) or 0.0)
         return self.challenge
 
@@ -183,7 +196,7 @@ class Verification:
         challenge = self.challenge
         if challenge is None or challenge.passed is not None or not self.good:
             return
-        change = yaw_of(sample.landmarks) - challenge.baseline_yaw
+        change = yaw_of(_landmarks(sample)) - challenge.baseline_yaw
         signed = change if challenge.kind == "turn_left" else -change
         challenge.yaw_change = max(challenge.yaw_change, signed)
         if signed >= self.policy.yaw_change:
@@ -211,8 +224,12 @@ class Verification:
 
     # -- reading -------------------------------------------------------------------
 
+    def embeddings(self) -> list[np.ndarray]:
+        """The embeddings of the usable frames, in order."""
+        return [_embedding(s) for s in self.good]
+
     def match_score(self) -> float | None:
-        return _median([cosine(self.id_embedding, s.embedding) for s in self.good])
+        return _median([cosine(self.id_embedding, e) for e in self.embeddings()])
 
     def passive_score(self) -> float | None:
         return _median([s.passive for s in self.good if s.passive is not None])

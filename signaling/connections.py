@@ -15,7 +15,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -58,13 +58,15 @@ class _Guarded(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
+        # A TCP server's protocol is always handed a stream (read-write) transport.
+        stream = cast(asyncio.Transport, transport)
+        peer = stream.get_extra_info("peername")
         address = str(peer[0]) if peer else "unknown"
         if self.guard._open[address] >= self.guard.per_address:
             self.guard.refused += 1
-            transport.abort()
+            stream.abort()
             return
-        self.address, self.transport = address, transport  # type: ignore[assignment]
+        self.address, self.transport = address, stream
         self.guard._open[address] += 1
         self.guard._waiting[self.inner] = self
         self._timer = asyncio.get_running_loop().call_later(

@@ -88,6 +88,7 @@ async def ice_servers(request: web.Request) -> web.Response:
     servers = []
     turn = services.turn
     if turn.enabled:
+        assert turn.secret is not None, "TURN is enabled only with a shared secret"
         username, credential = turn_credentials(
             turn.secret, f"{who.role}-{who.id}", turn.ttl_s, time.time()
         )

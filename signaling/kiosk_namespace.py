@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from document_share.desk import CaseDesk
-from sessions.accounts import AccountDirectory
+from sessions.accounts import AccountDirectory, KioskDevice
 from sessions.errors import DomainError, Unavailable
 from sessions.router import CallRouter, Kiosk
 from sessions.session import SessionState
@@ -47,9 +47,10 @@ class KioskNamespace(BaseNamespace):
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             raise refuse("a kiosk token is required")
-        device = await asyncio.to_thread(self.accounts.authenticate_kiosk, token)
-        if device is None:
+        found = await asyncio.to_thread(self.accounts.authenticate_kiosk, token)
+        if found is None:
             raise refuse("unknown or revoked kiosk token")
+        device: KioskDevice = found
         renewed = None
         remaining = device.remaining_s(time.time())
         if remaining is not None and remaining < self.token_ttl_s / 3:

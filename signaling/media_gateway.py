@@ -160,7 +160,7 @@ class MediaGateway:
         if body.get("op") == "release":
             await self._release_here(body["session_id"])
             return {"ok": True}
-        op = self._ops.get(body.get("op"))
+        op = self._ops.get(body.get("op", ""))
         if op is None:
             raise Conflict(f"unknown operation {body.get('op')!r}")
         session = await self.store.get_session(body["session_id"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -10,6 +10,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 
@@ -83,7 +84,7 @@ class ForwardingCollector(Collector):
     def __init__(self, consumers: Callable[[], Iterable]) -> None:
         self._consumers = consumers
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         delays: list[float] = []
         forwarded = dropped = forwarded_bytes = 0
         for consumer in self._consumers():
@@ -119,7 +120,7 @@ class VerificationCollector(Collector):
     def __init__(self, verifier) -> None:
         self._verifier = verifier
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(
             "smartcounter_verifications",
             "Identity verifications finished, by status and reason",
@@ -151,7 +152,7 @@ class CallCollector(Collector):
     def __init__(self, router) -> None:
         self._router = router
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily(
             "smartcounter_calls", "Calls leaving the queue or ending, by outcome",
             labels=["outcome"],

@@ -42,7 +42,7 @@ def _errors(*codes: str) -> dict[str, Any]:
     return {code: ERRORS[code] for code in codes}
 
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 SESSION_ID = {"name": "sid", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}}
 DOCUMENT_ID = {"name": "document_id", "in": "path", "required": True,

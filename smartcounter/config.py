@@ -11,6 +11,7 @@ import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from document_share.sandbox import SandboxLimits
 from media.peer import IceServer
@@ -284,13 +285,13 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         _float_env(env, "SMARTCOUNTER_MAX_UPLOAD_PIXELS", s.max_upload_pixels)
     )
     s.max_pdf_pages = int(_float_env(env, "SMARTCOUNTER_MAX_PDF_PAGES", s.max_pdf_pages))
-    r = s.render
+    render = s.render
     s.render = SandboxLimits(
-        workers=int(_float_env(env, "SMARTCOUNTER_RENDER_WORKERS", r.workers)),
+        workers=int(_float_env(env, "SMARTCOUNTER_RENDER_WORKERS", render.workers)),
         memory_bytes=int(_float_env(env, "SMARTCOUNTER_RENDER_MEMORY_MB",
-                                    r.memory_bytes / 2**20) * 2**20),
-        cpu_s=int(_float_env(env, "SMARTCOUNTER_RENDER_CPU_S", r.cpu_s)),
-        wall_s=_float_env(env, "SMARTCOUNTER_RENDER_TIMEOUT_S", r.wall_s),
+                                    render.memory_bytes / 2**20) * 2**20),
+        cpu_s=int(_float_env(env, "SMARTCOUNTER_RENDER_CPU_S", render.cpu_s)),
+        wall_s=_float_env(env, "SMARTCOUNTER_RENDER_TIMEOUT_S", render.wall_s),
     )
     if s.render.workers < 1 or s.render.memory_bytes < 64 * 2**20 or s.render.wall_s <= 0:
         raise ConfigError("SMARTCOUNTER_RENDER_WORKERS must be >= 1, _MEMORY_MB >= 64 and "
@@ -329,7 +330,8 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
 # SMARTCOUNTER_VERIFY_<FIELD> for each number of VerificationPolicy, e.g.
 # SMARTCOUNTER_VERIFY_MATCH_THRESHOLD=0.4; SMARTCOUNTER_VERIFY_CHALLENGE_MODE=staff.
 def _verification_policy(env: dict[str, str], policy: VerificationPolicy) -> VerificationPolicy:
-    changes: dict[str, object] = {}
+    # Each value has its own field's type (str, int or float), checked as it is read.
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(policy):
         name = f"SMARTCOUNTER_VERIFY_{f.name.upper()}"
         if name not in env or env[name] == "":

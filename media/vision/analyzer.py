@@ -50,8 +50,8 @@ def decode_image(data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_ID_PIXELS:
                 raise IdPhotoError("unreadable_image", "the image has too many pixels")
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            return np.ascontiguousarray(np.asarray(image)[..., ::-1])
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+            return np.ascontiguousarray(np.asarray(upright)[..., ::-1])
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise IdPhotoError("unreadable_image", f"the ID image cannot be read: {exc}") from exc
 
@@ -68,7 +68,7 @@ def _downscale(bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if factor <= 1:
         return bgr, 1.0
     size = (max(1, round(width / factor)), max(1, round(height / factor)))
-    small = Image.fromarray(bgr).resize(size, Image.BILINEAR)
+    small = Image.fromarray(bgr).resize(size, Image.Resampling.BILINEAR)
     return np.asarray(small), factor
 
 

@@ -45,7 +45,7 @@ class AntiSpoof:
         crop = square_crop(bgr[..., ::-1], box)
         if crop.shape[0] < 2:
             return 0.0
-        resized = Image.fromarray(crop).resize(self.size, Image.BILINEAR)
+        resized = Image.fromarray(crop).resize(self.size, Image.Resampling.BILINEAR)
         batch = (np.asarray(resized, dtype=np.float32) / 255.0)[None]
         output = self._session.run(None, {self._input: batch})[0]
         return float(np.asarray(output).reshape(-1)[0])

@@ -62,11 +62,12 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
             name in constants for name in node.input if name
         ):
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            inputs = [constants[name] if name else None for name in node.input]
-            while len(inputs) < 3:
-                inputs.append(None)
+            # x and x_scale are required inputs; x_zero_point is optional (absent or "").
+            quantized, scale = constants[node.input[0]], constants[node.input[1]]
+            zero_point = (constants[node.input[2]]
+                          if len(node.input) > 2 and node.input[2] else None)
             constants[node.output[0]] = dequantize_blockwise(
-                inputs[0], inputs[1], inputs[2], attrs.get("axis", 1), attrs.get("block_size", 0)
+                quantized, scale, zero_point, attrs.get("axis", 1), attrs.get("block_size", 0)
             )
         elif (
             node.op_type == "Reshape"

@@ -282,10 +282,10 @@ class Verifier:
         )
 
     def _reference(self, run: Run) -> np.ndarray:
-        good = run.verification.good
-        if not good:
+        embeddings = run.verification.embeddings()
+        if not embeddings:
             return run.verification.id_embedding
-        stacked = np.stack([s.embedding for s in good])
+        stacked = np.stack(embeddings)
         mean = stacked.mean(axis=0)
         return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
